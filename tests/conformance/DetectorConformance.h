@@ -11,7 +11,9 @@
 //     static Input with_nan(const Input& like);                     // `like` with its value(s) made NaN
 //     static constexpr double kMinAuc = 0.7;                        // floor for ROC-AUC on the fixture
 //   };
+//   namespace gridsentinel::testing {  // the macro names the suite unqualified: instantiate in its namespace
 //   INSTANTIATE_TYPED_TEST_SUITE_P(ZScore, DetectorConformance, ::testing::Types<ZScoreTraits>);
+//   }
 //
 // Every check runs the stream prequentially (score each input, then learn it), as the pipeline does.
 #include <gtest/gtest.h>

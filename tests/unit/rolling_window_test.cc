@@ -1,0 +1,125 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "features/RollingWindow.h"
+
+namespace gridsentinel::features {
+namespace {
+
+struct Event {
+  int64_t t;
+  double x;
+};
+
+// Brute force: every event whose bucket lies within the B buckets ending at the newest event's bucket.
+WindowStats brute_force(const std::vector<Event>& accepted, int64_t bucket_ms, int64_t buckets) {
+  int64_t head = std::numeric_limits<int64_t>::min();
+  for (const auto& e : accepted) head = std::max(head, e.t);
+  auto bucket_of = [&](int64_t t) { return t >= 0 ? t / bucket_ms : -((-t + bucket_ms - 1) / bucket_ms); };
+  const int64_t hb = bucket_of(head);
+  std::vector<double> in;
+  for (const auto& e : accepted)
+    if (bucket_of(e.t) > hb - buckets) in.push_back(e.x);
+  WindowStats s;
+  s.count = static_cast<uint32_t>(in.size());
+  if (in.empty()) return s;
+  double sum = 0;
+  for (double v : in) sum += v;
+  s.mean = sum / static_cast<double>(in.size());
+  double ss = 0;
+  for (double v : in) ss += (v - s.mean) * (v - s.mean);
+  if (in.size() >= 2) s.stddev = std::sqrt(ss / static_cast<double>(in.size() - 1));
+  s.min = *std::min_element(in.begin(), in.end());
+  s.max = *std::max_element(in.begin(), in.end());
+  return s;
+}
+
+TEST(RollingWindow, MatchesBruteForceOnRandomOutOfOrderStreams) {
+  for (uint64_t seed = 1; seed <= 30; ++seed) {
+    std::mt19937_64 rng(seed);
+    const int64_t bucket_ms = 1000 + static_cast<int64_t>(rng() % 5000);
+    const uint32_t buckets = 1 + static_cast<uint32_t>(rng() % 24);
+    RollingWindow w(bucket_ms * buckets, buckets);
+    std::vector<Event> accepted;
+    std::normal_distribution<double> noise(1000.0, 50.0);
+    int64_t t = 1'700'000'000'000;
+    for (int i = 0; i < 3000; ++i) {
+      t += static_cast<int64_t>(rng() % 3000);
+      // A third of events arrive late, by up to two window lengths: some land, some are refused.
+      int64_t et = t;
+      if (rng() % 3 == 0) et -= static_cast<int64_t>(rng() % static_cast<uint64_t>(2 * bucket_ms * buckets));
+      if (rng() % 50 == 0) t += bucket_ms * buckets * 2;  // a gap that empties the window
+      const double x = noise(rng);
+      const int64_t head_bucket_before = w.head_time_ms() == std::numeric_limits<int64_t>::min()
+                                             ? std::numeric_limits<int64_t>::min()
+                                             : w.head_time_ms() / bucket_ms;
+      const bool should_accept = head_bucket_before == std::numeric_limits<int64_t>::min() ||
+                                 et / bucket_ms > head_bucket_before - static_cast<int64_t>(buckets);
+      ASSERT_EQ(w.add(et, x), should_accept) << "seed " << seed << " event " << i;
+      if (should_accept) accepted.push_back({et, x});
+      const auto got = w.stats();
+      const auto want = brute_force(accepted, bucket_ms, buckets);
+      ASSERT_EQ(got.count, want.count) << "seed " << seed << " event " << i;
+      ASSERT_NEAR(got.mean, want.mean, 1e-9 * std::abs(want.mean));
+      if (want.count >= 2) {
+        ASSERT_NEAR(got.stddev, want.stddev, 1e-7 * want.stddev + 1e-9);
+      }
+      ASSERT_EQ(got.min, want.min);
+      ASSERT_EQ(got.max, want.max);
+    }
+  }
+}
+
+TEST(RollingWindow, TracksLastAndRateOfChangeInEventTime) {
+  RollingWindow w(3'600'000, 12);
+  w.add(0, 10.0);
+  w.add(60'000, 16.0);  // +6 in 60 s
+  auto s = w.stats();
+  EXPECT_EQ(s.last, 16.0);
+  EXPECT_DOUBLE_EQ(s.rate_per_s, 0.1);
+  w.add(30'000, 100.0);  // late, between the two newest: becomes "previous"
+  s = w.stats();
+  EXPECT_EQ(s.last, 16.0);
+  EXPECT_DOUBLE_EQ(s.rate_per_s, (16.0 - 100.0) / 30.0);
+}
+
+TEST(RollingWindow, RefusesNonFiniteAndTooLateEvents) {
+  RollingWindow w(10'000, 10);
+  EXPECT_FALSE(w.add(0, std::nan("")));
+  EXPECT_FALSE(w.add(0, INFINITY));
+  EXPECT_TRUE(w.add(100'000, 1.0));
+  EXPECT_FALSE(w.add(50'000, 1.0));
+  EXPECT_EQ(w.count(), 1u);
+}
+
+TEST(RollingWindow, LargeOffsetValuesKeepVariancePrecision) {
+  // Energy registers sit around 1e6 kWh with changes of 0.01: naive sum-of-squares would lose all digits.
+  RollingWindow w(1000 * 100, 10);
+  for (int i = 0; i < 100; ++i) w.add(i * 1000, 1e6 + 0.01 * (i % 2));
+  EXPECT_NEAR(w.stats().stddev, 0.005025, 1e-5);
+}
+
+TEST(RollingWindow, SaveRestoreRoundTripsExactly) {
+  RollingWindow a(60'000, 6), b(60'000, 6);
+  for (int i = 0; i < 50; ++i) a.add(i * 1700, std::sin(i) * 10);
+  StateWriter w;
+  a.save(w);
+  const std::string bytes = w.take();
+  StateReader r(bytes);
+  ASSERT_TRUE(b.restore(r));
+  EXPECT_TRUE(r.done());
+  EXPECT_EQ(a.stats().mean, b.stats().mean);
+  a.add(90'000, 3.0);
+  b.add(90'000, 3.0);
+  EXPECT_EQ(a.stats().stddev, b.stats().stddev);
+  RollingWindow other_shape(60'000, 5);
+  StateReader r2(bytes);
+  EXPECT_FALSE(other_shape.restore(r2));
+}
+
+}  // namespace
+}  // namespace gridsentinel::features

@@ -1,0 +1,331 @@
+#include "config/Config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace gridsentinel::config {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& key, const std::string& what) {
+  throw ConfigError("config error: " + key + ": " + what);
+}
+
+// A YAML mapping read strictly: every key read is remembered; `finish()` rejects the ones never read.
+class Section {
+ public:
+  Section(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {
+    if (node_ && !node_.IsNull() && !node_.IsMap()) fail(path_.empty() ? "(top level)" : path_, "expected a mapping");
+  }
+
+  std::string key(const std::string& k) const { return path_.empty() ? k : path_ + "." + k; }
+  bool has(const std::string& k) {
+    seen_.insert(k);
+    return node_ && node_.IsMap() && node_[k] && !node_[k].IsNull();
+  }
+  YAML::Node raw(const std::string& k) { return has(k) ? node_[k] : YAML::Node(); }
+
+  template <class T>
+  void get(const std::string& k, T& out) {
+    if (!has(k)) return;
+    const YAML::Node v = node_[k];
+    if (!v.IsScalar()) fail(key(k), "expected a single value");
+    try {
+      if constexpr (std::is_same_v<T, bool>) {
+        const std::string s = v.Scalar();
+        if (s == "true" || s == "yes" || s == "on") out = true;
+        else if (s == "false" || s == "no" || s == "off") out = false;
+        else fail(key(k), "'" + s + "' is not a boolean (true/false)");
+      } else {
+        out = v.as<T>();
+      }
+    } catch (const YAML::Exception&) {
+      fail(key(k), "'" + v.Scalar() + "' is not a valid " + type_name<T>());
+    }
+  }
+  void get_duration(const std::string& k, int64_t& out_ms) {
+    std::string s;
+    get(k, s);
+    if (has(k)) out_ms = parse_duration_ms(s, key(k));
+  }
+  void get_string_map(const std::string& k, std::map<std::string, std::string>& out) {
+    if (!has(k)) return;
+    const YAML::Node v = node_[k];
+    if (!v.IsMap()) fail(key(k), "expected a mapping of property names to values");
+    for (const auto& kv : v) {
+      if (!kv.second.IsScalar()) fail(key(k) + "." + kv.first.Scalar(), "expected a single value");
+      out[kv.first.Scalar()] = kv.second.Scalar();
+    }
+  }
+  Section child(const std::string& k) { return Section(raw(k), key(k)); }
+
+  void finish() const {
+    if (!node_ || !node_.IsMap()) return;
+    for (const auto& kv : node_) {
+      const std::string k = kv.first.Scalar();
+      if (!seen_.count(k)) fail(key(k), "unknown key (see the configuration reference in README.md)");
+    }
+  }
+
+ private:
+  template <class T>
+  static const char* type_name() {
+    if constexpr (std::is_floating_point_v<T>) return "number";
+    else if constexpr (std::is_unsigned_v<T>) return "non-negative integer";
+    else if constexpr (std::is_integral_v<T>) return "integer";
+    else return "string";
+  }
+  YAML::Node node_;
+  std::string path_;
+  std::set<std::string> seen_;
+};
+
+template <class T>
+void require(bool ok, const std::string& key, const T& value, const std::string& rule) {
+  if (!ok) {
+    std::ostringstream os;
+    os << "value " << value << " is out of range (" << rule << ")";
+    fail(key, os.str());
+  }
+}
+
+InputKind parse_kind(const std::string& s, const std::string& key) {
+  if (s == "meter") return InputKind::kMeter;
+  if (s == "infra") return InputKind::kInfra;
+  fail(key, "'" + s + "' is not an input kind (meter, infra)");
+}
+
+MessageType parse_message(const std::string& s, const std::string& key) {
+  if (s == "MeterReading") return MessageType::kMeterReading;
+  if (s == "MeterReadingBatch") return MessageType::kMeterReadingBatch;
+  if (s == "InfraMetric") return MessageType::kInfraMetric;
+  fail(key, "'" + s + "' is not a message type (MeterReading, MeterReadingBatch, InfraMetric)");
+}
+
+void read_zscore_list(Section& s, const std::string& k, InputKind kind, std::vector<ZScoreFeature>& out) {
+  if (!s.has(k)) return;
+  const YAML::Node list = s.raw(k);
+  if (!list.IsSequence()) fail(s.key(k), "expected a list of {feature, window, buckets, ...}");
+  out.clear();
+  for (size_t i = 0; i < list.size(); ++i) {
+    Section item(list[i], s.key(k) + "[" + std::to_string(i) + "]");
+    ZScoreFeature f;
+    item.get("feature", f.feature);
+    static const std::set<std::string> kMeterFeatures = {"voltage_v", "current_a", "active_power_w", "power_factor",
+                                                         "frequency_hz"};
+    const bool known = kind == InputKind::kMeter ? kMeterFeatures.count(f.feature) > 0 : f.feature == "value";
+    if (!known)
+      fail(item.key("feature"), "'" + f.feature + "' is not a feature of this input kind (" +
+                                    (kind == InputKind::kMeter
+                                         ? std::string("voltage_v, current_a, active_power_w, power_factor, "
+                                                       "frequency_hz")
+                                         : std::string("value")) +
+                                    ")");
+    item.get_duration("window", f.params.window_ms);
+    item.get("buckets", f.params.buckets);
+    item.get("min_samples", f.params.min_samples);
+    item.get("threshold", f.params.threshold);
+    item.get("std_floor", f.params.std_floor_abs);
+    item.get("std_floor_relative", f.params.std_floor_rel);
+    item.finish();
+    require(f.params.window_ms > 0, item.key("window"), f.params.window_ms, "> 0");
+    require(f.params.buckets >= 1 && f.params.buckets <= features::RollingWindow::kMaxBuckets, item.key("buckets"),
+            f.params.buckets, "1..1024");
+    require(f.params.window_ms / f.params.buckets >= 1000, item.key("buckets"), f.params.buckets,
+            "each bucket must span >= 1s of the window");
+    require(f.params.min_samples >= 2, item.key("min_samples"), f.params.min_samples, ">= 2");
+    require(f.params.threshold > 1.0, item.key("threshold"), f.params.threshold, "> 1");
+    require(f.params.std_floor_abs >= 0, item.key("std_floor"), f.params.std_floor_abs, ">= 0");
+    require(f.params.std_floor_rel >= 0, item.key("std_floor_relative"), f.params.std_floor_rel, ">= 0");
+    out.push_back(f);
+  }
+}
+
+void read_kind(Section& s, const std::string& k, InputKind kind, KindConfig& out) {
+  Section c = s.child(k);
+  (void)kind;
+  c.get_duration("allowed_lateness", out.allowed_lateness_ms);
+  c.finish();
+  require(out.allowed_lateness_ms >= 0, c.key("allowed_lateness"), out.allowed_lateness_ms, ">= 0");
+}
+
+}  // namespace
+
+int64_t parse_duration_ms(const std::string& text, const std::string& key) {
+  static const std::pair<const char*, int64_t> kUnits[] = {
+      {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  const std::string digits = text.substr(0, i), unit = text.substr(i);
+  for (const auto& [name, ms] : kUnits) {
+    if (!digits.empty() && digits.size() <= 12 && unit == name) return std::stoll(digits) * ms;
+  }
+  fail(key, "'" + text + "' is not a duration (a whole number with a unit: 500ms, 30s, 15m, 24h, 7d)");
+}
+
+bool is_secret_property(const std::string& name) {
+  static const char* kSecret[] = {"sasl.password", "sasl.oauthbearer.client.secret", "ssl.key.password",
+                                  "ssl.keystore.password", "ssl.key.pem", "ssl_key", "sasl.oauthbearer.config"};
+  for (const char* s : kSecret)
+    if (name == s) return true;
+  return name.find("password") != std::string::npos || name.find("secret") != std::string::npos;
+}
+
+const char* to_string(InputKind k) { return k == InputKind::kMeter ? "meter" : "infra"; }
+const char* to_string(MessageType m) {
+  switch (m) {
+    case MessageType::kMeterReading: return "MeterReading";
+    case MessageType::kMeterReadingBatch: return "MeterReadingBatch";
+    case MessageType::kInfraMetric: return "InfraMetric";
+  }
+  return "?";
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("config error: " + origin + ": not valid YAML: " + e.what());
+  }
+  Config c;
+  Section top(root, "");
+
+  Section kafka = top.child("kafka");
+  kafka.get("bootstrap_servers", c.kafka.bootstrap_servers);
+  kafka.get("group_id", c.kafka.group_id);
+  kafka.get_string_map("properties", c.kafka.properties);
+  kafka.get_string_map("consumer_properties", c.kafka.consumer_properties);
+  kafka.get_string_map("producer_properties", c.kafka.producer_properties);
+  kafka.finish();
+  require(!c.kafka.group_id.empty(), "kafka.group_id", "''", "must not be empty");
+
+  Section emb = top.child("embedded");
+  emb.get("partitions", c.embedded.partitions);
+  emb.get("bootstrap_file", c.embedded.bootstrap_file);
+  emb.get("simulate_meters", c.embedded.simulate_meters);
+  emb.get_duration("simulate_interval", c.embedded.simulate_interval_ms);
+  emb.get("simulate_speedup", c.embedded.simulate_speedup);
+  emb.get("simulate_anomaly_rate", c.embedded.simulate_anomaly_rate);
+  emb.get("print_alerts", c.embedded.print_alerts);
+  emb.finish();
+  require(c.embedded.partitions >= 1 && c.embedded.partitions <= 1024, "embedded.partitions", c.embedded.partitions,
+          "1..1024");
+  require(c.embedded.simulate_meters <= 2'000'000, "embedded.simulate_meters", c.embedded.simulate_meters,
+          "<= 2000000");
+  require(c.embedded.simulate_interval_ms >= 1000, "embedded.simulate_interval", c.embedded.simulate_interval_ms,
+          ">= 1s");
+  require(c.embedded.simulate_speedup >= 0, "embedded.simulate_speedup", c.embedded.simulate_speedup, ">= 0");
+  require(c.embedded.simulate_anomaly_rate >= 0 && c.embedded.simulate_anomaly_rate <= 10,
+          "embedded.simulate_anomaly_rate", c.embedded.simulate_anomaly_rate, "0..10");
+
+  Section topics = top.child("topics");
+  if (topics.has("inputs")) {
+    const YAML::Node list = topics.raw("inputs");
+    if (!list.IsSequence() || list.size() == 0) fail("topics.inputs", "expected a non-empty list of input topics");
+    c.topics.inputs.clear();
+    for (size_t i = 0; i < list.size(); ++i) {
+      Section t(list[i], "topics.inputs[" + std::to_string(i) + "]");
+      InputTopic in;
+      std::string kind = "meter", format = "protobuf", message;
+      t.get("name", in.name);
+      t.get("kind", kind);
+      t.get("format", format);
+      t.get("message", message);
+      t.finish();
+      if (in.name.empty()) fail(t.key("name"), "an input topic needs a name");
+      in.kind = parse_kind(kind, t.key("kind"));
+      if (format == "protobuf") in.format = PayloadFormat::kProtobuf;
+      else if (format == "json") in.format = PayloadFormat::kJson;
+      else fail(t.key("format"), "'" + format + "' is not a payload format (protobuf, json)");
+      if (message.empty()) message = in.kind == InputKind::kMeter ? "MeterReading" : "InfraMetric";
+      in.message = parse_message(message, t.key("message"));
+      const bool fits = (in.kind == InputKind::kInfra) == (in.message == MessageType::kInfraMetric);
+      if (!fits) fail(t.key("message"), message + " does not carry " + kind + " data");
+      for (const auto& other : c.topics.inputs)
+        if (other.name == in.name) fail(t.key("name"), "topic '" + in.name + "' is listed twice");
+      c.topics.inputs.push_back(in);
+    }
+  }
+  topics.get("alerts", c.topics.alerts);
+  topics.get("dead_letter", c.topics.dead_letter);
+  topics.finish();
+  if (c.topics.alerts.empty()) fail("topics.alerts", "must not be empty");
+  if (c.topics.dead_letter.empty()) fail("topics.dead_letter", "must not be empty");
+  for (const auto& in : c.topics.inputs)
+    if (in.name == c.topics.alerts || in.name == c.topics.dead_letter)
+      fail("topics.inputs", "input topic '" + in.name + "' is also an output topic");
+
+  Section ingest = top.child("ingest");
+  ingest.get("max_message_bytes", c.ingest.max_message_bytes);
+  ingest.get("max_batch_readings", c.ingest.max_batch_readings);
+  ingest.get("max_id_bytes", c.ingest.max_id_bytes);
+  ingest.get_duration("max_future", c.ingest.max_future_ms);
+  ingest.get_duration("max_past", c.ingest.max_past_ms);
+  ingest.finish();
+  require(c.ingest.max_message_bytes >= 64 && c.ingest.max_message_bytes <= 100'000'000, "ingest.max_message_bytes",
+          c.ingest.max_message_bytes, "64..100000000");
+  require(c.ingest.max_batch_readings >= 1, "ingest.max_batch_readings", c.ingest.max_batch_readings, ">= 1");
+  require(c.ingest.max_id_bytes >= 1 && c.ingest.max_id_bytes <= 4096, "ingest.max_id_bytes", c.ingest.max_id_bytes,
+          "1..4096");
+
+  Section features = top.child("features");
+  read_kind(features, "meter", InputKind::kMeter, c.meter);
+  read_kind(features, "infra", InputKind::kInfra, c.infra);
+  features.finish();
+  Section det = top.child("detectors");
+  Section cooldown = det.child("cooldown");
+  cooldown.get_duration("meter", c.meter.cooldown_ms);
+  cooldown.get_duration("infra", c.infra.cooldown_ms);
+  cooldown.finish();
+  Section zs = det.child("zscore");
+  read_zscore_list(zs, "meter", InputKind::kMeter, c.meter.zscore);
+  read_zscore_list(zs, "infra", InputKind::kInfra, c.infra.zscore);
+  zs.finish();
+  det.get("critical_score", c.detection.critical_score);
+  det.get("skip_flagged", c.detection.skip_flagged);
+  det.get("adopt_after", c.detection.adopt_after);
+  det.finish();
+  require(c.detection.critical_score >= 0.5 && c.detection.critical_score <= 1.0, "detectors.critical_score",
+          c.detection.critical_score, "0.5..1");
+  require(c.detection.adopt_after >= 1, "detectors.adopt_after", c.detection.adopt_after, ">= 1");
+
+  Section limits = top.child("limits");
+  limits.get("max_entities", c.limits.max_entities);
+  limits.get("max_inflight_records", c.limits.max_inflight_records);
+  limits.finish();
+  require(c.limits.max_entities >= 1, "limits.max_entities", c.limits.max_entities, ">= 1");
+  require(c.limits.max_inflight_records >= 100, "limits.max_inflight_records", c.limits.max_inflight_records,
+          ">= 100");
+
+  Section metrics = top.child("metrics");
+  metrics.get("bind", c.metrics.bind);
+  metrics.finish();
+  if (!c.metrics.bind.empty() && c.metrics.bind.find(':') == std::string::npos)
+    fail("metrics.bind", "'" + c.metrics.bind + "' is not host:port");
+
+  Section log = top.child("log");
+  log.get("level", c.log.level);
+  log.get("json", c.log.json);
+  log.finish();
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
+  if (!kLevels.count(c.log.level)) fail("log.level", "'" + c.log.level + "' is not one of trace, debug, info, warn, error");
+
+  top.finish();
+  return c;
+}
+
+Config load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("config error: cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+}  // namespace gridsentinel::config

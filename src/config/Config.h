@@ -1,0 +1,130 @@
+#pragma once
+// The whole of gridsentinel's configuration, with defaults. Every key, its default and unit are listed in
+// README.md ("Configuration reference"); `gridsentinel check-config FILE` validates a file without running.
+//
+// Loading is strict: an unknown key, a wrong type, a bad duration or a value out of its range throws ConfigError
+// naming the key (e.g. "detectors.zscore.meter[1].window"), so that a typo never silently falls back to a default.
+// Exceptions belong here, at start-up; nothing on the per-record path reads the YAML.
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "detectors/ZScoreDetector.h"
+
+namespace gridsentinel::config {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class InputKind { kMeter, kInfra };
+enum class PayloadFormat { kProtobuf, kJson };
+enum class MessageType { kMeterReading, kMeterReadingBatch, kInfraMetric };
+
+struct InputTopic {
+  std::string name;
+  InputKind kind = InputKind::kMeter;
+  PayloadFormat format = PayloadFormat::kProtobuf;
+  MessageType message = MessageType::kMeterReading;
+};
+
+// One z-scored feature: e.g. active_power_w over 24 h.
+struct ZScoreFeature {
+  std::string feature;  // meter: voltage_v, current_a, active_power_w, power_factor, frequency_hz; infra: value
+  detectors::ZScoreConfig params;
+};
+
+struct KindConfig {
+  int64_t allowed_lateness_ms = 0;  // events older than (entity's newest event time - this) are dead-lettered as late
+  int64_t cooldown_ms = 0;          // one alert per episode: repeats suppressed for this long (event time)
+  std::vector<ZScoreFeature> zscore;
+};
+
+struct Config {
+  struct Kafka {
+    std::string bootstrap_servers;  // empty = start the embedded mock cluster
+    std::string group_id = "gridsentinel";
+    std::map<std::string, std::string> properties;           // librdkafka properties for every client (TLS, SASL)
+    std::map<std::string, std::string> consumer_properties;  // librdkafka properties for the consumer only
+    std::map<std::string, std::string> producer_properties;  // librdkafka properties for the producer only
+  } kafka;
+
+  struct Embedded {
+    int partitions = 8;               // partitions per topic created on the mock cluster
+    std::string bootstrap_file;       // write the mock cluster's bootstrap address here ("" = don't)
+    uint32_t simulate_meters = 0;     // > 0: run the fleet simulator in-process against the mock cluster
+    int64_t simulate_interval_ms = 900'000;  // the simulated meters' reading interval (event time)
+    double simulate_speedup = 0;      // simulated event-time seconds per wall second; 0 = as fast as possible
+    double simulate_anomaly_rate = 0.02;     // injected anomalies per meter-day
+    bool print_alerts = false;        // print alerts from the alerts topic to stdout, readably
+  } embedded;
+
+  struct Topics {
+    std::vector<InputTopic> inputs = {
+        {"meter-readings", InputKind::kMeter, PayloadFormat::kProtobuf, MessageType::kMeterReading},
+        {"infra-metrics", InputKind::kInfra, PayloadFormat::kProtobuf, MessageType::kInfraMetric}};
+    std::string alerts = "gridsentinel-alerts";
+    std::string dead_letter = "gridsentinel-dead-letters";
+  } topics;
+
+  struct Ingest {
+    uint32_t max_message_bytes = 1'048'576;  // larger records are dead-lettered as "oversized"
+    uint32_t max_batch_readings = 10'000;    // larger MeterReadingBatch records are dead-lettered
+    uint32_t max_id_bytes = 128;             // meter_id, source, metric
+    int64_t max_future_ms = 300'000;         // event time further ahead of the wall clock is dead-lettered
+    int64_t max_past_ms = 0;                 // event time further behind the wall clock is dead-lettered; 0 = off
+  } ingest;
+
+  KindConfig meter{.allowed_lateness_ms = 3'600'000,
+                   .cooldown_ms = 6 * 3'600'000LL,
+                   .zscore = {{"active_power_w",
+                               {.window_ms = 24 * 3'600'000LL, .buckets = 24, .min_samples = 24, .threshold = 5.0,
+                                .std_floor_abs = 10.0, .std_floor_rel = 0.01}},
+                              {"voltage_v",
+                               {.window_ms = 24 * 3'600'000LL, .buckets = 24, .min_samples = 16, .threshold = 5.0,
+                                .std_floor_abs = 1.0, .std_floor_rel = 0.0}}}};
+  KindConfig infra{.allowed_lateness_ms = 60'000,
+                   .cooldown_ms = 600'000,
+                   .zscore = {{"value",
+                               {.window_ms = 3'600'000, .buckets = 60, .min_samples = 30, .threshold = 5.0,
+                                .std_floor_abs = 1e-9, .std_floor_rel = 0.01}}}};
+
+  struct Detection {
+    double critical_score = 0.8;  // score at or above which an alert is CRITICAL (else WARNING); 0.5 = threshold
+    bool skip_flagged = true;     // do not learn from flagged points...
+    uint32_t adopt_after = 12;    // ...unless this many in a row were flagged: the shift is the new normal
+  } detection;
+
+  struct Limits {
+    uint32_t max_entities = 2'000'000;    // tracked entities per instance; records for new ones beyond it are
+                                          // dead-lettered as "entity_limit"
+    uint32_t max_inflight_records = 100'000;  // consumed records awaiting broker acks before consuming pauses
+  } limits;
+
+  struct Metrics {
+    std::string bind = "127.0.0.1:9464";  // Prometheus endpoint (host:port); "" = off
+  } metrics;
+
+  struct Log {
+    std::string level = "info";  // trace, debug, info, warn, error
+    bool json = false;           // one JSON object per line
+  } log;
+};
+
+// Parses YAML text. `origin` names the source in error messages.
+Config parse_config(const std::string& yaml_text, const std::string& origin = "config");
+Config load_config_file(const std::string& path);
+
+// "500ms", "30s", "15m", "24h", "7d" -> milliseconds. Throws ConfigError naming `key`.
+int64_t parse_duration_ms(const std::string& text, const std::string& key);
+
+// librdkafka property names whose values are secrets: never logged, never exported.
+bool is_secret_property(const std::string& name);
+
+const char* to_string(InputKind k);
+const char* to_string(MessageType m);
+
+}  // namespace gridsentinel::config

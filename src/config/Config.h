@@ -81,7 +81,7 @@ struct Config {
   KindConfig meter{.allowed_lateness_ms = 3'600'000,
                    .cooldown_ms = 6 * 3'600'000LL,
                    .zscore = {{"active_power_w",
-                               {.window_ms = 24 * 3'600'000LL, .buckets = 24, .min_samples = 24, .threshold = 5.0,
+                               {.window_ms = 24 * 3'600'000LL, .buckets = 24, .min_samples = 96, .threshold = 6.0,
                                 .std_floor_abs = 10.0, .std_floor_rel = 0.01}},
                               {"voltage_v",
                                {.window_ms = 24 * 3'600'000LL, .buckets = 24, .min_samples = 16, .threshold = 5.0,

@@ -1,0 +1,232 @@
+#include "ingest/RecordDecoder.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <cmath>
+
+namespace gridsentinel::ingest {
+
+namespace {
+
+bool has_unknown_fields(const google::protobuf::Message& msg) {
+  const auto* refl = msg.GetReflection();
+  if (!refl->GetUnknownFields(msg).empty()) return true;
+  // Nested messages (a batch's readings) can carry unknown fields of their own.
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  refl->ListFields(msg, &fields);
+  for (const auto* f : fields) {
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_repeated()) {
+      for (int i = 0; i < refl->FieldSize(msg, f); ++i)
+        if (has_unknown_fields(refl->GetRepeatedMessage(msg, f, i))) return true;
+    } else if (has_unknown_fields(refl->GetMessage(msg, f))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool finite_if_set(bool has, double v) { return !has || std::isfinite(v); }
+
+}  // namespace
+
+void DecodedRecord::clear() {
+  meters.Clear();
+  valid.clear();
+  infra.Clear();
+  infra_valid = false;
+  rejections.clear();
+}
+
+RecordDecoder::RecordDecoder(const config::Config::Ingest& limits, const config::InputTopic& topic)
+    : limits_(limits), topic_(topic) {}
+
+bool RecordDecoder::parse(std::string_view value, google::protobuf::Message& msg, Rejection& why) const {
+  if (topic_.format == config::PayloadFormat::kJson) {
+    google::protobuf::util::JsonParseOptions opts;
+    opts.ignore_unknown_fields = false;
+    const auto status = google::protobuf::util::JsonStringToMessage(
+        google::protobuf::StringPiece(value.data(), value.size()), &msg, opts);
+    if (status.ok()) return true;
+    const std::string other = guess_other_type(value);
+    why = other.empty() ? Rejection{DeadLetterReason::kJsonError, std::string(status.message()), -1}
+                        : Rejection{DeadLetterReason::kWrongMessageType,
+                                    "expected " + msg.GetTypeName() + ", got what parses as " + other, -1};
+    return false;
+  }
+  if (!msg.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    why = {DeadLetterReason::kDecodeError, "not a valid protobuf encoding of " + msg.GetTypeName(), -1};
+    return false;
+  }
+  // proto3 keeps fields it does not know; a message full of them was written with another schema.
+  if (has_unknown_fields(msg)) {
+    const std::string other = guess_other_type(value);
+    why = {DeadLetterReason::kWrongMessageType,
+           "fields unknown to " + msg.GetTypeName() + (other.empty() ? std::string() : "; parses as " + other), -1};
+    return false;
+  }
+  return true;
+}
+
+// Only on the error path: which of the other input types the bytes decode to cleanly, for the dead letter's detail.
+std::string RecordDecoder::guess_other_type(std::string_view value) const {
+  v1::MeterReading reading;
+  v1::InfraMetric infra;
+  google::protobuf::Message* candidates[] = {&reading, &infra};
+  for (auto* m : candidates) {
+    if (m->GetTypeName() == (topic_.message == config::MessageType::kInfraMetric ? "gridsentinel.v1.InfraMetric"
+                                                                                 : "gridsentinel.v1.MeterReading"))
+      continue;
+    bool ok = false;
+    if (topic_.format == config::PayloadFormat::kJson) {
+      ok = google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(value.data(), value.size()), m)
+               .ok();
+    } else {
+      ok = m->ParseFromArray(value.data(), static_cast<int>(value.size())) && !has_unknown_fields(*m);
+    }
+    if (ok) return m->GetTypeName();
+  }
+  return "";
+}
+
+bool RecordDecoder::validate_time(int64_t t, int64_t now_ms, Rejection& why) const {
+  if (t <= 0) {
+    why = {DeadLetterReason::kMissingEventTime, "event_time_ms is unset or not positive", -1};
+    return false;
+  }
+  if (limits_.max_future_ms > 0 && t > now_ms + limits_.max_future_ms) {
+    why = {DeadLetterReason::kEventTimeInFuture,
+           "event_time_ms " + std::to_string(t) + " is " + std::to_string((t - now_ms) / 1000) + " s ahead of now",
+           -1};
+    return false;
+  }
+  if (limits_.max_past_ms > 0 && t < now_ms - limits_.max_past_ms) {
+    why = {DeadLetterReason::kEventTimeTooOld,
+           "event_time_ms " + std::to_string(t) + " is " + std::to_string((now_ms - t) / 1000) + " s behind now", -1};
+    return false;
+  }
+  return true;
+}
+
+bool RecordDecoder::validate_meter(const v1::MeterReading& r, int64_t now_ms, Rejection& why) const {
+  if (r.meter_id().empty()) {
+    why = {DeadLetterReason::kMissingId, "meter_id is empty", -1};
+    return false;
+  }
+  if (r.meter_id().size() > limits_.max_id_bytes ||
+      (r.has_transformer_id() && r.transformer_id().size() > limits_.max_id_bytes)) {
+    why = {DeadLetterReason::kIdTooLong, "meter_id or transformer_id longer than " +
+                                             std::to_string(limits_.max_id_bytes) + " bytes", -1};
+    return false;
+  }
+  if (!validate_time(r.event_time_ms(), now_ms, why)) return false;
+  const struct {
+    bool has;
+    double v;
+    const char* name;
+  } values[] = {{r.has_voltage_v(), r.voltage_v(), "voltage_v"},
+                {r.has_current_a(), r.current_a(), "current_a"},
+                {r.has_active_power_w(), r.active_power_w(), "active_power_w"},
+                {r.has_energy_kwh(), r.energy_kwh(), "energy_kwh"},
+                {r.has_power_factor(), r.power_factor(), "power_factor"},
+                {r.has_frequency_hz(), r.frequency_hz(), "frequency_hz"}};
+  for (const auto& v : values) {
+    if (!finite_if_set(v.has, v.v)) {
+      why = {DeadLetterReason::kNonFiniteValue, std::string(v.name) + " is not finite", -1};
+      return false;
+    }
+  }
+  const char* invalid = nullptr;
+  if (r.has_voltage_v() && r.voltage_v() < 0) invalid = "voltage_v is negative";
+  else if (r.has_current_a() && r.current_a() < 0) invalid = "current_a is negative";
+  else if (r.has_energy_kwh() && r.energy_kwh() < 0) invalid = "energy_kwh is negative";
+  else if (r.has_power_factor() && std::abs(r.power_factor()) > 1.0) invalid = "power_factor is outside [-1, 1]";
+  else if (r.has_frequency_hz() && (r.frequency_hz() < 0 || r.frequency_hz() > 1000))
+    invalid = "frequency_hz is outside [0, 1000]";
+  if (invalid) {
+    why = {DeadLetterReason::kInvalidValue, invalid, -1};
+    return false;
+  }
+  return true;
+}
+
+bool RecordDecoder::validate_infra(const v1::InfraMetric& m, int64_t now_ms, Rejection& why) const {
+  if (m.source().empty() || m.metric().empty()) {
+    why = {DeadLetterReason::kMissingId, m.source().empty() ? "source is empty" : "metric is empty", -1};
+    return false;
+  }
+  if (m.source().size() > limits_.max_id_bytes || m.metric().size() > limits_.max_id_bytes) {
+    why = {DeadLetterReason::kIdTooLong, "source or metric longer than " + std::to_string(limits_.max_id_bytes) +
+                                             " bytes", -1};
+    return false;
+  }
+  if (m.labels_size() > 8) {
+    why = {DeadLetterReason::kTooManyLabels, std::to_string(m.labels_size()) + " labels (at most 8)", -1};
+    return false;
+  }
+  for (const auto& [k, v] : m.labels()) {
+    if (k.size() > 64 || v.size() > 64) {
+      why = {DeadLetterReason::kTooManyLabels, "label '" + k.substr(0, 64) + "' longer than 64 bytes", -1};
+      return false;
+    }
+  }
+  if (!validate_time(m.event_time_ms(), now_ms, why)) return false;
+  if (!std::isfinite(m.value())) {
+    why = {DeadLetterReason::kNonFiniteValue, "value is not finite", -1};
+    return false;
+  }
+  return true;
+}
+
+void RecordDecoder::decode(std::string_view value, int64_t now_ms, DecodedRecord& out) const {
+  out.clear();
+  Rejection why{DeadLetterReason::kDecodeError, "", -1};
+  if (value.size() > limits_.max_message_bytes) {
+    out.rejections.push_back({DeadLetterReason::kOversized,
+                              std::to_string(value.size()) + " bytes (limit " +
+                                  std::to_string(limits_.max_message_bytes) + ")",
+                              -1});
+    return;
+  }
+  switch (topic_.message) {
+    case config::MessageType::kInfraMetric:
+      if (!parse(value, out.infra, why)) break;
+      out.infra_valid = validate_infra(out.infra, now_ms, why);
+      if (out.infra_valid) return;
+      break;
+    case config::MessageType::kMeterReading:
+      if (!parse(value, *out.meters.add_readings(), why)) {
+        out.meters.Clear();
+        break;
+      }
+      out.valid.push_back(validate_meter(out.meters.readings(0), now_ms, why) ? 1 : 0);
+      if (out.valid[0]) return;
+      break;
+    case config::MessageType::kMeterReadingBatch:
+      if (!parse(value, out.meters, why)) {
+        out.meters.Clear();
+        break;
+      }
+      if (static_cast<uint32_t>(out.meters.readings_size()) > limits_.max_batch_readings) {
+        why = {DeadLetterReason::kBatchTooLarge,
+               std::to_string(out.meters.readings_size()) + " readings (limit " +
+                   std::to_string(limits_.max_batch_readings) + ")",
+               -1};
+        out.meters.Clear();
+        break;
+      }
+      out.valid.resize(static_cast<size_t>(out.meters.readings_size()));
+      for (int i = 0; i < out.meters.readings_size(); ++i) {
+        Rejection item_why{DeadLetterReason::kDecodeError, "", i};
+        out.valid[static_cast<size_t>(i)] = validate_meter(out.meters.readings(i), now_ms, item_why) ? 1 : 0;
+        if (!out.valid[static_cast<size_t>(i)]) {
+          item_why.batch_index = i;
+          out.rejections.push_back(std::move(item_why));
+        }
+      }
+      return;
+  }
+  out.rejections.push_back(std::move(why));
+}
+
+}  // namespace gridsentinel::ingest

@@ -1,0 +1,296 @@
+#include "kafka/KafkaClients.h"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
+
+#include "config/Config.h"
+
+namespace gridsentinel::kafka {
+
+namespace {
+
+std::unique_ptr<RdKafka::Conf> make_conf(const Properties& props) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string err;
+  for (const auto& [k, v] : props) {
+    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {
+      // The value may be a secret: name the property, never echo the value.
+      throw KafkaError("kafka property '" + k + "' rejected: " + err);
+    }
+  }
+  return conf;
+}
+
+void set_or_throw(RdKafka::Conf& conf, const std::string& k, const std::string& v) {
+  std::string err;
+  if (conf.set(k, v, err) != RdKafka::Conf::CONF_OK) throw KafkaError("kafka property '" + k + "': " + err);
+}
+
+std::vector<TopicPartition> to_ours(const std::vector<RdKafka::TopicPartition*>& parts) {
+  std::vector<TopicPartition> out;
+  out.reserve(parts.size());
+  for (const auto* p : parts) out.push_back({p->topic(), p->partition(), p->offset()});
+  return out;
+}
+
+struct TopicPartitionList {
+  std::vector<RdKafka::TopicPartition*> parts;
+  explicit TopicPartitionList(const std::vector<TopicPartition>& in) {
+    for (const auto& p : in) parts.push_back(RdKafka::TopicPartition::create(p.topic, p.partition, p.offset));
+  }
+  ~TopicPartitionList() { RdKafka::TopicPartition::destroy(parts); }
+  TopicPartitionList(const TopicPartitionList&) = delete;
+  TopicPartitionList& operator=(const TopicPartitionList&) = delete;
+};
+
+// librdkafka's own log lines go to spdlog; they never contain property values.
+class LogBridge : public RdKafka::EventCb {
+ public:
+  explicit LogBridge(Consumer::Listener* l = nullptr) : listener_(l) {}
+  void event_cb(RdKafka::Event& e) override {
+    switch (e.type()) {
+      case RdKafka::Event::EVENT_STATS:
+        if (listener_) listener_->on_stats(e.str());
+        break;
+      case RdKafka::Event::EVENT_ERROR:
+        spdlog::warn("kafka: {} ({})", e.str(), RdKafka::err2str(e.err()));
+        if (listener_) listener_->on_error(e.str(), e.fatal());
+        break;
+      case RdKafka::Event::EVENT_LOG:
+        if (e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
+          spdlog::warn("kafka {}: {}", e.fac(), e.str());
+        else
+          spdlog::debug("kafka {}: {}", e.fac(), e.str());
+        break;
+      default:
+        break;
+    }
+  }
+
+ private:
+  Consumer::Listener* listener_;
+};
+
+}  // namespace
+
+std::string redacted(const Properties& props) {
+  std::string out;
+  for (const auto& [k, v] : props) {
+    if (!out.empty()) out += ", ";
+    out += k + "=" + (config::is_secret_property(k) ? std::string("[redacted]") : v);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------- Consumer
+
+struct Consumer::Impl : public RdKafka::RebalanceCb {
+  Listener* listener;
+  LogBridge events;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer;
+  std::vector<std::unique_ptr<RdKafka::Message>> held;  // keeps the last poll's records alive
+  bool closed = false;
+
+  explicit Impl(Listener* l) : listener(l), events(l) {}
+
+  void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override {
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      if (listener) listener->on_assigned(to_ours(partitions));
+      c->assign(partitions);
+    } else {
+      if (listener) listener->on_revoked(to_ours(partitions));
+      c->unassign();
+    }
+  }
+};
+
+Consumer::Consumer(const Properties& props, const std::vector<std::string>& topics, Listener* listener)
+    : impl_(std::make_unique<Impl>(listener)) {
+  auto conf = make_conf(props);
+  set_or_throw(*conf, "enable.auto.offset.store", "false");
+  std::string err;
+  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(impl_.get()), err) != RdKafka::Conf::CONF_OK ||
+      conf->set("event_cb", static_cast<RdKafka::EventCb*>(&impl_->events), err) != RdKafka::Conf::CONF_OK)
+    throw KafkaError("kafka consumer callbacks: " + err);
+  impl_->consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!impl_->consumer) throw KafkaError("kafka consumer: " + err);
+  if (const auto e = impl_->consumer->subscribe(topics); e != RdKafka::ERR_NO_ERROR)
+    throw KafkaError("kafka subscribe: " + RdKafka::err2str(e));
+}
+
+Consumer::~Consumer() { close(); }
+
+size_t Consumer::poll(std::vector<Record>& out, size_t max, int timeout_ms) {
+  out.clear();
+  impl_->held.clear();
+  if (impl_->closed) return 0;
+  int wait = timeout_ms;
+  while (out.size() < max) {
+    std::unique_ptr<RdKafka::Message> m(impl_->consumer->consume(wait));
+    wait = 0;  // only the first record is waited for; the rest come from the prefetch queue or not at all
+    if (!m) break;
+    if (m->err() == RdKafka::ERR__TIMED_OUT) break;
+    if (m->err() != RdKafka::ERR_NO_ERROR) {
+      if (m->err() != RdKafka::ERR__PARTITION_EOF && impl_->listener)
+        impl_->listener->on_error(m->errstr(), false);
+      continue;
+    }
+    Record r;
+    r.topic = std::string_view();
+    r.partition = m->partition();
+    r.offset = m->offset();
+    if (m->key_pointer()) r.key = std::string_view(static_cast<const char*>(m->key_pointer()), m->key_len());
+    if (m->payload()) r.value = std::string_view(static_cast<const char*>(m->payload()), m->len());
+    const auto ts = m->timestamp();
+    r.timestamp_ms = ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? -1 : ts.timestamp;
+    impl_->held.push_back(std::move(m));
+    out.push_back(r);
+  }
+  // Topic names: the message's topic_name() returns by value, so point into a string kept with the message.
+  for (size_t i = 0; i < out.size(); ++i) {
+    const auto* raw = static_cast<const rd_kafka_message_t*>(impl_->held[i]->c_ptr());
+    out[i].topic = raw && raw->rkt ? std::string_view(rd_kafka_topic_name(raw->rkt)) : std::string_view();
+  }
+  return out.size();
+}
+
+bool Consumer::store(const std::vector<TopicPartition>& offsets) {
+  if (offsets.empty() || impl_->closed) return true;
+  TopicPartitionList list(offsets);
+  return impl_->consumer->offsets_store(list.parts) == RdKafka::ERR_NO_ERROR;
+}
+
+bool Consumer::commit_sync(std::string* error) {
+  if (impl_->closed) return false;
+  const auto e = impl_->consumer->commitSync();
+  if (e == RdKafka::ERR_NO_ERROR || e == RdKafka::ERR__NO_OFFSET) return true;
+  if (error) *error = RdKafka::err2str(e);
+  return false;
+}
+
+std::vector<TopicPartition> Consumer::committed(const std::vector<TopicPartition>& partitions, int timeout_ms) {
+  TopicPartitionList list(partitions);
+  impl_->consumer->committed(list.parts, timeout_ms);
+  return to_ours(list.parts);
+}
+
+bool Consumer::pause(const std::vector<TopicPartition>& partitions) {
+  TopicPartitionList list(partitions);
+  return impl_->consumer->pause(list.parts) == RdKafka::ERR_NO_ERROR;
+}
+
+bool Consumer::resume(const std::vector<TopicPartition>& partitions) {
+  TopicPartitionList list(partitions);
+  return impl_->consumer->resume(list.parts) == RdKafka::ERR_NO_ERROR;
+}
+
+void Consumer::close() {
+  if (!impl_ || impl_->closed) return;
+  impl_->held.clear();
+  impl_->consumer->close();
+  impl_->closed = true;
+}
+
+// ---------------------------------------------------------------------------------------------------- Producer
+
+struct Producer::Impl : public RdKafka::DeliveryReportCb {
+  Listener* listener;
+  LogBridge events;
+  std::unique_ptr<RdKafka::Producer> producer;
+
+  explicit Impl(Listener* l) : listener(l) {}
+
+  void dr_cb(RdKafka::Message& m) override {
+    if (!listener) return;
+    const auto token = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(m.msg_opaque()));
+    if (m.err() == RdKafka::ERR_NO_ERROR) {
+      listener->on_delivery(token, nullptr, {});
+      return;
+    }
+    UndeliveredMessage u;
+    u.topic = m.topic_name();
+    if (m.key_pointer()) u.key.assign(static_cast<const char*>(m.key_pointer()), m.key_len());
+    if (m.payload()) u.value.assign(static_cast<const char*>(m.payload()), m.len());
+    if (auto* h = m.headers()) {
+      for (const auto& hdr : h->get_all())
+        u.headers.emplace_back(hdr.key(), std::string(static_cast<const char*>(hdr.value()), hdr.value_size()));
+    }
+    listener->on_delivery(token, &u, m.errstr());
+  }
+};
+
+Producer::Producer(const Properties& props, Listener* listener) : impl_(std::make_unique<Impl>(listener)) {
+  Properties p = props;
+  p.try_emplace("enable.idempotence", "true");
+  auto conf = make_conf(p);
+  std::string err;
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(impl_.get()), err) != RdKafka::Conf::CONF_OK ||
+      conf->set("event_cb", static_cast<RdKafka::EventCb*>(&impl_->events), err) != RdKafka::Conf::CONF_OK)
+    throw KafkaError("kafka producer callbacks: " + err);
+  impl_->producer.reset(RdKafka::Producer::create(conf.get(), err));
+  if (!impl_->producer) throw KafkaError("kafka producer: " + err);
+}
+
+Producer::~Producer() {
+  if (impl_ && impl_->producer) impl_->producer->flush(10'000);
+}
+
+Producer::Status Producer::produce(const std::string& topic, std::string_view key, std::string_view value,
+                                   uint64_t token, std::span<const Header> headers, std::string* error) {
+  RdKafka::Headers* hdrs = nullptr;
+  if (!headers.empty()) {
+    hdrs = RdKafka::Headers::create();
+    for (const auto& h : headers) hdrs->add(std::string(h.name), h.value.data(), h.value.size());
+  }
+  const auto e = impl_->producer->produce(
+      topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+      value.size(), key.data(), key.size(), 0, hdrs, reinterpret_cast<void*>(static_cast<uintptr_t>(token)));
+  if (e == RdKafka::ERR_NO_ERROR) return Status::kOk;
+  delete hdrs;  // not taken over on failure
+  if (e == RdKafka::ERR__QUEUE_FULL) return Status::kQueueFull;
+  if (error) *error = RdKafka::err2str(e);
+  return Status::kFailed;
+}
+
+int Producer::poll(int timeout_ms) { return impl_->producer->poll(timeout_ms); }
+bool Producer::flush(int timeout_ms) { return impl_->producer->flush(timeout_ms) == RdKafka::ERR_NO_ERROR; }
+int Producer::outstanding() const { return impl_->producer->outq_len(); }
+
+// ---------------------------------------------------------------------------------------------------- MockCluster
+
+struct MockCluster::Impl {
+  rd_kafka_t* rk = nullptr;
+  rd_kafka_mock_cluster_t* cluster = nullptr;
+  ~Impl() {
+    if (cluster) rd_kafka_mock_cluster_destroy(cluster);
+    if (rk) rd_kafka_destroy(rk);
+  }
+};
+
+MockCluster::MockCluster(int brokers) : impl_(std::make_unique<Impl>()) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
+  impl_->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!impl_->rk) throw KafkaError(std::string("mock cluster handle: ") + err);
+  impl_->cluster = rd_kafka_mock_cluster_new(impl_->rk, brokers);
+  if (!impl_->cluster) throw KafkaError("mock cluster: could not start");
+}
+
+MockCluster::~MockCluster() = default;
+
+std::string MockCluster::bootstrap_servers() const { return rd_kafka_mock_cluster_bootstraps(impl_->cluster); }
+
+void MockCluster::create_topic(const std::string& name, int partitions) {
+  const auto e = rd_kafka_mock_topic_create(impl_->cluster, name.c_str(), partitions, 1);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) throw KafkaError("mock topic " + name + ": " + rd_kafka_err2str(e));
+}
+
+void MockCluster::set_broker_down(int32_t id) { rd_kafka_mock_broker_set_down(impl_->cluster, id); }
+void MockCluster::set_broker_up(int32_t id) { rd_kafka_mock_broker_set_up(impl_->cluster, id); }
+void MockCluster::set_broker_rtt(int32_t id, int rtt_ms) { rd_kafka_mock_broker_set_rtt(impl_->cluster, id, rtt_ms); }
+
+}  // namespace gridsentinel::kafka

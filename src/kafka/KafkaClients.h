@@ -1,0 +1,145 @@
+#pragma once
+// The only place gridsentinel touches librdkafka. Each handle is owned by one RAII object; no librdkafka type
+// appears in this header, so the rest of the code base neither includes nor links against its API directly.
+//
+// Threads: every callback (rebalance, stats, delivery reports) runs on the thread that calls `poll` of the object
+// it belongs to; gridsentinel calls both from its single processing thread, so listeners need no locking.
+// Errors: constructors throw KafkaError (start-up: bad properties, unreachable config); `poll`, `produce`, `store`
+// never throw and report through return values and listeners.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gridsentinel::kafka {
+
+using Properties = std::map<std::string, std::string>;
+
+class KafkaError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = -1001;  // librdkafka's "invalid/unset" offset
+};
+
+struct Header {
+  std::string_view name;
+  std::string_view value;
+};
+
+// A consumed record. The views stay valid until the next `Consumer::poll`.
+struct Record {
+  std::string_view topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string_view key;
+  std::string_view value;
+  int64_t timestamp_ms = -1;  // the Kafka record timestamp, -1 when absent
+};
+
+class Consumer {
+ public:
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    // Eager rebalancing: `assigned` is the new full assignment; `revoked` the whole previous one. Called from poll.
+    virtual void on_assigned(const std::vector<TopicPartition>& partitions) = 0;
+    virtual void on_revoked(const std::vector<TopicPartition>& partitions) = 0;
+    virtual void on_stats(std::string_view /*json*/) {}
+    virtual void on_error(std::string_view /*what*/, bool /*fatal*/) {}
+  };
+
+  // Subscribes `topics` in group `group.id` (from props). Auto-commit of *stored* offsets only:
+  // enable.auto.offset.store=false is forced, so an offset is committed only after the caller stores it.
+  Consumer(const Properties& props, const std::vector<std::string>& topics, Listener* listener);
+  ~Consumer();
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+
+  // Appends up to `max` records to `out` (cleared first), waiting at most `timeout_ms` for the first one.
+  size_t poll(std::vector<Record>& out, size_t max, int timeout_ms);
+  // Stores offsets (each = the next offset to consume) for the next commit. Returns false on error.
+  bool store(const std::vector<TopicPartition>& offsets);
+  // Commits stored offsets now; blocks. Returns false (with `error`) on failure.
+  bool commit_sync(std::string* error = nullptr);
+  // Committed offsets of the group for `partitions` (offset -1001 when none). Blocks up to timeout_ms.
+  std::vector<TopicPartition> committed(const std::vector<TopicPartition>& partitions, int timeout_ms);
+  bool pause(const std::vector<TopicPartition>& partitions);
+  bool resume(const std::vector<TopicPartition>& partitions);
+  // Leaves the group cleanly (final rebalance callbacks run). Idempotent; the destructor calls it.
+  void close();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A message the producer could not deliver, handed back so the caller can retry it. Owns its bytes.
+struct UndeliveredMessage {
+  std::string topic, key, value;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+class Producer {
+ public:
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    // `token` is the caller's value passed to produce(). `failed` is null on success.
+    virtual void on_delivery(uint64_t token, const UndeliveredMessage* failed, std::string_view error) = 0;
+  };
+  enum class Status { kOk, kQueueFull, kFailed };
+
+  // Idempotent producer (enable.idempotence=true unless the caller overrides it explicitly).
+  Producer(const Properties& props, Listener* listener);
+  ~Producer();  // flushes for up to 10 s, then destroys
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  // Enqueues a copy of the message. Never blocks; kQueueFull asks the caller to poll and retry.
+  Status produce(const std::string& topic, std::string_view key, std::string_view value, uint64_t token,
+                 std::span<const Header> headers = {}, std::string* error = nullptr);
+  // Serves delivery reports. Returns how many were served.
+  int poll(int timeout_ms);
+  // Waits for every queued message to be delivered or fail. Returns false on timeout.
+  bool flush(int timeout_ms);
+  int outstanding() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// librdkafka's in-process mock cluster: a real Kafka-protocol server on loopback (random ports) that other
+// processes can use through its bootstrap address. No AdminClient: topics are created here. Keeps only ~5 MB per
+// partition; no compaction; transactions accepted but not honoured (see README).
+class MockCluster {
+ public:
+  explicit MockCluster(int brokers = 1);
+  ~MockCluster();
+  MockCluster(const MockCluster&) = delete;
+  MockCluster& operator=(const MockCluster&) = delete;
+
+  std::string bootstrap_servers() const;
+  void create_topic(const std::string& name, int partitions);
+  void set_broker_down(int32_t broker_id);
+  void set_broker_up(int32_t broker_id);
+  void set_broker_rtt(int32_t broker_id, int rtt_ms);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// "key=value, ..." of `props` with secret values replaced by "[redacted]": safe to log.
+std::string redacted(const Properties& props);
+
+}  // namespace gridsentinel::kafka

@@ -1,0 +1,250 @@
+#include "pipeline/KafkaRunner.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+
+namespace gridsentinel::pipeline {
+
+namespace {
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+int64_t mono_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+kafka::Properties client_properties(const config::Config& cfg, const std::string& bootstrap,
+                                    const std::map<std::string, std::string>& specific) {
+  kafka::Properties p = cfg.kafka.properties;
+  for (const auto& [k, v] : specific) p[k] = v;
+  p["bootstrap.servers"] = bootstrap;
+  p.try_emplace("client.id", "gridsentinel");
+  return p;
+}
+
+}  // namespace
+
+KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap, sinks::Metrics& metrics)
+    : cfg_(cfg), metrics_(metrics), processor_(cfg, metrics) {
+  kafka::Properties pp = client_properties(cfg, bootstrap, cfg.kafka.producer_properties);
+  pp.try_emplace("linger.ms", "5");
+  pp.try_emplace("acks", "all");
+  pp.try_emplace("queue.buffering.max.messages", "500000");
+  spdlog::info("producer properties: {}", kafka::redacted(pp));
+  producer_ = std::make_unique<kafka::Producer>(pp, this);
+
+  kafka::Properties cp = client_properties(cfg, bootstrap, cfg.kafka.consumer_properties);
+  cp["group.id"] = cfg.kafka.group_id;
+  cp.try_emplace("auto.offset.reset", "earliest");
+  cp.try_emplace("enable.auto.commit", "true");
+  cp.try_emplace("auto.commit.interval.ms", "1000");
+  cp.try_emplace("statistics.interval.ms", "5000");
+  cp.try_emplace("queued.min.messages", "100000");
+  spdlog::info("consumer properties: {}", kafka::redacted(cp));
+  std::vector<std::string> topics;
+  for (const auto& t : cfg.topics.inputs) topics.push_back(t.name);
+  consumer_ = std::make_unique<kafka::Consumer>(cp, topics, this);
+}
+
+KafkaRunner::~KafkaRunner() = default;
+
+void KafkaRunner::on_assigned(const std::vector<kafka::TopicPartition>& partitions) {
+  for (const auto& p : partitions) tracker_.assign(p.topic, p.partition);
+  assigned_ = static_cast<int>(partitions.size());
+  metrics_.assigned_partitions().Set(assigned_);
+  spdlog::info("assigned {} partitions", partitions.size());
+}
+
+void KafkaRunner::on_revoked(const std::vector<kafka::TopicPartition>& partitions) {
+  // Everything derived from the revoked partitions must be acknowledged and committed before another instance
+  // takes them over, or it would reprocess (duplicates) more than necessary.
+  drain(30'000);
+  store_offsets();
+  commit();
+  for (const auto& p : partitions) tracker_.revoke(p.topic, p.partition);
+  have_current_ = false;
+  assigned_ = 0;
+  metrics_.assigned_partitions().Set(0);
+  metrics_.inflight_records().Set(static_cast<double>(tracker_.inflight()));
+  spdlog::info("revoked {} partitions", partitions.size());
+}
+
+void KafkaRunner::on_stats(std::string_view json) {
+  // Sum consumer_lag over this instance's partitions, per topic (label values: configured topics only).
+  const auto doc = nlohmann::json::parse(json, nullptr, false);
+  if (doc.is_discarded() || !doc.contains("topics")) return;
+  for (const auto& t : cfg_.topics.inputs) {
+    int64_t lag = 0;
+    if (const auto it = doc["topics"].find(t.name); it != doc["topics"].end() && it->contains("partitions")) {
+      for (const auto& [id, p] : (*it)["partitions"].items()) {
+        if (id == "-1" || !p.contains("consumer_lag")) continue;
+        const int64_t l = p["consumer_lag"].get<int64_t>();
+        if (l > 0) lag += l;
+      }
+    }
+    metrics_.consumer_lag(t.name).Set(static_cast<double>(lag));
+  }
+}
+
+void KafkaRunner::on_error(std::string_view what, bool fatal) {
+  if (fatal) spdlog::error("kafka fatal error: {}", what);
+}
+
+void KafkaRunner::on_delivery(uint64_t token, const kafka::UndeliveredMessage* failed, std::string_view error) {
+  if (token >= outgoing_.size() || !outgoing_[token].in_use) return;
+  Outgoing& o = outgoing_[token];
+  if (failed) {
+    // Not lost: retried from the main loop with the same token; its record's offset stays uncommitted meanwhile.
+    metrics_.producer_errors("delivery_failed").Increment();
+    spdlog::warn("delivery to {} failed ({}); retrying", failed->topic, error);
+    retry_.emplace_back(token, *failed);
+    return;
+  }
+  if (o.event_time_ms >= 0) {
+    ++alerts_acked_;
+    metrics_.event_to_ack_seconds().Observe(static_cast<double>(wall_ms() - o.event_time_ms) / 1000.0);
+  }
+  const auto record = o.record;
+  o.in_use = false;
+  free_outgoing_.push_back(static_cast<uint32_t>(token));
+  const int64_t now = mono_ns();
+  tracker_.release(record, [&](int64_t consumed_ns) {
+    metrics_.record_to_ack_seconds().Observe(static_cast<double>(now - consumed_ns) / 1e9);
+  });
+}
+
+void KafkaRunner::produce(const std::string& topic, std::string_view key, std::string_view value,
+                          int64_t event_time_ms, std::span<const kafka::Header> headers) {
+  uint32_t slot;
+  if (!free_outgoing_.empty()) {
+    slot = free_outgoing_.back();
+    free_outgoing_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(outgoing_.size());
+    outgoing_.emplace_back();
+  }
+  outgoing_[slot] = {current_, event_time_ms, true};
+  tracker_.add_pending(current_);
+  for (int attempt = 0;; ++attempt) {
+    std::string err;
+    const auto st = producer_->produce(topic, key, value, slot, headers, &err);
+    if (st == kafka::Producer::Status::kOk) return;
+    if (st == kafka::Producer::Status::kQueueFull) {
+      // Backpressure: wait for the broker instead of buffering without bound.
+      metrics_.producer_errors("queue_full").Increment();
+      serve_producer(50);
+    } else {
+      metrics_.producer_errors("produce_failed").Increment();
+      if (attempt % 100 == 0) spdlog::error("produce to {} failed: {}; retrying", topic, err);
+      serve_producer(100);
+    }
+  }
+}
+
+void KafkaRunner::alert(const v1::Alert& alert) {
+  if (!have_current_) return;
+  alert.SerializeToString(&buffer_);
+  produce(cfg_.topics.alerts, alert.entity_id(), buffer_, alert.event_time_ms(), {});
+}
+
+void KafkaRunner::dead_letter(const v1::DeadLetter& dl, std::string_view key) {
+  if (!have_current_) return;
+  dl.SerializeToString(&buffer_);
+  const std::string partition = std::to_string(dl.source_partition());
+  const std::string offset = std::to_string(dl.source_offset());
+  const kafka::Header headers[] = {{"gs.reason", dl.reason()},
+                                   {"gs.stage", dl.stage()},
+                                   {"gs.source.topic", dl.source_topic()},
+                                   {"gs.source.partition", partition},
+                                   {"gs.source.offset", offset}};
+  produce(cfg_.topics.dead_letter, key, buffer_, -1, headers);
+}
+
+void KafkaRunner::serve_producer(int timeout_ms) {
+  producer_->poll(timeout_ms);
+  // Retries of failed deliveries keep their original token, so the offset bookkeeping is unchanged.
+  while (!retry_.empty()) {
+    auto [token, msg] = std::move(retry_.back());
+    retry_.pop_back();
+    std::vector<kafka::Header> headers;
+    for (const auto& [k, v] : msg.headers) headers.push_back({k, v});
+    std::string err;
+    if (producer_->produce(msg.topic, msg.key, msg.value, token, headers, &err) != kafka::Producer::Status::kOk) {
+      retry_.emplace_back(token, std::move(msg));
+      break;  // try again on the next serve
+    }
+  }
+}
+
+void KafkaRunner::store_offsets() {
+  const auto committable = tracker_.take_committable();
+  if (committable.empty()) return;
+  std::vector<kafka::TopicPartition> offsets;
+  offsets.reserve(committable.size());
+  for (const auto& c : committable) offsets.push_back({c.topic, c.partition, c.offset});
+  if (!consumer_->store(offsets)) spdlog::warn("storing {} offsets failed", offsets.size());
+}
+
+void KafkaRunner::drain(int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while ((producer_->outstanding() > 0 || !retry_.empty()) && std::chrono::steady_clock::now() < deadline)
+    serve_producer(50);
+  if (producer_->outstanding() > 0 || !retry_.empty())
+    spdlog::warn("{} outputs still unacknowledged after {} ms; their records will be redelivered",
+                 producer_->outstanding() + static_cast<int>(retry_.size()), timeout_ms);
+}
+
+void KafkaRunner::commit() {
+  std::string err;
+  const bool ok = consumer_->commit_sync(&err);
+  metrics_.commits(ok).Increment();
+  if (!ok) spdlog::warn("offset commit failed: {}", err);
+}
+
+int KafkaRunner::run(const std::atomic<bool>& stop) {
+  stop_ = &stop;
+  std::vector<kafka::Record> records;
+  auto last_gauges = std::chrono::steady_clock::now();
+  while (!stop.load(std::memory_order_relaxed)) {
+    if (tracker_.inflight() >= cfg_.limits.max_inflight_records) {
+      serve_producer(50);  // backpressure: wait for acknowledgements before consuming more
+    } else {
+      consumer_->poll(records, 10'000, 100);
+      const int64_t now = wall_ms();
+      const int64_t now_ns = mono_ns();
+      for (const auto& r : records) {
+        // A rebalance inside poll may have revoked this record's partition: its new owner will process it.
+        const auto token = tracker_.begin(r.topic, r.partition, r.offset, now_ns);
+        if (!token) continue;
+        current_ = *token;
+        have_current_ = true;
+        processor_.process(r, now, *this);
+        have_current_ = false;
+        tracker_.release(*token, [&](int64_t consumed_ns) {
+          metrics_.record_to_ack_seconds().Observe(static_cast<double>(mono_ns() - consumed_ns) / 1e9);
+        });
+      }
+      serve_producer(0);
+    }
+    store_offsets();
+    if (const auto t = std::chrono::steady_clock::now(); t - last_gauges > std::chrono::seconds(1)) {
+      last_gauges = t;
+      metrics_.inflight_records().Set(static_cast<double>(tracker_.inflight()));
+    }
+  }
+  spdlog::info("stopping: delivering queued outputs and committing offsets");
+  drain(8'000);
+  store_offsets();
+  commit();
+  consumer_->close();
+  spdlog::info("stopped cleanly");
+  return 0;
+}
+
+}  // namespace gridsentinel::pipeline

@@ -1,0 +1,83 @@
+#pragma once
+// Metrics: every Prometheus metric gridsentinel exports, resolved once at start-up so that the per-record path only
+// increments (prometheus-cpp counters are atomics; histograms take an uncontended mutex).
+//
+// Naming: gridsentinel_<thing>_<unit>, counters end in _total. Label values come from bounded sets only: configured
+// topic names, input kinds, detector names, severities, dead-letter reasons. Never a meter id.
+// The Registry is always there (tests read values from it); the HTTP endpoint is started separately (MetricsServer).
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ingest/DeadLetterReason.h"
+
+namespace gridsentinel::sinks {
+
+class Metrics {
+ public:
+  // `input_topics` and `detectors` fix the label sets up front.
+  Metrics(const std::vector<std::string>& input_topics, const std::vector<std::string>& detectors);
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  prometheus::Counter& records_consumed(const std::string& topic);  // falls back to topic="other"
+  prometheus::Counter& readings(const char* kind) { return *(kind[0] == 'm' ? readings_meter_ : readings_infra_); }
+  prometheus::Counter& dead_letters(ingest::DeadLetterReason r) { return *dead_letters_[static_cast<size_t>(r)]; }
+  prometheus::Counter& alerts(const std::string& detector, int severity);  // severity: v1::Severity value
+  prometheus::Counter& alerts_suppressed(const std::string& detector);
+  prometheus::Histogram& event_to_ack_seconds() { return *event_to_ack_; }
+  prometheus::Histogram& record_to_ack_seconds() { return *record_to_ack_; }
+  prometheus::Gauge& active_entities(const char* kind) { return *(kind[0] == 'm' ? entities_meter_ : entities_infra_); }
+  prometheus::Gauge& consumer_lag(const std::string& topic);
+  prometheus::Counter& producer_errors(const char* kind);  // kind: delivery_failed, queue_full, produce_failed
+  prometheus::Gauge& assigned_partitions() { return *assigned_partitions_; }
+  prometheus::Gauge& inflight_records() { return *inflight_; }
+  prometheus::Counter& commits(bool ok) { return *(ok ? commits_ok_ : commits_failed_); }
+  prometheus::Gauge& event_time_watermark_seconds(const char* kind) {
+    return *(kind[0] == 'm' ? watermark_meter_ : watermark_infra_);
+  }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* consumed_family_;
+  std::map<std::string, prometheus::Counter*> consumed_;
+  prometheus::Counter *readings_meter_, *readings_infra_;
+  std::array<prometheus::Counter*, static_cast<size_t>(ingest::DeadLetterReason::kCount)> dead_letters_{};
+  prometheus::Family<prometheus::Counter>* alerts_family_;
+  std::map<std::pair<std::string, int>, prometheus::Counter*> alerts_;
+  prometheus::Family<prometheus::Counter>* suppressed_family_;
+  std::map<std::string, prometheus::Counter*> suppressed_;
+  prometheus::Histogram *event_to_ack_, *record_to_ack_;
+  prometheus::Gauge *entities_meter_, *entities_infra_;
+  prometheus::Family<prometheus::Gauge>* lag_family_;
+  std::map<std::string, prometheus::Gauge*> lag_;
+  prometheus::Family<prometheus::Counter>* producer_errors_family_;
+  std::map<std::string, prometheus::Counter*> producer_errors_;
+  prometheus::Gauge *assigned_partitions_, *inflight_;
+  prometheus::Counter *commits_ok_, *commits_failed_;
+  prometheus::Gauge *watermark_meter_, *watermark_infra_;
+};
+
+// The /metrics HTTP endpoint. Throws at start-up if the address cannot be bound.
+class MetricsServer {
+ public:
+  MetricsServer(const std::string& bind_address, std::shared_ptr<prometheus::Registry> registry);
+  // The port actually bound (useful with port 0).
+  int port() const;
+
+ private:
+  std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+const char* severity_name(int severity);
+
+}  // namespace gridsentinel::sinks

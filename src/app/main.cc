@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
   check->add_option("config", check_path, "YAML config file")->required();
 
   int partitions = 8;
-  std::vector<std::string> broker_topics = {"meter-readings", "infra-metrics", "gridsentinel-alerts",
+  std::vector<std::string> broker_topics = {"meter-readings", "meter-readings-json", "infra-metrics", "gridsentinel-alerts",
                                             "gridsentinel-dead-letters"};
   auto* broker = app.add_subcommand("broker", "Run librdkafka's mock Kafka cluster standalone (development)");
   broker->add_option("--partitions", partitions, "Partitions per topic")->check(CLI::Range(1, 1024));

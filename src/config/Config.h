@@ -65,6 +65,7 @@ struct Config {
   struct Topics {
     std::vector<InputTopic> inputs = {
         {"meter-readings", InputKind::kMeter, PayloadFormat::kProtobuf, MessageType::kMeterReading},
+        {"meter-readings-json", InputKind::kMeter, PayloadFormat::kJson, MessageType::kMeterReading},
         {"infra-metrics", InputKind::kInfra, PayloadFormat::kProtobuf, MessageType::kInfraMetric}};
     std::string alerts = "gridsentinel-alerts";
     std::string dead_letter = "gridsentinel-dead-letters";

@@ -17,7 +17,7 @@ std::string error_of(const std::string& yaml) {
 TEST(Config, EmptyFileGivesDefaults) {
   const Config c = parse_config("");
   EXPECT_TRUE(c.kafka.bootstrap_servers.empty());
-  ASSERT_EQ(c.topics.inputs.size(), 2u);
+  ASSERT_EQ(c.topics.inputs.size(), 3u);
   EXPECT_EQ(c.topics.inputs[0].name, "meter-readings");
   EXPECT_EQ(c.meter.zscore.size(), 2u);
 }

@@ -11,7 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "detectors/IqrDetector.h"
+#include "detectors/SpikeDetector.h"
 #include "detectors/ZScoreDetector.h"
+#include "detectors/drift/KsDriftDetector.h"
+#include "detectors/iforest/StreamingIsolationForest.h"
+#include "detectors/rules/FleetWatermark.h"
+#include "detectors/rules/MeterRiskScorer.h"
+#include "detectors/rules/MeterRulesConfig.h"
+#include "detectors/rules/SilenceTracker.h"
 
 namespace gridsentinel::config {
 
@@ -41,6 +49,18 @@ struct KindConfig {
   int64_t allowed_lateness_ms = 0;  // events older than (entity's newest event time - this) are dead-lettered as late
   int64_t cooldown_ms = 0;          // one alert per episode: repeats suppressed for this long (event time)
   std::vector<ZScoreFeature> zscore;
+  // Robust detectors on the kind's primary feature (meter: active_power_w; infra: value).
+  bool iqr_enabled = true;
+  detectors::IqrConfig iqr;
+  bool spike_enabled = true;
+  detectors::SpikeConfig spike;
+  bool level_shift_alerts = true;  // alert when a spike candidate turns out to be a lasting level shift
+  // Fleet-level detectors, one instance per kind.
+  bool iforest_enabled = true;
+  detectors::StreamingIsolationForestConfig iforest;
+  bool drift_enabled = true;
+  detectors::KsDriftConfig drift;
+  int64_t drift_cycle_ms = 86'400'000;  // each K-S sample spans this much event time (the seasonal cycle)
 };
 
 struct Config {
@@ -69,6 +89,7 @@ struct Config {
         {"infra-metrics", InputKind::kInfra, PayloadFormat::kProtobuf, MessageType::kInfraMetric}};
     std::string alerts = "gridsentinel-alerts";
     std::string dead_letter = "gridsentinel-dead-letters";
+    std::string risk = "meter-risk";  // compacted in production: latest risk per meter
   } topics;
 
   struct Ingest {
@@ -86,12 +107,42 @@ struct Config {
                                 .std_floor_abs = 10.0, .std_floor_rel = 0.01}},
                               {"voltage_v",
                                {.window_ms = 24 * 3'600'000LL, .buckets = 24, .min_samples = 16, .threshold = 5.0,
-                                .std_floor_abs = 1.0, .std_floor_rel = 0.0}}}};
+                                .std_floor_abs = 1.0, .std_floor_rel = 0.0}}},
+                   // Household load has daily peaks: fences "far out" (k = 3) over three days, and a spike must
+                   // stand 8 robust deviations above the last ~8 hours.
+                   .iqr_enabled = true,
+                   .iqr = {.window_ms = 3 * 86'400'000LL, .max_points = 288, .min_samples = 96, .k = 6.0,
+                           .iqr_floor_abs = 50.0, .iqr_floor_rel = 0.1},
+                   .spike_enabled = true,
+                   .spike = {.window_points = 31, .min_samples = 15, .threshold = 8.0, .scale_floor_abs = 50.0,
+                             .scale_floor_rel = 0.5},
+                   // A household changing its level (home, away, heating on) is normal: not an alert.
+                   .level_shift_alerts = false,
+                   .iforest_enabled = true,
+                   .iforest = {.dim = 6, .n_trees = 100, .subsample = 256, .window = 2048, .min_points = 512,
+                               .contamination = 0.0005, .threshold_floor = 0.72, .seed = 1},
+                   .drift_enabled = true,
+                   .drift = {.d_min = 0.15}};
   KindConfig infra{.allowed_lateness_ms = 60'000,
                    .cooldown_ms = 600'000,
                    .zscore = {{"value",
                                {.window_ms = 3'600'000, .buckets = 60, .min_samples = 30, .threshold = 5.0,
-                                .std_floor_abs = 1e-9, .std_floor_rel = 0.01}}}};
+                                .std_floor_abs = 1e-9, .std_floor_rel = 0.01}}},
+                   .iqr_enabled = true,
+                   .iqr = {.window_ms = 3'600'000, .max_points = 360, .min_samples = 30, .k = 3.0},
+                   .spike_enabled = true,
+                   .spike = {.window_points = 31, .min_samples = 15, .threshold = 8.0},
+                   .level_shift_alerts = true,
+                   .iforest_enabled = true,
+                   .iforest = {.dim = 3, .n_trees = 100, .subsample = 256, .window = 2048, .min_points = 512,
+                               .contamination = 0.002, .threshold_floor = 0.62, .seed = 2},
+                   .drift_enabled = false,  // infra series of different metrics share no distribution
+                   .drift = {}};
+
+  detectors::MeterRulesConfig rules;
+  detectors::SilenceTrackerConfig silence;
+  detectors::FleetWatermarkConfig watermark;
+  detectors::MeterRiskConfig risk{.rules_floor = 0.8};  // decisive rules (bypass, tamper) can raise the band alone
 
   struct Detection {
     double critical_score = 0.8;  // score at or above which an alert is CRITICAL (else WARNING); 0.5 = threshold

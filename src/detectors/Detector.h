@@ -1,6 +1,6 @@
 #pragma once
 // The contract every gridsentinel detector keeps. Checked for all of them by one typed conformance suite
-// (tests/unit/detector_conformance_test.cc).
+// (tests/conformance/DetectorConformance.h, instantiated per detector in tests/unit/).
 //
 // A detector is a pure, deterministic object:
 //   - `double score(const Input&) const`: anomaly score in [0, 1], higher = more anomalous. Does not change state.
@@ -14,6 +14,7 @@
 // Scoring is separate from deciding: `LearningGuard` (below) turns scores into verdicts and owns the "do not learn
 // from flagged points" switch, as River's threshold wrappers do.
 #include <concepts>
+#include <limits>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -71,6 +72,7 @@ class LearningGuard {
 // score are interchangeable.
 inline double squash(double stat, double neutral, double half) {
   if (!(stat > neutral)) return 0.0;
+  if (stat == std::numeric_limits<double>::infinity()) return 1.0;
   const double x = (stat - neutral) / (half - neutral);
   return x / (1.0 + x);
 }

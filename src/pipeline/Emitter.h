@@ -12,6 +12,8 @@ class Emitter {
   virtual void alert(const v1::Alert& alert) = 0;
   // `key` is the original record's key.
   virtual void dead_letter(const v1::DeadLetter& dead_letter, std::string_view key) = 0;
+  // A meter's risk band changed: the latest value for the compacted meter-risk topic, keyed by meter id.
+  virtual void risk(const v1::MeterRisk& risk) = 0;
 };
 
 }  // namespace gridsentinel::pipeline

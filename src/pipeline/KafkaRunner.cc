@@ -56,6 +56,7 @@ KafkaRunner::~KafkaRunner() = default;
 
 void KafkaRunner::on_assigned(const std::vector<kafka::TopicPartition>& partitions) {
   for (const auto& p : partitions) tracker_.assign(p.topic, p.partition);
+  processor_.reset_partition_progress();
   assigned_ = static_cast<int>(partitions.size());
   metrics_.assigned_partitions().Set(assigned_);
   spdlog::info("assigned {} partitions", partitions.size());
@@ -151,6 +152,12 @@ void KafkaRunner::alert(const v1::Alert& alert) {
   if (!have_current_) return;
   alert.SerializeToString(&buffer_);
   produce(cfg_.topics.alerts, alert.entity_id(), buffer_, alert.event_time_ms(), {});
+}
+
+void KafkaRunner::risk(const v1::MeterRisk& risk) {
+  if (!have_current_) return;
+  risk.SerializeToString(&buffer_);
+  produce(cfg_.topics.risk, risk.meter_id(), buffer_, -1, {});
 }
 
 void KafkaRunner::dead_letter(const v1::DeadLetter& dl, std::string_view key) {

@@ -42,6 +42,7 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   // Emitter (called by the Processor for the record being processed)
   void alert(const v1::Alert& alert) override;
   void dead_letter(const v1::DeadLetter& dead_letter, std::string_view key) override;
+  void risk(const v1::MeterRisk& risk) override;
 
   uint64_t alerts_acknowledged() const { return alerts_acked_; }
 

@@ -10,12 +10,15 @@ namespace gridsentinel::pipeline {
 
 namespace {
 
-constexpr const char* kZScore = "zscore";
-constexpr uint8_t kHighValue = 1, kLowValue = 2;
+constexpr std::string_view kZScore = "zscore", kIqr = "iqr", kSpike = "spike", kIForest = "iforest",
+                           kDrift = "ks_drift", kRules = "meter_rules";
+// EpisodeTracker condition types (one tracker per detector slot, so only the direction needs a type).
+constexpr uint8_t kHigh = 1, kLow = 2, kLevelShiftEpisode = 3;
 
-// Meter feature values, in the order of kMeterFeatures; NaN when the reading does not carry the field.
+// Meter feature values, in this order; NaN when the reading does not carry the field.
 constexpr const char* kMeterFeatures[] = {"voltage_v", "current_a", "active_power_w", "power_factor", "frequency_hz"};
-constexpr size_t kMaxFeatures = 5;
+constexpr size_t kMaxFeatures = std::size(kMeterFeatures);
+constexpr size_t kMeterPrimary = 2;  // active_power_w
 
 void meter_values(const v1::MeterReading& r, double* v) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -26,11 +29,15 @@ void meter_values(const v1::MeterReading& r, double* v) {
   v[4] = r.has_frequency_hz() ? r.frequency_hz() : nan;
 }
 
-size_t feature_index(config::InputKind kind, const std::string& name) {
+size_t feature_index(config::InputKind kind, std::string_view name) {
   if (kind == config::InputKind::kInfra) return 0;
-  for (size_t i = 0; i < std::size(kMeterFeatures); ++i)
+  for (size_t i = 0; i < kMaxFeatures; ++i)
     if (name == kMeterFeatures[i]) return i;
   return 0;  // unreachable: config validation accepts only the names above
+}
+
+std::string_view feature_name(config::InputKind kind, size_t i) {
+  return kind == config::InputKind::kInfra ? "value" : kMeterFeatures[i];
 }
 
 std::string human_window(int64_t ms) {
@@ -40,28 +47,57 @@ std::string human_window(int64_t ms) {
   return std::to_string(ms / 1000) + "s";
 }
 
+double or_default(double v, double d) { return std::isfinite(v) ? v : d; }
+
+v1::RiskBand to_proto(detectors::RiskBand b) {
+  switch (b) {
+    case detectors::RiskBand::kHigh: return v1::RISK_BAND_HIGH;
+    case detectors::RiskBand::kMedium: return v1::RISK_BAND_MEDIUM;
+    default: return v1::RISK_BAND_LOW;
+  }
+}
+
 }  // namespace
 
 std::string make_alert_id(v1::EntityKind kind, std::string_view entity_id, std::string_view detector,
                           std::string_view anomaly_type, int64_t event_time_ms) {
-  return StableHash()
-      .add(int64_t{kind})
-      .add(entity_id)
-      .add(detector)
-      .add(anomaly_type)
-      .add(event_time_ms)
-      .hex();
+  return StableHash().add(int64_t{kind}).add(entity_id).add(detector).add(anomaly_type).add(event_time_ms).hex();
 }
 
-std::vector<std::string> Processor::detector_names() { return {kZScore}; }
+std::vector<std::string> Processor::detector_names() {
+  return {std::string(kZScore), std::string(kIqr),   std::string(kSpike),
+          std::string(kIForest), std::string(kDrift), std::string(kRules)};
+}
 
 Processor::Processor(const config::Config& cfg, sinks::Metrics& metrics)
     : cfg_(cfg),
       metrics_(metrics),
-      meters_{&cfg.meter, v1::ENTITY_KIND_METER, EntityTable<EntityState>(cfg.limits.max_entities), 0},
-      infra_{&cfg.infra, v1::ENTITY_KIND_INFRA_SERIES, EntityTable<EntityState>(cfg.limits.max_entities), 0},
-      policy_{0.5, cfg.detection.skip_flagged, cfg.detection.adopt_after} {
+      meters_{config::InputKind::kMeter, &cfg.meter, v1::ENTITY_KIND_METER, "meter",
+              EntityTable<EntityState>(cfg.limits.max_entities), 0, kMeterPrimary, SIZE_MAX, nullptr, nullptr, {}, 0, {}},
+      infra_{config::InputKind::kInfra, &cfg.infra, v1::ENTITY_KIND_INFRA_SERIES, "infra",
+             EntityTable<EntityState>(cfg.limits.max_entities), 0, 0, SIZE_MAX, nullptr, nullptr, {}, 0, {}},
+      policy_{0.5, cfg.detection.skip_flagged, cfg.detection.adopt_after},
+      rules_(cfg.rules),
+      risk_(cfg.risk),
+      silence_(cfg.silence) {
   for (const auto& t : cfg.topics.inputs) decoders_.emplace_back(cfg.ingest, t);
+  for (KindRuntime* k : {&meters_, &infra_}) {
+    for (size_t i = 0; i < k->cfg->zscore.size(); ++i)
+      if (feature_index(k->input_kind, k->cfg->zscore[i].feature) == k->primary_feature) k->zscore_primary = i;
+    if (k->cfg->iforest_enabled) k->forest = std::make_unique<detectors::StreamingIsolationForest>(k->cfg->iforest);
+    if (k->cfg->drift_enabled) {
+      std::vector<std::string> names;
+      if (k->input_kind == config::InputKind::kMeter) {
+        k->drift_features = {0, 1, 2, 3};  // voltage, current, power, power factor
+      } else {
+        k->drift_features = {0};
+      }
+      for (size_t f : k->drift_features) names.emplace_back(feature_name(k->input_kind, f));
+      k->drift = std::make_unique<detectors::KsDriftDetector>(k->cfg->drift, names);
+      k->drift_sampler.emplace(k->cfg->drift_cycle_ms, k->cfg->drift.recent_size);
+    }
+  }
+  attribution_.resize(64);
 }
 
 size_t Processor::entities(config::InputKind kind) const {
@@ -74,6 +110,11 @@ void Processor::process(const kafka::Record& rec, int64_t now_ms, Emitter& out) 
   for (const auto& d : decoders_)
     if (d.topic().name == rec.topic) decoder = &d;
   if (!decoder) return;  // not an input topic of ours (cannot happen with our subscription)
+
+  size_t topic_index = 0;
+  while (decoders_[topic_index].topic().name != rec.topic) ++topic_index;
+  const uint64_t progress_key = (uint64_t{topic_index} << 32) | static_cast<uint32_t>(rec.partition);
+  current_progress_ = &partition_progress_.try_emplace(progress_key, cfg_.watermark).first->second;
 
   decoder->decode(rec.value, now_ms, decoded_);
   for (const auto& rej : decoded_.rejections) {
@@ -92,6 +133,9 @@ void Processor::process(const kafka::Record& rec, int64_t now_ms, Emitter& out) 
   }
   for (int i = 0; i < decoded_.meters.readings_size(); ++i)
     if (decoded_.valid[static_cast<size_t>(i)]) process_meter(decoded_.meters.readings(i), rec, i, now_ms, out);
+  // Missing readings are judged against the fleet's event-time progress; checking every ~1000 readings keeps the
+  // cost negligible and the delay far below one reading interval.
+  if (readings_since_missing_check_ >= 1000) check_missing(now_ms, out);
 }
 
 void Processor::process_meter(const v1::MeterReading& r, const kafka::Record& rec, int index, int64_t now_ms,
@@ -100,9 +144,10 @@ void Processor::process_meter(const v1::MeterReading& r, const kafka::Record& re
   meter_values(r, values);
   ingest::DeadLetterReason refused{};
   std::string detail;
-  if (score_entity(meters_, r.meter_id(), r.event_time_ms(), values,
+  if (score_entity(meters_, r.meter_id(), r.event_time_ms(), values, &r,
                    r.has_transformer_id() ? &r.transformer_id() : nullptr, now_ms, out, refused, detail)) {
     metrics_.readings("meter").Increment();
+    ++readings_since_missing_check_;
     return;
   }
   if (decoded_.meters.readings_size() == 1) {
@@ -114,12 +159,11 @@ void Processor::process_meter(const v1::MeterReading& r, const kafka::Record& re
 }
 
 void Processor::process_infra(const v1::InfraMetric& m, const kafka::Record& rec, int64_t now_ms, Emitter& out) {
-  scratch_.assign(m.source()).append("/").append(m.metric());
+  const std::string entity = m.source() + "/" + m.metric();
   const double value = m.value();
   ingest::DeadLetterReason refused{};
   std::string detail;
-  const std::string entity = scratch_;
-  if (score_entity(infra_, entity, m.event_time_ms(), &value, nullptr, now_ms, out, refused, detail)) {
+  if (score_entity(infra_, entity, m.event_time_ms(), &value, nullptr, nullptr, now_ms, out, refused, detail)) {
     metrics_.readings("infra").Increment();
     return;
   }
@@ -127,12 +171,15 @@ void Processor::process_infra(const v1::InfraMetric& m, const kafka::Record& rec
 }
 
 bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int64_t t, const double* values,
-                             const std::string* transformer_id, int64_t now_ms, Emitter& out,
-                             ingest::DeadLetterReason& refused, std::string& detail) {
+                             const v1::MeterReading* reading, const std::string* transformer_id, int64_t now_ms,
+                             Emitter& out, ingest::DeadLetterReason& refused, std::string& detail) {
   const auto idx = kind.table.find_or_insert(entity_id, [&] {
     EntityState s;
     s.zscore.reserve(kind.cfg->zscore.size());
     for (const auto& f : kind.cfg->zscore) s.zscore.push_back({detectors::ZScoreDetector(f.params), {}, {}});
+    if (kind.cfg->iqr_enabled) s.iqr.emplace(Guarded<detectors::IqrDetector>{detectors::IqrDetector(kind.cfg->iqr), {}, {}});
+    if (kind.cfg->spike_enabled)
+      s.spike.emplace(Guarded<detectors::SpikeDetector>{detectors::SpikeDetector(kind.cfg->spike), {}, {}});
     return s;
   });
   if (!idx) {
@@ -148,81 +195,369 @@ bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int6
                          (st.newest_event_ms - t) / 1000, st.newest_event_ms, kind.cfg->allowed_lateness_ms / 1000);
     return false;
   }
-  const config::InputKind input_kind =
-      kind.entity_kind == v1::ENTITY_KIND_METER ? config::InputKind::kMeter : config::InputKind::kInfra;
-  for (size_t i = 0; i < st.zscore.size(); ++i) {
-    const auto& f = kind.cfg->zscore[i];
-    const double x = values[feature_index(input_kind, f.feature)];
-    if (!std::isfinite(x)) continue;
-    ZSlot& slot = st.zscore[i];
-    const double score = slot.detector.score({t, x});
-    const bool flagged = score >= policy_.threshold;
-    if (flagged) {
-      const uint8_t type = slot.detector.signed_z(x) > 0 ? kHighValue : kLowValue;
-      if (slot.episode.should_report(type, t, kind.cfg->cooldown_ms)) {
-        emit_zscore_alert(kind, entity_id, f, slot, x, score, t, transformer_id, now_ms, out);
-      } else {
-        metrics_.alerts_suppressed(kZScore).Increment();
-      }
-    }
-    if (slot.guard.should_learn(flagged, policy_)) slot.detector.learn({t, x});
+  const Context c{&kind, entity_id, t, transformer_id, now_ms, &out};
+  const double x = values[kind.primary_feature];
+  // The forest reads the univariate detectors' view of this point, so it is scored before they learn it.
+  double ml = run_forest(st, c, values, reading);
+  ml = std::max(ml, run_zscore(st, c, values));
+  if (std::isfinite(x)) {
+    ml = std::max(ml, run_iqr(st, c, x));
+    ml = std::max(ml, run_spike(st, c, x));
   }
+  run_drift(c, values);
+  if (reading) {
+    detectors::RuleScores rule_scores{};
+    run_rules(st, *idx, c, *reading, rule_scores);
+    update_risk(st, c, ml, rule_scores);
+  }
+
   st.newest_event_ms = std::max(st.newest_event_ms, t);
   if (t > kind.watermark_ms) {
     kind.watermark_ms = t;
-    metrics_.event_time_watermark_seconds(input_kind == config::InputKind::kMeter ? "meter" : "infra")
-        .Set(static_cast<double>(t) / 1000.0);
+    metrics_.event_time_watermark_seconds(kind.name).Set(static_cast<double>(t) / 1000.0);
   }
-  metrics_.active_entities(input_kind == config::InputKind::kMeter ? "meter" : "infra")
-      .Set(static_cast<double>(kind.table.size()));
+  metrics_.active_entities(kind.name).Set(static_cast<double>(kind.table.size()));
   return true;
 }
 
-void Processor::emit_zscore_alert(const KindRuntime& kind, std::string_view entity_id,
-                                  const config::ZScoreFeature& f, const ZSlot& slot, double value, double score,
-                                  int64_t t, const std::string* transformer_id, int64_t now_ms, Emitter& out) {
-  const double z = slot.detector.signed_z(value);
-  const char* type = z > 0 ? "high_value" : "low_value";
-  const auto s = slot.detector.stats();
-  const auto [lo, hi] = slot.detector.expected_range();
-  const std::string window = human_window(f.params.window_ms);
+double Processor::run_zscore(EntityState& st, const Context& c, const double* values) {
+  double best = 0;
+  for (size_t i = 0; i < st.zscore.size(); ++i) {
+    const auto& f = c.kind->cfg->zscore[i];
+    const double x = values[feature_index(c.kind->input_kind, f.feature)];
+    if (!std::isfinite(x)) continue;
+    auto& slot = st.zscore[i];
+    const double score = slot.detector.score({c.t, x});
+    best = std::max(best, score);
+    const bool flagged = score >= policy_.threshold;
+    if (flagged) {
+      const double z = slot.detector.signed_z(x);
+      const uint8_t type = z > 0 ? kHigh : kLow;
+      if (slot.episode.should_report(type, c.t, c.kind->cfg->cooldown_ms)) {
+        const auto s = slot.detector.stats();
+        const auto [lo, hi] = slot.detector.expected_range();
+        const std::string window = human_window(f.params.window_ms);
+        start_alert(c, kZScore, z > 0 ? "high_value" : "low_value", score, f.feature, x, lo, hi);
+        add_feature("z", z);
+        add_feature(f.feature + ".mean_" + window, s.mean);
+        add_feature(f.feature + ".stddev_" + window, s.stddev);
+        add_feature(f.feature + ".min_" + window, s.min);
+        add_feature(f.feature + ".max_" + window, s.max);
+        add_feature(f.feature + ".count_" + window, s.count);
+        add_feature(f.feature + ".last", s.last);
+        add_feature(f.feature + ".rate_per_s", s.rate_per_s);
+        publish_alert(c, severity_of(score),
+                      fmt::format("{} = {:.6g} is {:.1f} standard deviations {} its {} mean {:.6g} (expected {:.6g} "
+                                  ".. {:.6g})",
+                                  f.feature, x, std::abs(z), z > 0 ? "above" : "below", window, s.mean, lo, hi));
+      } else {
+        metrics_.alerts_suppressed(std::string(kZScore)).Increment();
+      }
+    }
+    if (slot.guard.should_learn(flagged, policy_)) slot.detector.learn({c.t, x});
+  }
+  return best;
+}
+
+double Processor::run_iqr(EntityState& st, const Context& c, double x) {
+  if (!st.iqr) return 0;
+  auto& slot = *st.iqr;
+  const double score = slot.detector.score({c.t, x});
+  const bool flagged = score >= policy_.threshold;
+  if (flagged) {
+    const auto fences = slot.detector.fences();
+    const bool high = fences && x > fences->upper;
+    if (fences && slot.episode.should_report(high ? kHigh : kLow, c.t, c.kind->cfg->cooldown_ms)) {
+      const std::string_view feature = feature_name(c.kind->input_kind, c.kind->primary_feature);
+      start_alert(c, kIqr, high ? "high_value" : "low_value", score, feature, x, fences->lower, fences->upper);
+      add_feature("iqr", fences->iqr);
+      add_feature("distance_in_iqr", slot.detector.distance(x));
+      add_feature("k", c.kind->cfg->iqr.k);
+      publish_alert(c, severity_of(score),
+                    fmt::format("{} = {:.6g} is {:.1f} interquartile ranges outside the Tukey fences [{:.6g}, {:.6g}] "
+                                "(k = {})",
+                                feature, x, slot.detector.distance(x), fences->lower, fences->upper,
+                                c.kind->cfg->iqr.k));
+    } else if (fences) {
+      metrics_.alerts_suppressed(std::string(kIqr)).Increment();
+    }
+  }
+  if (slot.guard.should_learn(flagged, policy_)) slot.detector.learn({c.t, x});
+  return score;
+}
+
+double Processor::run_spike(EntityState& st, const Context& c, double x) {
+  if (!st.spike) return 0;
+  auto& slot = *st.spike;
+  const double score = slot.detector.score({c.t, x});
+  const bool flagged = score >= policy_.threshold;
+  const std::string_view feature = feature_name(c.kind->input_kind, c.kind->primary_feature);
+  if (flagged) {
+    const double level = slot.detector.level(), scale = slot.detector.scale();
+    const double rz = slot.detector.robust_z(x);
+    if (slot.episode.should_report(rz > 0 ? kHigh : kLow, c.t, c.kind->cfg->cooldown_ms)) {
+      const double half = c.kind->cfg->spike.threshold * scale;
+      start_alert(c, kSpike, "spike", score, feature, x, level - half, level + half);
+      add_feature("robust_z", rz);
+      add_feature(std::string(feature) + ".median_recent", level);
+      add_feature(std::string(feature) + ".mad_scale_recent", scale);
+      publish_alert(c, severity_of(score),
+                    fmt::format("{} = {:.6g} jumped {:.1f} robust deviations from its recent level {:.6g}", feature,
+                                x, std::abs(rz), level));
+    } else {
+      metrics_.alerts_suppressed(std::string(kSpike)).Increment();
+    }
+  }
+  // Spike and level shift are told apart once the following points are seen: the detector learns every point
+  // (its window must see a shift to confirm it), so the learning guard does not apply here.
+  slot.detector.learn({c.t, x});
+  if (const auto& v = slot.detector.resolved();
+      c.kind->cfg->level_shift_alerts && v && v->kind == detectors::SpikeKind::kLevelShift && slot.episode.should_report(kLevelShiftEpisode, v->time_ms, c.kind->cfg->cooldown_ms)) {
+    start_alert(c, kSpike, "level_shift", v->score, feature, v->level_after, v->baseline, v->baseline);
+    add_feature("baseline", v->baseline);
+    add_feature("level_after", v->level_after);
+    add_feature("away_points", v->away_points);
+    alert_.set_event_time_ms(v->time_ms);
+    alert_.set_alert_id(make_alert_id(c.kind->entity_kind, c.entity_id, kSpike, "level_shift", v->time_ms));
+    publish_alert(c, v1::SEVERITY_WARNING,
+                  fmt::format("{} moved from {:.6g} to {:.6g} and stayed there ({} points): a level shift, not a spike",
+                              feature, v->baseline, v->level_after, v->away_points));
+  }
+  return score;
+}
+
+double Processor::run_forest(EntityState& st, const Context& c, const double* values,
+                             const v1::MeterReading* reading) {
+  if (!c.kind->forest) return 0;
+  auto& forest = *c.kind->forest;
+  // A fleet-wide model needs features that mean the same on every entity: each entity's value is expressed
+  // against its own history (z, robust z), plus physical quantities that are comparable across meters.
+  double x[6];
+  size_t dim;
+  const double z = c.kind->zscore_primary < st.zscore.size()
+                       ? st.zscore[c.kind->zscore_primary].detector.signed_z(values[c.kind->primary_feature])
+                       : 0.0;
+  const double rz = st.spike && std::isfinite(values[c.kind->primary_feature])
+                        ? st.spike->detector.robust_z(values[c.kind->primary_feature])
+                        : 0.0;
+  if (reading) {
+    const double v = or_default(values[0], cfg_.rules.nominal_voltage_v);
+    const double i = or_default(values[1], 0.0), p = or_default(values[2], 0.0), pf = or_default(values[3], 1.0);
+    x[0] = v;
+    x[1] = std::clamp(z, -1e6, 1e6);
+    x[2] = std::clamp(rz, -1e6, 1e6);
+    x[3] = pf;
+    // Consistency of the measurements: apparent power that does not match active power (log ratio).
+    x[4] = std::log((v * i * std::abs(pf) + 50.0) / (std::abs(p) + 50.0));
+    x[5] = or_default(values[4], 50.0);
+    dim = 6;
+  } else {
+    x[0] = std::clamp(z, -1e6, 1e6);
+    x[1] = std::clamp(rz, -1e6, 1e6);
+    x[2] = st.iqr ? std::clamp(st.iqr->detector.distance(values[0]), -1e6, 1e6) : 0.0;
+    dim = 3;
+  }
+  if (dim != forest.config().dim) return 0;  // configured for another vector (cannot happen with our config)
+  const std::span<const double> vec(x, dim);
+  double score = 0;
+  bool flagged = false;
+  if (forest.warmed_up()) {
+    score = forest.score_with_attribution(vec, std::span<double>(attribution_.data(), dim));
+    flagged = forest.is_alert(score);
+  }
+  if (flagged && st.iforest_episode.should_report(kHigh, c.t, c.kind->cfg->cooldown_ms)) {
+    static constexpr const char* kMeterVec[] = {"voltage_v", "active_power_w.z_24h", "active_power_w.robust_z",
+                                                "power_factor", "apparent_vs_active_log_ratio", "frequency_hz"};
+    static constexpr const char* kInfraVec[] = {"value.z", "value.robust_z", "value.iqr_distance"};
+    const char* const* names = reading ? kMeterVec : kInfraVec;
+    size_t top = 0;
+    for (size_t k = 1; k < dim; ++k)
+      if (attribution_[k] > attribution_[top]) top = k;
+    start_alert(c, kIForest, "multivariate_outlier", score, names[top], x[top], 0.0, forest.threshold());
+    for (size_t k = 0; k < dim; ++k) add_feature(std::string(names[k]), x[k]);
+    for (size_t k = 0; k < dim; ++k) add_feature(std::string("attribution.") + names[k], attribution_[k]);
+    add_feature("threshold", forest.threshold());
+    publish_alert(c, severity_of(std::min(1.0, 0.5 + (score - forest.threshold()))),
+                  fmt::format("isolation forest score {:.3f} above its threshold {:.3f} (contamination {}); isolated "
+                              "mostly by {} = {:.4g} ({:.0f}% of the attribution)",
+                              score, forest.threshold(), forest.config().contamination, names[top], x[top],
+                              100.0 * attribution_[top]));
+  } else if (flagged) {
+    metrics_.alerts_suppressed(std::string(kIForest)).Increment();
+  }
+  if (!flagged) forest.learn(vec);  // anomalies stay out of the model of "normal"
+  // On the same [0, 1] footing as the other detectors: 0.5 at the forest's alert threshold.
+  const double thr = forest.threshold();
+  return score <= 0.5 || thr <= 0.5 ? 0.0 : std::clamp(0.5 * (score - 0.5) / (thr - 0.5), 0.0, 1.0);
+}
+
+void Processor::run_drift(const Context& c, const double* values) {
+  if (!c.kind->drift) return;
+  auto& drift = *c.kind->drift;
+  if (!c.kind->drift_sampler->keep(c.entity_id, c.t)) return;
+  for (size_t j = 0; j < c.kind->drift_features.size(); ++j) {
+    const double v = values[c.kind->drift_features[j]];
+    if (std::isfinite(v)) drift.observe(j, {c.t, v});
+  }
+  if (drift.tests_run_total() != c.kind->drift_tests_seen) {
+    // A test ran: export every feature's latest D and p (gauges), findings or not.
+    metrics_.drift_tests(c.kind->name).Increment(static_cast<double>(drift.tests_run_total() - c.kind->drift_tests_seen));
+    c.kind->drift_tests_seen = drift.tests_run_total();
+    for (size_t j = 0; j < drift.feature_count(); ++j) {
+      if (const auto last = drift.last_test(j)) {
+        metrics_.drift_statistic(c.kind->name, drift.feature_name(j)).Set(last->first);
+        metrics_.drift_p_value(c.kind->name, drift.feature_name(j)).Set(last->second);
+      }
+    }
+  }
+  while (auto f = drift.poll()) {
+    // A fleet-level alert: the entity is the input kind, not a meter.
+    const Context fleet{c.kind, c.kind->name, f->detected_at_ms, nullptr, c.now_ms, c.out};
+    start_alert(fleet, kDrift, "distribution_drift", std::min(1.0, 1.0 - f->pvalue), f->feature, f->statistic, 0.0,
+                c.kind->cfg->drift.d_min);
+    alert_.set_entity_kind(v1::ENTITY_KIND_FLEET);
+    alert_.set_alert_id(make_alert_id(v1::ENTITY_KIND_FLEET, c.kind->name, kDrift, f->feature, f->detected_at_ms));
+    add_feature("ks_d", f->statistic);
+    add_feature("p_value", f->pvalue);
+    add_feature("alpha_per_test", f->alpha_per_test);
+    add_feature("reference.start_ms", static_cast<double>(f->reference.start_ms));
+    add_feature("reference.end_ms", static_cast<double>(f->reference.end_ms));
+    add_feature("reference.size", f->reference.size);
+    add_feature("recent.start_ms", static_cast<double>(f->recent.start_ms));
+    add_feature("recent.end_ms", static_cast<double>(f->recent.end_ms));
+    add_feature("recent.size", f->recent.size);
+    publish_alert(fleet, v1::SEVERITY_WARNING,
+                  fmt::format("the fleet's {} distribution drifted: K-S D = {:.3f}, p = {:.3g} (threshold {:.2g}); "
+                              "reference n = {} vs recent n = {}",
+                              f->feature, f->statistic, f->pvalue, f->alpha_per_test, f->reference.size,
+                              f->recent.size));
+    if (c.kind->forest) {
+      c.kind->forest->refresh();  // the model of "normal" follows the fleet's new distribution
+      metrics_.forest_refreshes(c.kind->name).Increment();
+    }
+  }
+}
+
+double Processor::run_rules(EntityState& st, uint32_t idx, const Context& c, const v1::MeterReading& r,
+                            detectors::RuleScores& rule_scores) {
+  const auto eval = rules_.evaluate(r, st.rules);
+  rule_scores = eval.type_scores;
+  for (const auto& f : eval.findings)
+    if (f.phase == detectors::EpisodePhase::kStarted) emit_finding(c, f);
+  if (current_progress_) current_progress_->observe(c.t);
+  detectors::MissingReport gap;
+  const uint32_t interval_ms = r.has_interval_s() ? r.interval_s() * 1000u : 0u;
+  if (silence_.on_reading(idx, c.t, interval_ms, &gap) == detectors::SilenceTracker::Update::kGapReported) {
+    const auto f = detectors::missing_readings_finding(gap);
+    emit_finding(c, f);
+    risk_.add_finding(st.risk, f);
+  }
+  return eval.score;
+}
+
+void Processor::emit_finding(const Context& c, const detectors::Finding& f) {
+  const Context at{c.kind, c.entity_id, f.event_time_ms, c.transformer_id, c.now_ms, c.out};
+  start_alert(at, kRules, f.name(), f.score, f.feature, f.observed, f.expected_low, f.expected_high);
+  add_feature(f.feature, f.observed);
+  add_feature(std::string(f.feature) + ".expected_low", f.expected_low);
+  add_feature(std::string(f.feature) + ".expected_high", f.expected_high);
+  publish_alert(at, f.severity, f.explanation_text());
+}
+
+void Processor::check_missing(int64_t now_ms, Emitter& out) {
+  readings_since_missing_check_ = 0;
+  const int64_t wm = fleet_watermark();
+  if (wm == detectors::FleetWatermark::kUnknown) return;
+  missing_.clear();
+  silence_.drain_missing(wm, missing_, 10'000);
+  for (const auto& m : missing_) {
+    if (m.meter >= meters_.table.size()) continue;
+    const auto f = detectors::missing_readings_finding(m);
+    const Context c{&meters_, meters_.table.id(m.meter), f.event_time_ms, nullptr, now_ms, &out};
+    emit_finding(c, f);
+    auto& st = meters_.table.at(m.meter);
+    risk_.add_finding(st.risk, f);
+  }
+}
+
+int64_t Processor::fleet_watermark() {
+  int64_t wm = detectors::FleetWatermark::kUnknown;
+  for (auto& [key, progress] : partition_progress_) {
+    const int64_t w = progress.watermark();
+    // A partition with too little data yet holds the fleet back: its meters are not judged silent against the
+    // others' progress.
+    if (w == detectors::FleetWatermark::kUnknown) return detectors::FleetWatermark::kUnknown;
+    wm = wm == detectors::FleetWatermark::kUnknown ? w : std::min(wm, w);
+  }
+  return wm;
+}
+
+void Processor::reset_partition_progress() {
+  partition_progress_.clear();
+  current_progress_ = nullptr;
+}
+
+void Processor::update_risk(EntityState& st, const Context& c, double ml, const detectors::RuleScores& rule_scores) {
+  const auto u = risk_.update(st.risk, c.t, ml, rule_scores);
+  if (!u.band_changed) return;
+  if (band_counts_[static_cast<size_t>(u.previous_band)] > 0) --band_counts_[static_cast<size_t>(u.previous_band)];
+  ++band_counts_[static_cast<size_t>(u.band)];
+  for (int b = 0; b < 3; ++b) metrics_.meters_by_risk_band(b).Set(static_cast<double>(band_counts_[b]));
+  metrics_.risk_updates().Increment();
+  risk_msg_.Clear();
+  risk_msg_.set_meter_id(std::string(c.entity_id));
+  risk_msg_.set_risk(u.risk);
+  risk_msg_.set_band(to_proto(u.band));
+  risk_msg_.set_previous_band(to_proto(u.previous_band));
+  risk_msg_.set_ml_score(u.ml);
+  risk_msg_.set_rules_score(u.rules);
+  size_t top = 0;
+  for (size_t i = 1; i < rule_scores.size(); ++i)
+    if (rule_scores[i] > rule_scores[top]) top = i;
+  if (rule_scores[top] > 0) risk_msg_.set_top_finding(std::string(detectors::kRuleTypeNames[top]));
+  risk_msg_.set_event_time_ms(c.t);
+  risk_msg_.set_updated_time_ms(c.now_ms);
+  if (c.transformer_id) risk_msg_.set_transformer_id(*c.transformer_id);
+  risk_msg_.set_gridsentinel_version(GS_VERSION);
+  c.out->risk(risk_msg_);
+}
+
+v1::Alert& Processor::start_alert(const Context& c, std::string_view detector, std::string_view anomaly_type,
+                                  double score, std::string_view feature, double observed, double lo, double hi) {
   alert_.Clear();
-  alert_.set_alert_id(make_alert_id(kind.entity_kind, entity_id, kZScore, type, t));
-  alert_.set_entity_kind(kind.entity_kind);
-  alert_.set_entity_id(std::string(entity_id));
-  alert_.set_detector(kZScore);
-  alert_.set_anomaly_type(type);
-  const auto severity = score >= cfg_.detection.critical_score ? v1::SEVERITY_CRITICAL : v1::SEVERITY_WARNING;
-  alert_.set_severity(severity);
-  alert_.set_score(score);
-  alert_.set_feature(f.feature);
-  alert_.set_observed_value(value);
+  alert_.set_alert_id(make_alert_id(c.kind->entity_kind, c.entity_id, detector, anomaly_type, c.t));
+  alert_.set_entity_kind(c.kind->entity_kind);
+  alert_.set_entity_id(std::string(c.entity_id));
+  alert_.set_detector(std::string(detector));
+  alert_.set_anomaly_type(std::string(anomaly_type));
+  alert_.set_score(std::clamp(score, 0.0, 1.0));
+  alert_.set_feature(std::string(feature));
+  alert_.set_observed_value(observed);
   alert_.set_expected_low(lo);
   alert_.set_expected_high(hi);
-  const std::pair<std::string, double> feats[] = {{"z", z},
-                                                  {f.feature + ".mean_" + window, s.mean},
-                                                  {f.feature + ".stddev_" + window, s.stddev},
-                                                  {f.feature + ".min_" + window, s.min},
-                                                  {f.feature + ".max_" + window, s.max},
-                                                  {f.feature + ".count_" + window, static_cast<double>(s.count)},
-                                                  {f.feature + ".last", s.last},
-                                                  {f.feature + ".rate_per_s", s.rate_per_s}};
-  for (const auto& [name, v] : feats) {
-    if (!std::isfinite(v)) continue;
-    auto* fv = alert_.add_features();
-    fv->set_name(name);
-    fv->set_value(v);
-  }
-  alert_.set_event_time_ms(t);
-  alert_.set_detection_time_ms(now_ms);
+  alert_.set_event_time_ms(c.t);
+  alert_.set_detection_time_ms(c.now_ms);
   alert_.set_gridsentinel_version(GS_VERSION);
-  alert_.set_explanation(fmt::format("{} = {:.6g} is {:.1f} standard deviations {} its {} mean {:.6g} "
-                                     "(expected {:.6g} .. {:.6g})",
-                                     f.feature, value, std::abs(z), z > 0 ? "above" : "below", window, s.mean, lo,
-                                     hi));
-  if (transformer_id) alert_.set_transformer_id(*transformer_id);
-  metrics_.alerts(kZScore, severity).Increment();
-  out.alert(alert_);
+  if (c.transformer_id) alert_.set_transformer_id(*c.transformer_id);
+  return alert_;
+}
+
+void Processor::add_feature(std::string_view name, double value) {
+  if (!std::isfinite(value)) return;
+  auto* fv = alert_.add_features();
+  fv->set_name(std::string(name));
+  fv->set_value(value);
+}
+
+void Processor::publish_alert(const Context& c, v1::Severity severity, std::string_view explanation) {
+  alert_.set_severity(severity);
+  alert_.set_explanation(std::string(explanation));
+  metrics_.alerts(alert_.detector(), severity).Increment();
+  c.out->alert(alert_);
+}
+
+v1::Severity Processor::severity_of(double score) const {
+  return score >= cfg_.detection.critical_score ? v1::SEVERITY_CRITICAL : v1::SEVERITY_WARNING;
 }
 
 void Processor::dead_letter(const kafka::Record& rec, std::string_view value, ingest::DeadLetterReason reason,

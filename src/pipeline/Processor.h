@@ -1,22 +1,41 @@
 #pragma once
 // Processor: the per-record data path, ingest -> features -> detectors -> outputs, with no Kafka in it.
 //
-// For each consumed record: decode and validate (ingest/RecordDecoder), then per reading: find the entity's state
-// (bounded table), refuse events later than the allowed lateness, score every configured z-score feature against its
-// rolling window (score first, then learn: prequential), decide, apply the learning policy (flagged points are not
-// learned unless the shift persists), and emit one alert per episode. Rejected input is emitted as dead letters with
-// its reason. Everything is deterministic given the records and `now_ms`, so a replay gives the same alerts and
-// alert ids. Never throws on record data. Not thread-safe: one processor per consuming thread.
+// For each consumed record: decode and validate (ingest/RecordDecoder), then per reading:
+//   1. the entity's state (bounded table); events later than the allowed lateness are refused (dead letter);
+//   2. per entity, prequentially (score first, then learn): z-score per configured feature over its rolling
+//      window; IQR fences and the robust spike detector on the kind's primary feature (meter: active_power_w,
+//      infra: value); for meters, the domain rules (sag, swell, outage, reverse flow, bypass, tamper,
+//      consumption drop, stuck meter) and missing-reading tracking in event time;
+//   3. per kind (fleet-wide): the streaming isolation forest over a per-event feature vector (with per-feature
+//      attribution), and two-sample K-S drift tests of the fleet's feature distributions (drift refreshes the
+//      forest);
+//   4. outputs: one alert per episode per detector, dead letters, and for meters a risk score whose band changes
+//      are published to the compacted meter-risk topic.
+// Flagged points are kept out of learning (LearningGuard) unless the shift persists. Everything is deterministic
+// given the records, so a replay gives the same alerts and alert ids. Never throws on record data. Not
+// thread-safe: one processor per consuming thread.
 #include <memory>
+#include <optional>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
 #include "config/Config.h"
 #include "detectors/Detector.h"
 #include "detectors/EpisodeTracker.h"
+#include "detectors/IqrDetector.h"
+#include "detectors/SpikeDetector.h"
 #include "detectors/ZScoreDetector.h"
+#include "detectors/drift/KsDriftDetector.h"
+#include "detectors/iforest/StreamingIsolationForest.h"
+#include "detectors/rules/FleetWatermark.h"
+#include "detectors/rules/MeterRiskScorer.h"
+#include "detectors/rules/MeterRules.h"
+#include "detectors/rules/SilenceTracker.h"
 #include "ingest/RecordDecoder.h"
 #include "kafka/KafkaClients.h"
+#include "pipeline/DriftSampler.h"
 #include "pipeline/Emitter.h"
 #include "pipeline/EntityTable.h"
 #include "sinks/Metrics.h"
@@ -29,41 +48,77 @@ class Processor {
 
   // Processes one record. `now_ms` is the wall clock (dead-letter times, event-time bounds, detection time).
   void process(const kafka::Record& record, int64_t now_ms, Emitter& out);
+  // Reports meters silent past their deadline in event time (call periodically; process() also calls it).
+  void check_missing(int64_t now_ms, Emitter& out);
+  // The assignment changed: forget per-partition event-time progress (it is rebuilt from the next records).
+  void reset_partition_progress();
 
   size_t entities(config::InputKind kind) const;
   // Every detector name this processor can put on an alert (a bounded label set for metrics).
   static std::vector<std::string> detector_names();
 
  private:
-  struct ZSlot {
-    detectors::ZScoreDetector detector;
+  template <class D>
+  struct Guarded {
+    D detector;
     detectors::LearningGuard guard;
     detectors::EpisodeTracker episode;
   };
   struct EntityState {
     int64_t newest_event_ms = std::numeric_limits<int64_t>::min();
-    std::vector<ZSlot> zscore;
+    std::vector<Guarded<detectors::ZScoreDetector>> zscore;
+    std::optional<Guarded<detectors::IqrDetector>> iqr;
+    std::optional<Guarded<detectors::SpikeDetector>> spike;
+    detectors::EpisodeTracker iforest_episode;
+    detectors::MeterRuleState rules;  // meters only
+    detectors::MeterRiskState risk;   // meters only
   };
   struct KindRuntime {
+    config::InputKind input_kind;
     const config::KindConfig* cfg;
     v1::EntityKind entity_kind;
+    const char* name;                 // "meter" / "infra": metric label and fleet entity id
     EntityTable<EntityState> table;
     int64_t watermark_ms = 0;
+    size_t primary_feature;           // index into the kind's feature values
+    size_t zscore_primary;            // z-score slot on the primary feature, or SIZE_MAX
+    std::unique_ptr<detectors::StreamingIsolationForest> forest;
+    std::unique_ptr<detectors::KsDriftDetector> drift;
+    std::vector<size_t> drift_features;  // indices into the kind's feature values
+    uint64_t drift_tests_seen = 0;
+    std::optional<DriftSampler> drift_sampler;
   };
-  struct Point {
-    int64_t time_ms;
-    const std::string* transformer_id;  // null when unknown
+  // What every alert of one reading shares.
+  struct Context {
+    KindRuntime* kind;
+    std::string_view entity_id;
+    int64_t t;
+    const std::string* transformer_id;
+    int64_t now_ms;
+    Emitter* out;
   };
 
   void process_meter(const v1::MeterReading& r, const kafka::Record& rec, int index, int64_t now_ms, Emitter& out);
   void process_infra(const v1::InfraMetric& m, const kafka::Record& rec, int64_t now_ms, Emitter& out);
-  // Shared by both kinds once an entity's feature values are known. Returns false when refused (late, limit).
+  // Everything per reading once its feature values are known; false when refused (late, entity limit).
   bool score_entity(KindRuntime& kind, std::string_view entity_id, int64_t t, const double* values,
-                    const std::string* transformer_id, int64_t now_ms, Emitter& out,
-                    ingest::DeadLetterReason& refused, std::string& detail);
-  void emit_zscore_alert(const KindRuntime& kind, std::string_view entity_id, const config::ZScoreFeature& f,
-                         const ZSlot& slot, double value, double score, int64_t t, const std::string* transformer_id,
-                         int64_t now_ms, Emitter& out);
+                    const v1::MeterReading* reading, const std::string* transformer_id, int64_t now_ms,
+                    Emitter& out, ingest::DeadLetterReason& refused, std::string& detail);
+  double run_zscore(EntityState& st, const Context& c, const double* values);
+  double run_iqr(EntityState& st, const Context& c, double x);
+  double run_spike(EntityState& st, const Context& c, double x);
+  double run_forest(EntityState& st, const Context& c, const double* values, const v1::MeterReading* reading);
+  void run_drift(const Context& c, const double* values);
+  double run_rules(EntityState& st, uint32_t idx, const Context& c, const v1::MeterReading& r,
+                   detectors::RuleScores& rule_scores);
+  void update_risk(EntityState& st, const Context& c, double ml, const detectors::RuleScores& rule_scores);
+  void emit_finding(const Context& c, const detectors::Finding& f);
+
+  v1::Alert& start_alert(const Context& c, std::string_view detector, std::string_view anomaly_type, double score,
+                         std::string_view feature, double observed, double lo, double hi);
+  void add_feature(std::string_view name, double value);
+  void publish_alert(const Context& c, v1::Severity severity, std::string_view explanation);
+  v1::Severity severity_of(double score) const;
   void dead_letter(const kafka::Record& rec, std::string_view value, ingest::DeadLetterReason reason,
                    const std::string& detail, int64_t now_ms, Emitter& out);
 
@@ -72,10 +127,24 @@ class Processor {
   std::vector<ingest::RecordDecoder> decoders_;  // one per input topic, in config order
   KindRuntime meters_, infra_;
   detectors::LearningPolicy policy_;
+  detectors::MeterRules rules_;
+  detectors::MeterRiskScorer risk_;
+  detectors::SilenceTracker silence_;
+  // Fleet event-time progress per input partition: a backlog is consumed partition by partition, so one
+  // partition's progress must not make meters of a partition not yet read look silent. The fleet watermark is
+  // the minimum over partitions.
+  std::unordered_map<uint64_t, detectors::FleetWatermark> partition_progress_;
+  detectors::FleetWatermark* current_progress_ = nullptr;
+  int64_t fleet_watermark();
+  std::vector<detectors::MissingReport> missing_;
+  std::array<int64_t, 3> band_counts_{};
+  uint64_t readings_since_missing_check_ = 0;
   ingest::DecodedRecord decoded_;
   v1::Alert alert_;
+  v1::MeterRisk risk_msg_;
   v1::DeadLetter dead_letter_;
   std::string scratch_;
+  std::vector<double> attribution_;
 };
 
 // Deterministic alert id: the same (entity kind, entity id, detector, anomaly type, event time) gives the same id.

@@ -91,7 +91,51 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
                  .Help("Newest event time processed, by input kind (Unix seconds).").Register(r);
   watermark_meter_ = &wm.Add({{"kind", "meter"}});
   watermark_infra_ = &wm.Add({{"kind", "infra"}});
+
+  drift_p_family_ = &BuildGauge().Name("gridsentinel_drift_p_value")
+                         .Help("p-value of the latest two-sample K-S test of a fleet feature (reference vs recent).")
+                         .Register(r);
+  drift_d_family_ = &BuildGauge().Name("gridsentinel_drift_statistic")
+                         .Help("D statistic of the latest two-sample K-S test of a fleet feature.").Register(r);
+  drift_tests_family_ = &BuildCounter().Name("gridsentinel_drift_tests_total")
+                             .Help("Two-sample K-S tests run on fleet features, by kind.").Register(r);
+  refresh_family_ = &BuildCounter().Name("gridsentinel_forest_refreshes_total")
+                         .Help("Isolation forest rebuilt from its window after confirmed drift, by kind.")
+                         .Register(r);
+  auto& bands = BuildGauge().Name("gridsentinel_meters_by_risk_band")
+                    .Help("Meters in this instance by current risk band.").Register(r);
+  risk_bands_ = {&bands.Add({{"band", "low"}}), &bands.Add({{"band", "medium"}}), &bands.Add({{"band", "high"}})};
+  risk_updates_ = &BuildCounter().Name("gridsentinel_risk_updates_total")
+                       .Help("Meter risk band changes published to the meter-risk topic.").Register(r).Add({});
 }
+
+prometheus::Gauge& Metrics::drift_p_value(const std::string& kind, const std::string& feature) {
+  auto& g = drift_[{kind, feature}];
+  if (!g.first) {
+    g.first = &drift_p_family_->Add({{"kind", kind}, {"feature", feature}});
+    g.second = &drift_d_family_->Add({{"kind", kind}, {"feature", feature}});
+  }
+  return *g.first;
+}
+
+prometheus::Gauge& Metrics::drift_statistic(const std::string& kind, const std::string& feature) {
+  drift_p_value(kind, feature);
+  return *drift_[{kind, feature}].second;
+}
+
+prometheus::Counter& Metrics::drift_tests(const std::string& kind) {
+  auto& c = drift_tests_[kind];
+  if (!c) c = &drift_tests_family_->Add({{"kind", kind}});
+  return *c;
+}
+
+prometheus::Counter& Metrics::forest_refreshes(const std::string& kind) {
+  auto& c = refreshes_[kind];
+  if (!c) c = &refresh_family_->Add({{"kind", kind}});
+  return *c;
+}
+
+prometheus::Gauge& Metrics::meters_by_risk_band(int band) { return *risk_bands_.at(static_cast<size_t>(band)); }
 
 prometheus::Counter& Metrics::records_consumed(const std::string& topic) {
   auto it = consumed_.find(topic);

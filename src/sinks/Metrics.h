@@ -42,6 +42,14 @@ class Metrics {
   prometheus::Gauge& assigned_partitions() { return *assigned_partitions_; }
   prometheus::Gauge& inflight_records() { return *inflight_; }
   prometheus::Counter& commits(bool ok) { return *(ok ? commits_ok_ : commits_failed_); }
+  // Latest two-sample K-S test of a fleet feature: p-value and D. Labels: kind and configured feature names.
+  prometheus::Gauge& drift_p_value(const std::string& kind, const std::string& feature);
+  prometheus::Gauge& drift_statistic(const std::string& kind, const std::string& feature);
+  prometheus::Counter& drift_tests(const std::string& kind);
+  // Meters per risk band in this instance (band: high, medium, low).
+  prometheus::Gauge& meters_by_risk_band(int band);  // 0 low, 1 medium, 2 high
+  prometheus::Counter& risk_updates() { return *risk_updates_; }
+  prometheus::Counter& forest_refreshes(const std::string& kind);
   prometheus::Gauge& event_time_watermark_seconds(const char* kind) {
     return *(kind[0] == 'm' ? watermark_meter_ : watermark_infra_);
   }
@@ -65,6 +73,12 @@ class Metrics {
   prometheus::Gauge *assigned_partitions_, *inflight_;
   prometheus::Counter *commits_ok_, *commits_failed_;
   prometheus::Gauge *watermark_meter_, *watermark_infra_;
+  prometheus::Family<prometheus::Gauge>*drift_p_family_, *drift_d_family_;
+  std::map<std::pair<std::string, std::string>, std::pair<prometheus::Gauge*, prometheus::Gauge*>> drift_;
+  prometheus::Family<prometheus::Counter>*drift_tests_family_, *refresh_family_;
+  std::map<std::string, prometheus::Counter*> drift_tests_, refreshes_;
+  std::array<prometheus::Gauge*, 3> risk_bands_{};
+  prometheus::Counter* risk_updates_;
 };
 
 // The /metrics HTTP endpoint. Throws at start-up if the address cannot be bound.

@@ -1,11 +1,11 @@
 #pragma once
-// Xoshiro256: the xoshiro256** generator (Blackman & Vigna, "Scrambled linear pseudorandom number generators",
-// 2021), seeded through SplitMix64 as its authors recommend.
+// Xoshiro256: the xoshiro256** generator (Blackman & Vigna, "Scrambled linear pseudorandom number
+// generators", 2021), seeded through SplitMix64 as its authors recommend.
 //
 // Why not std::mt19937_64: its state is 2.5 KB and only serialises as text; this one is 32 bytes, trivially
-// copyable (saved verbatim in detector state), and fast enough to draw a split per tree node without showing up
-// in a profile. Output sequences are fixed by this file alone, so seeds reproduce across compilers and standard
-// libraries (std::uniform_*_distribution would not).
+// copyable (saved verbatim in detector state), and fast enough to draw a split per tree node without showing
+// up in a profile. Output sequences are fixed by this file alone, so seeds reproduce across compilers and
+// standard libraries (std::uniform_*_distribution would not).
 #include <array>
 #include <cstdint>
 
@@ -37,19 +37,13 @@ class Xoshiro256 {
   // Uniform in [0, 1) with 53 random bits.
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
-  // Uniform integer in [0, n), n >= 1, without modulo bias (Lemire, "Fast random integer generation in an
-  // interval", 2019).
+  // Uniform integer in [0, n), n >= 1, without modulo bias: reject the lowest 2^64 mod n outputs so that the
+  // rest cover every residue equally often.
   uint64_t below(uint64_t n) {
-    unsigned __int128 m = static_cast<unsigned __int128>(next()) * n;
-    auto low = static_cast<uint64_t>(m);
-    if (low < n) {
-      const uint64_t threshold = (0 - n) % n;
-      while (low < threshold) {
-        m = static_cast<unsigned __int128>(next()) * n;
-        low = static_cast<uint64_t>(m);
-      }
-    }
-    return static_cast<uint64_t>(m >> 64);
+    const uint64_t reject_below = (0 - n) % n;
+    uint64_t r = next();
+    while (r < reject_below) r = next();
+    return r % n;
   }
 
   const State& state() const { return s_; }

@@ -1,0 +1,253 @@
+#include "detectors/iforest/FlatForest.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "detectors/iforest/PathLength.h"
+
+namespace gridsentinel::detectors {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// One branch-free step down a tree; a leaf maps to itself.
+inline uint32_t step(const IsolationNode* tree, uint32_t i, const double* x) {
+  const IsolationNode& n = tree[i];
+  return n.left + static_cast<uint32_t>(x[n.feature] > n.threshold);
+}
+
+}  // namespace
+
+void FlatForest::reset(uint32_t n_trees, uint32_t max_samples, uint32_t dim) {
+  n_trees_ = n_trees;
+  max_samples_ = std::max<uint32_t>(max_samples, 1);
+  dim_ = std::max<uint32_t>(dim, 1);
+  const size_t total = size_t{n_trees_} * capacity();
+  nodes_.resize(total);
+  // Every slot starts as a leaf pointing at itself, so a walk through a tree not grown yet stays at its root.
+  for (size_t t = 0; t < n_trees_; ++t)
+    for (size_t i = 0; i < capacity(); ++i)
+      nodes_[t * capacity() + i] = IsolationNode{kInf, 0, static_cast<uint32_t>(i)};
+  leaf_path_.assign(total, 0.0);
+  size_.assign(total, 0);
+  node_count_.assign(n_trees_, 0);
+  depth_.assign(n_trees_, 0);
+  samples_.assign(n_trees_, 0);
+  order_.assign(max_samples_, 0);
+  features_.assign(dim_, 0);
+  pending_.clear();
+  // Depth-first with both children pushed at once: never more than one pending sibling per level, plus one.
+  pending_.reserve(isolation_depth_limit(max_samples_) + 2);
+}
+
+void FlatForest::make_leaf(uint32_t t, uint32_t node, uint32_t size, uint32_t depth) {
+  const size_t at = offset(t) + node;
+  nodes_[at] = IsolationNode{kInf, 0, node};
+  leaf_path_[at] = static_cast<double>(depth) + average_path_length(size);
+  depth_[t] = std::max(depth_[t], depth);
+}
+
+void FlatForest::grow(uint32_t t, const double* sample, uint32_t m, const double* tolerance,
+                      Xoshiro256& rng) {
+  const uint32_t depth_limit = isolation_depth_limit(m);
+  const size_t base = offset(t);
+  IsolationNode* nodes = nodes_.data() + base;
+  std::iota(order_.begin(), order_.begin() + m, 0u);
+  node_count_[t] = 1;
+  depth_[t] = 0;
+  samples_[t] = m;
+  pending_.clear();
+  pending_.push_back({0, 0, m, 0});
+  while (!pending_.empty()) {
+    const Pending p = pending_.back();
+    pending_.pop_back();
+    const uint32_t n = p.end - p.begin;
+    size_[base + p.node] = n;
+    if (p.depth >= depth_limit || n < 2) {
+      make_leaf(t, p.node, n, p.depth);
+      continue;
+    }
+    // Draw features until one varies in this node (scikit-learn's random splitter with max_features = 1).
+    std::iota(features_.begin(), features_.end(), 0u);
+    uint32_t candidates = dim_;
+    bool split = false;
+    while (candidates > 0 && !split) {
+      const auto j = static_cast<uint32_t>(rng.below(candidates));
+      const uint32_t f = features_[j];
+      double lo = kInf, hi = -kInf;
+      for (uint32_t k = p.begin; k < p.end; ++k) {
+        const double v = sample[size_t{order_[k]} * dim_ + f];
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+      if (!(hi > lo) || hi <= lo + tolerance[f]) {  // the first test holds even for a NaN tolerance
+        features_[j] = features_[--candidates];
+        features_[candidates] = f;
+        continue;
+      }
+      double threshold = lo + (hi - lo) * rng.uniform();
+      // As scikit-learn (threshold == max becomes min): both sides stay non-empty. Written as a range check
+      // so that it also catches hi - lo overflowing to +inf for values near DBL_MAX.
+      if (!(threshold < hi)) threshold = lo;
+      const auto mid = std::partition(order_.begin() + p.begin, order_.begin() + p.end, [&](uint32_t row) {
+        return sample[size_t{row} * dim_ + f] <= threshold;
+      });
+      const auto left = node_count_[t];
+      node_count_[t] += 2;
+      nodes[p.node] = IsolationNode{threshold, f, left};
+      const auto cut = static_cast<uint32_t>(mid - order_.begin());
+      pending_.push_back({left + 1, cut, p.end, p.depth + 1});
+      pending_.push_back({left, p.begin, cut, p.depth + 1});
+      split = true;
+    }
+    if (!split) make_leaf(t, p.node, n, p.depth);
+  }
+}
+
+double FlatForest::total_path(const double* x) const {
+  // Trees advance in lockstep groups so that their independent load chains overlap.
+  constexpr uint32_t kGroup = 8;
+  double total = 0.0;
+  uint32_t t = 0;
+  for (; t + kGroup <= n_trees_; t += kGroup) {
+    uint32_t idx[kGroup] = {};
+    uint32_t steps = 0;
+    for (uint32_t k = 0; k < kGroup; ++k) steps = std::max(steps, depth_[t + k]);
+    for (uint32_t d = 0; d < steps; ++d)
+      for (uint32_t k = 0; k < kGroup; ++k) idx[k] = step(tree(t + k), idx[k], x);
+    for (uint32_t k = 0; k < kGroup; ++k) total += leaf_path_[offset(t + k) + idx[k]];
+  }
+  for (; t < n_trees_; ++t) {
+    uint32_t i = 0;
+    for (uint32_t d = 0; d < depth_[t]; ++d) i = step(tree(t), i, x);
+    total += leaf_path_[offset(t) + i];
+  }
+  return total;
+}
+
+void FlatForest::accumulate_paths(const double* X, size_t n, size_t stride, double* sums) const {
+  constexpr size_t kBlock = 128;  // points per pass over the forest: a block and one tree fit in L1
+  constexpr size_t kLanes = 8;    // points advanced in lockstep through one tree
+  for (size_t b0 = 0; b0 < n; b0 += kBlock) {
+    const size_t b1 = std::min(n, b0 + kBlock);
+    for (uint32_t t = 0; t < n_trees_; ++t) {
+      const IsolationNode* nodes = tree(t);
+      const double* paths = leaf_path_.data() + offset(t);
+      const uint32_t steps = depth_[t];
+      size_t r = b0;
+      for (; r + kLanes <= b1; r += kLanes) {
+        uint32_t idx[kLanes] = {};
+        for (uint32_t d = 0; d < steps; ++d)
+          for (size_t k = 0; k < kLanes; ++k) idx[k] = step(nodes, idx[k], X + (r + k) * stride);
+        for (size_t k = 0; k < kLanes; ++k) sums[r + k] += paths[idx[k]];
+      }
+      for (; r < b1; ++r) {
+        uint32_t i = 0;
+        for (uint32_t d = 0; d < steps; ++d) i = step(nodes, i, X + r * stride);
+        sums[r] += paths[i];
+      }
+    }
+  }
+}
+
+double FlatForest::total_path_with_credit(const double* x, double* credit) const {
+  std::fill(credit, credit + dim_, 0.0);
+  double total = 0.0;
+  for (uint32_t t = 0; t < n_trees_; ++t) {
+    const IsolationNode* nodes = tree(t);
+    const uint32_t* sizes = size_.data() + offset(t);
+    uint32_t leaf = 0;
+    for (uint32_t d = 0; d < depth_[t]; ++d) leaf = step(nodes, leaf, x);
+    const double path = leaf_path_[offset(t) + leaf];
+    total += path;
+    if (!(path > 0.0)) continue;  // a root leaf: no split to credit
+    // Second walk, now that the tree's weight 1 / h(x) is known: trees that isolate x sooner count more.
+    const double tree_weight = 1.0 / path;
+    for (uint32_t i = 0; i != leaf;) {
+      const uint32_t next = step(nodes, i, x);
+      // Bits saved beyond an even halving: log2(n / (2 n_child)) > 0 only on the smaller branch.
+      const double ratio = static_cast<double>(sizes[i]) / (2.0 * static_cast<double>(sizes[next]));
+      if (ratio > 1.0) credit[nodes[i].feature] += tree_weight * std::log2(ratio);
+      i = next;
+    }
+  }
+  const double sum = std::accumulate(credit, credit + dim_, 0.0);
+  const double uniform = 1.0 / static_cast<double>(dim_);
+  for (uint32_t f = 0; f < dim_; ++f) credit[f] = sum > 0.0 ? credit[f] / sum : uniform;
+  return total;
+}
+
+void FlatForest::save(StateWriter& w) const {
+  w.put(n_trees_);
+  w.put(max_samples_);
+  w.put(dim_);
+  for (uint32_t t = 0; t < n_trees_; ++t) {
+    w.put(node_count_[t]);
+    w.put(samples_[t]);
+    const size_t base = offset(t);
+    for (uint32_t i = 0; i < node_count_[t]; ++i) {
+      w.put(nodes_[base + i]);
+      w.put(size_[base + i]);
+    }
+  }
+}
+
+bool FlatForest::restore(StateReader& r, uint32_t max_trees, uint32_t max_dim) {
+  uint32_t n_trees = 0, max_samples = 0, dim = 0;
+  if (!r.get(n_trees) || !r.get(max_samples) || !r.get(dim)) return false;
+  if (n_trees > max_trees || max_samples == 0 || max_samples > (1u << 20) || dim == 0 || dim > max_dim)
+    return false;
+  reset(n_trees, max_samples, dim);
+  for (uint32_t t = 0; t < n_trees_; ++t) {
+    uint32_t count = 0, samples = 0;
+    if (!r.get(count) || !r.get(samples) || count > capacity() || samples > max_samples_) return false;
+    if ((count == 0) != (samples == 0)) return false;
+    const size_t base = offset(t);
+    for (uint32_t i = 0; i < count; ++i)
+      if (!r.get(nodes_[base + i]) || !r.get(size_[base + i])) return false;
+    node_count_[t] = count;
+    samples_[t] = samples;
+    if (count > 0 && !finish_restored_tree(t)) return false;
+  }
+  return r.ok();
+}
+
+// Checks the invariants growing guarantees (children after their parent and in range, sizes that add up,
+// depth within the limit, leaves that point at themselves) and recomputes depths and leaf path lengths.
+bool FlatForest::finish_restored_tree(uint32_t t) {
+  const size_t base = offset(t);
+  const uint32_t count = node_count_[t];
+  const uint32_t limit = isolation_depth_limit(samples_[t]);
+  if (size_[base] != samples_[t]) return false;
+  // Each node's depth, filled in as its parent (always at a lower index) is visited; order_ is free scratch
+  // of max_samples entries, too few for every node, so depths go into leaf_path_ temporarily.
+  double* node_depth = leaf_path_.data() + base;
+  std::fill(node_depth, node_depth + count, -1.0);
+  node_depth[0] = 0.0;
+  depth_[t] = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    const IsolationNode& n = nodes_[base + i];
+    if (node_depth[i] < 0.0) return false;  // unreachable node
+    const auto d = static_cast<uint32_t>(node_depth[i]);
+    if (n.left == i) {
+      if (n.threshold != kInf || n.feature != 0) return false;
+      depth_[t] = std::max(depth_[t], d);
+      continue;
+    }
+    if (n.left <= i || n.left + 1 >= count || n.feature >= dim_ || !(n.threshold < kInf) || d + 1 > limit)
+      return false;
+    if (node_depth[n.left] >= 0.0 || node_depth[n.left + 1] >= 0.0) return false;  // two parents
+    if (size_[base + n.left] + uint64_t{size_[base + n.left + 1]} != size_[base + i]) return false;
+    if (size_[base + n.left] == 0 || size_[base + n.left + 1] == 0) return false;
+    node_depth[n.left] = node_depth[n.left + 1] = static_cast<double>(d + 1);
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    const IsolationNode& n = nodes_[base + i];
+    leaf_path_[base + i] = n.left == i ? node_depth[i] + average_path_length(size_[base + i]) : 0.0;
+  }
+  return true;
+}
+
+}  // namespace gridsentinel::detectors

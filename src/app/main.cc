@@ -42,6 +42,7 @@ std::unique_ptr<kafka::MockCluster> start_embedded(const config::Config& cfg, st
   for (const auto& t : cfg.topics.inputs) mock->create_topic(t.name, cfg.embedded.partitions);
   mock->create_topic(cfg.topics.alerts, cfg.embedded.partitions);
   mock->create_topic(cfg.topics.dead_letter, cfg.embedded.partitions);
+  mock->create_topic(cfg.topics.risk, cfg.embedded.partitions);
   bootstrap = mock->bootstrap_servers();
   std::cout << "embedded Kafka (librdkafka mock cluster) listening at " << bootstrap << std::endl;
   if (!cfg.embedded.bootstrap_file.empty()) {
@@ -149,7 +150,7 @@ int main(int argc, char** argv) {
 
   int partitions = 8;
   std::vector<std::string> broker_topics = {"meter-readings", "meter-readings-json", "infra-metrics", "gridsentinel-alerts",
-                                            "gridsentinel-dead-letters"};
+                                            "gridsentinel-dead-letters", "meter-risk"};
   auto* broker = app.add_subcommand("broker", "Run librdkafka's mock Kafka cluster standalone (development)");
   broker->add_option("--partitions", partitions, "Partitions per topic")->check(CLI::Range(1, 1024));
   broker->add_option("--topic", broker_topics, "Topics to create");

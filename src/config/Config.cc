@@ -154,6 +154,142 @@ void read_kind(Section& s, const std::string& k, InputKind kind, KindConfig& out
   require(out.allowed_lateness_ms >= 0, c.key("allowed_lateness"), out.allowed_lateness_ms, ">= 0");
 }
 
+template <class T>
+void check_valid(const T& cfg, const std::string& key) {
+  const std::string err = cfg.validate();
+  if (!err.empty()) fail(key, err);
+}
+
+// detectors.<name>.{meter,infra}: per-kind settings of one detector.
+template <class F>
+void read_per_kind(Section& det, const std::string& name, F&& read_one) {
+  Section d = det.child(name);
+  for (const char* kind : {"meter", "infra"}) {
+    if (!d.has(kind)) continue;
+    Section k = d.child(kind);
+    read_one(k, std::string(kind));
+    k.finish();
+  }
+  d.finish();
+}
+
+void read_detector_sections(Section& det, Config& c) {
+  auto kind_cfg = [&](const std::string& kind) -> KindConfig& { return kind == "meter" ? c.meter : c.infra; };
+  read_per_kind(det, "iqr", [&](Section& s, const std::string& kind) {
+    auto& k = kind_cfg(kind);
+    s.get("enabled", k.iqr_enabled);
+    s.get_duration("window", k.iqr.window_ms);
+    s.get("max_points", k.iqr.max_points);
+    s.get("sketch_buckets", k.iqr.sketch_buckets);
+    s.get("sketch_k", k.iqr.sketch_k);
+    s.get("min_samples", k.iqr.min_samples);
+    s.get("k", k.iqr.k);
+    s.get("iqr_floor", k.iqr.iqr_floor_abs);
+    s.get("iqr_floor_relative", k.iqr.iqr_floor_rel);
+    require(k.iqr.k > 0, s.key("k"), k.iqr.k, "> 0");
+    require(k.iqr.max_points >= 4 && k.iqr.max_points <= 4096, s.key("max_points"), k.iqr.max_points, "4..4096");
+    require(k.iqr.sketch_buckets <= 1024, s.key("sketch_buckets"), k.iqr.sketch_buckets, "0..1024");
+    require(k.iqr.sketch_k >= 8, s.key("sketch_k"), k.iqr.sketch_k, ">= 8");
+    require(k.iqr.min_samples >= 4, s.key("min_samples"), k.iqr.min_samples, ">= 4");
+  });
+  read_per_kind(det, "spike", [&](Section& s, const std::string& kind) {
+    auto& k = kind_cfg(kind);
+    s.get("enabled", k.spike_enabled);
+    s.get("window_points", k.spike.window_points);
+    s.get("min_samples", k.spike.min_samples);
+    s.get("threshold", k.spike.threshold);
+    s.get("scale_floor", k.spike.scale_floor_abs);
+    s.get("scale_floor_relative", k.spike.scale_floor_rel);
+    s.get("confirm_points", k.spike.confirm_points);
+    s.get("return_z", k.spike.return_z);
+    s.get("level_shift_alerts", k.level_shift_alerts);
+    require(k.spike.window_points >= 3 && k.spike.window_points <= 4096, s.key("window_points"),
+            k.spike.window_points, "3..4096");
+    require(k.spike.min_samples >= 3 && k.spike.min_samples <= k.spike.window_points, s.key("min_samples"),
+            k.spike.min_samples, "3..window_points");
+    require(k.spike.threshold > 1, s.key("threshold"), k.spike.threshold, "> 1");
+    require(k.spike.confirm_points >= 1 && k.spike.confirm_points <= 64, s.key("confirm_points"),
+            k.spike.confirm_points, "1..64");
+  });
+  read_per_kind(det, "iforest", [&](Section& s, const std::string& kind) {
+    auto& k = kind_cfg(kind);
+    s.get("enabled", k.iforest_enabled);
+    s.get("trees", k.iforest.n_trees);
+    s.get("subsample", k.iforest.subsample);
+    s.get("window", k.iforest.window);
+    s.get("min_points", k.iforest.min_points);
+    s.get("contamination", k.iforest.contamination);
+    s.get("threshold_floor", k.iforest.threshold_floor);
+    s.get("seed", k.iforest.seed);
+    require(k.iforest.n_trees >= 1 && k.iforest.n_trees <= 4096, s.key("trees"), k.iforest.n_trees, "1..4096");
+    require(k.iforest.subsample >= 2 && k.iforest.subsample <= k.iforest.window, s.key("subsample"),
+            k.iforest.subsample, "2..window");
+    require(k.iforest.window <= (1u << 20), s.key("window"), k.iforest.window, "<= 1048576");
+    require(k.iforest.min_points >= k.iforest.subsample && k.iforest.min_points <= k.iforest.window,
+            s.key("min_points"), k.iforest.min_points, "subsample..window");
+    require(k.iforest.contamination > 0 && k.iforest.contamination <= 0.5, s.key("contamination"),
+            k.iforest.contamination, "(0, 0.5]");
+    require(k.iforest.threshold_floor >= 0 && k.iforest.threshold_floor <= 1, s.key("threshold_floor"),
+            k.iforest.threshold_floor, "0..1");
+  });
+  read_per_kind(det, "drift", [&](Section& s, const std::string& kind) {
+    auto& k = kind_cfg(kind);
+    s.get("enabled", k.drift_enabled);
+    s.get("reference_size", k.drift.reference_size);
+    s.get("recent_size", k.drift.recent_size);
+    s.get("test_every", k.drift.test_every);
+    s.get("alpha", k.drift.alpha);
+    s.get("d_min", k.drift.d_min);
+    s.get_duration("cycle", k.drift_cycle_ms);
+    check_valid(k.drift, s.key(""));
+    require(k.drift_cycle_ms >= 1000, s.key("cycle"), k.drift_cycle_ms, ">= 1s");
+  });
+}
+
+void read_rules(Section& top, Config& c) {
+  Section r = top.child("rules");
+  auto& m = c.rules;
+  r.get("nominal_voltage_v", m.nominal_voltage_v);
+  r.get("swell_ratio", m.swell_ratio);
+  r.get("swell_critical_ratio", m.swell_critical_ratio);
+  r.get("sag_ratio", m.sag_ratio);
+  r.get("sag_critical_ratio", m.sag_critical_ratio);
+  r.get("outage_ratio", m.outage_ratio);
+  r.get("voltage_hysteresis_ratio", m.voltage_hysteresis_ratio);
+  r.get("reverse_power_threshold_w", m.reverse_power_threshold_w);
+  r.get("reverse_power_critical_w", m.reverse_power_critical_w);
+  r.get("meters_export_by_default", m.meters_export_by_default);
+  r.get("learn_exporters", m.learn_exporters);
+  if (r.has("exporting_meter_prefixes")) {
+    const YAML::Node list = r.raw("exporting_meter_prefixes");
+    if (!list.IsSequence()) fail(r.key("exporting_meter_prefixes"), "expected a list of meter id prefixes");
+    m.exporting_meter_prefixes.clear();
+    for (const auto& item : list) m.exporting_meter_prefixes.push_back(item.as<std::string>());
+  }
+  r.get("bypass_current_a", m.bypass_current_a);
+  r.get("tamper_flag_mask", m.tamper_flag_mask);
+  r.get("drop_ratio", m.drop_ratio);
+  r.get("drop_min_readings", m.drop_min_readings);
+  r.get("baseline_min_hours", m.baseline_min_hours);
+  r.get("stuck_min_readings", m.stuck_min_readings);
+  r.get("default_interval_s", m.default_interval_s);
+  r.get("missing_after_intervals", c.silence.missing_after_intervals);
+  r.finish();
+  check_valid(m, "rules");
+  check_valid(c.silence, "rules.missing_after_intervals");
+
+  Section k = top.child("risk");
+  k.get("ml_weight", c.risk.ml_weight);
+  k.get("rules_weight", c.risk.rules_weight);
+  k.get("high_threshold", c.risk.high_threshold);
+  k.get("medium_threshold", c.risk.medium_threshold);
+  k.get("band_hysteresis", c.risk.band_hysteresis);
+  k.get_duration("rules_half_life", c.risk.rules_half_life_ms);
+  k.get("rules_floor", c.risk.rules_floor);
+  k.finish();
+  check_valid(c.risk, "risk");
+}
+
 }  // namespace
 
 int64_t parse_duration_ms(const std::string& text, const std::string& key) {
@@ -254,6 +390,7 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   }
   topics.get("alerts", c.topics.alerts);
   topics.get("dead_letter", c.topics.dead_letter);
+  topics.get("risk", c.topics.risk);
   topics.finish();
   if (c.topics.alerts.empty()) fail("topics.alerts", "must not be empty");
   if (c.topics.dead_letter.empty()) fail("topics.dead_letter", "must not be empty");
@@ -287,6 +424,7 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   read_zscore_list(zs, "meter", InputKind::kMeter, c.meter.zscore);
   read_zscore_list(zs, "infra", InputKind::kInfra, c.infra.zscore);
   zs.finish();
+  read_detector_sections(det, c);
   det.get("critical_score", c.detection.critical_score);
   det.get("skip_flagged", c.detection.skip_flagged);
   det.get("adopt_after", c.detection.adopt_after);
@@ -294,6 +432,8 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   require(c.detection.critical_score >= 0.5 && c.detection.critical_score <= 1.0, "detectors.critical_score",
           c.detection.critical_score, "0.5..1");
   require(c.detection.adopt_after >= 1, "detectors.adopt_after", c.detection.adopt_after, ">= 1");
+
+  read_rules(top, c);
 
   Section limits = top.child("limits");
   limits.get("max_entities", c.limits.max_entities);

@@ -58,6 +58,36 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(error_of("a: [").find("not valid YAML"), std::string::npos);
 }
 
+TEST(Config, DetectorSuiteKeysAreReadAndValidated) {
+  const Config c = parse_config(R"(
+detectors:
+  iqr: {meter: {k: 5, window: 2d}, infra: {enabled: false}}
+  spike: {meter: {threshold: 9, level_shift_alerts: true}}
+  iforest: {meter: {trees: 50, contamination: 0.01}}
+  drift: {meter: {alpha: 0.001, cycle: 12h}}
+rules: {nominal_voltage_v: 120, exporting_meter_prefixes: [PV-], missing_after_intervals: 4}
+risk: {ml_weight: 0.6, rules_weight: 0.4}
+topics: {risk: risk-out}
+)");
+  EXPECT_EQ(c.meter.iqr.k, 5);
+  EXPECT_EQ(c.meter.iqr.window_ms, 2 * 86'400'000LL);
+  EXPECT_FALSE(c.infra.iqr_enabled);
+  EXPECT_EQ(c.meter.spike.threshold, 9);
+  EXPECT_TRUE(c.meter.level_shift_alerts);
+  EXPECT_EQ(c.meter.iforest.n_trees, 50u);
+  EXPECT_EQ(c.meter.drift_cycle_ms, 12 * 3'600'000LL);
+  EXPECT_EQ(c.rules.nominal_voltage_v, 120);
+  ASSERT_EQ(c.rules.exporting_meter_prefixes.size(), 1u);
+  EXPECT_EQ(c.silence.missing_after_intervals, 4u);
+  EXPECT_EQ(c.risk.ml_weight, 0.6);
+  EXPECT_EQ(c.topics.risk, "risk-out");
+  EXPECT_NE(error_of("detectors: {iforest: {meter: {contamination: 0.9}}}").find("detectors.iforest.meter.contamination"),
+            std::string::npos);
+  EXPECT_NE(error_of("detectors: {spike: {meter: {treshold: 3}}}").find("detectors.spike.meter.treshold: unknown key"),
+            std::string::npos);
+  EXPECT_NE(error_of("rules: {sag_ratio: 1.5}").find("rules"), std::string::npos);
+}
+
 TEST(Config, DurationsNeedAUnit) {
   EXPECT_EQ(parse_duration_ms("500ms", "k"), 500);
   EXPECT_EQ(parse_duration_ms("7d", "k"), 7 * 86'400'000LL);

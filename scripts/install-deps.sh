@@ -5,7 +5,7 @@ PKGS=(build-essential cmake ninja-build pkg-config ccache
       librdkafka-dev libprotobuf-dev protobuf-compiler libeigen3-dev libspdlog-dev libfmt-dev
       prometheus-cpp-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
       libgtest-dev libgmock-dev libbenchmark-dev
-      kcat prometheus curl python3-confluent-kafka python3-protobuf python3-scipy python3-sklearn python3-numpy)
+      kcat prometheus curl python3-confluent-kafka python3-protobuf python3-scipy python3-sklearn python3-numpy python3-yaml)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

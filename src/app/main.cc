@@ -1,7 +1,7 @@
 // gridsentinel: streaming anomaly detection for smart-meter and infrastructure telemetry.
 // Subcommands: run, check-config, broker, simulate, alerts. See README.md.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -25,7 +25,9 @@ using namespace gridsentinel;
 
 std::atomic<bool> g_stop{false};
 
-extern "C" void on_signal(int) { g_stop.store(true); }
+extern "C" void on_signal(int) {
+  g_stop.store(true);
+}
 
 void install_signal_handlers() {
   std::signal(SIGINT, on_signal);
@@ -51,8 +53,8 @@ std::unique_ptr<kafka::MockCluster> start_embedded(const config::Config& cfg, st
   return mock;
 }
 
-int cmd_run(const std::string& config_path, const std::string& bootstrap_override, const std::string& metrics_bind,
-            const std::string& bootstrap_file) {
+int cmd_run(const std::string& config_path, const std::string& bootstrap_override,
+            const std::string& metrics_bind, const std::string& bootstrap_file) {
   config::Config cfg = load(config_path);
   if (!bootstrap_override.empty()) cfg.kafka.bootstrap_servers = bootstrap_override;
   if (!metrics_bind.empty()) cfg.metrics.bind = metrics_bind;
@@ -137,8 +139,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::string config_path, bootstrap, metrics_bind, bootstrap_file;
-  auto* run = app.add_subcommand("run", "Consume readings, detect anomalies, publish alerts (embedded Kafka when "
-                                        "kafka.bootstrap_servers is empty)");
+  auto* run = app.add_subcommand("run",
+                                 "Consume readings, detect anomalies, publish alerts (embedded Kafka when "
+                                 "kafka.bootstrap_servers is empty)");
   run->add_option("-c,--config", config_path, "YAML config file (defaults when omitted)");
   run->add_option("--bootstrap-servers", bootstrap, "Override kafka.bootstrap_servers");
   run->add_option("--metrics-bind", metrics_bind, "Override metrics.bind (host:port)");
@@ -149,8 +152,9 @@ int main(int argc, char** argv) {
   check->add_option("config", check_path, "YAML config file")->required();
 
   int partitions = 8;
-  std::vector<std::string> broker_topics = {"meter-readings", "meter-readings-json", "infra-metrics", "gridsentinel-alerts",
-                                            "gridsentinel-dead-letters", "meter-risk"};
+  std::vector<std::string> broker_topics = {
+      "meter-readings",      "meter-readings-json",       "infra-metrics",
+      "gridsentinel-alerts", "gridsentinel-dead-letters", "meter-risk"};
   auto* broker = app.add_subcommand("broker", "Run librdkafka's mock Kafka cluster standalone (development)");
   broker->add_option("--partitions", partitions, "Partitions per topic")->check(CLI::Range(1, 1024));
   broker->add_option("--topic", broker_topics, "Topics to create");
@@ -164,7 +168,8 @@ int main(int argc, char** argv) {
   simulate->add_option("--meters", sim.sim.num_meters, "Fleet size");
   simulate->add_option("--interval", interval, "Reading interval (e.g. 15m)");
   simulate->add_option("--ticks", sim.sim.max_ticks, "Intervals to produce (0 = until stopped)");
-  simulate->add_option("--speedup", sim.speedup, "Simulated seconds per wall second (0 = as fast as possible)");
+  simulate->add_option("--speedup", sim.speedup,
+                       "Simulated seconds per wall second (0 = as fast as possible)");
   simulate->add_option("--anomaly-rate", sim.sim.anomalies_per_meter_day, "Injected anomalies per meter-day");
   simulate->add_option("--seed", sim.sim.seed);
   simulate->add_option("--batch", sim.batch_size, "Readings per record (> 1: MeterReadingBatch)");

@@ -29,7 +29,9 @@ StableHash& StableHash::add(int64_t v) {
   return *this;
 }
 
-uint64_t StableHash::low64() const { return mix64(a_ ^ mix64(b_)); }
+uint64_t StableHash::low64() const {
+  return mix64(a_ ^ mix64(b_));
+}
 
 std::string StableHash::hex() const {
   static constexpr char kDigits[] = "0123456789abcdef";

@@ -1,11 +1,12 @@
 #pragma once
 // Compact binary encoding of detector and feature state, for save/restore and the changelog topic.
 //
-// Contract: StateWriter appends little-endian-as-in-memory fixed-size values and length-prefixed byte strings;
-// StateReader reads them back in the same order and never reads past the end: every read returns false once the
-// input is exhausted or malformed, and the reader stays failed. Restore code therefore checks one flag at the end
-// instead of every call. The format is for one build of gridsentinel on one architecture (x86_64/aarch64 are both
-// little-endian); a version byte at the front of each saved state lets a future format refuse an old one.
+// Contract: StateWriter appends little-endian-as-in-memory fixed-size values and length-prefixed byte
+// strings; StateReader reads them back in the same order and never reads past the end: every read returns
+// false once the input is exhausted or malformed, and the reader stays failed. Restore code therefore checks
+// one flag at the end instead of every call. The format is for one build of gridsentinel on one architecture
+// (x86_64/aarch64 are both little-endian); a version byte at the front of each saved state lets a future
+// format refuse an old one.
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -18,7 +19,7 @@ namespace gridsentinel {
 class StateWriter {
  public:
   template <class T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   void put(const T& v) {
     const auto* p = reinterpret_cast<const char*>(&v);
     out_.append(p, sizeof(T));
@@ -28,7 +29,7 @@ class StateWriter {
     out_.append(s.data(), s.size());
   }
   template <class T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   void put_vector(const std::vector<T>& v) {
     put<uint32_t>(static_cast<uint32_t>(v.size()));
     if (!v.empty()) out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
@@ -45,7 +46,7 @@ class StateReader {
   explicit StateReader(std::string_view in) : in_(in) {}
 
   template <class T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   bool get(T& v) {
     if (!ok_ || in_.size() - pos_ < sizeof(T)) return fail();
     std::memcpy(&v, in_.data() + pos_, sizeof(T));
@@ -60,7 +61,7 @@ class StateReader {
     return true;
   }
   template <class T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   bool get_vector(std::vector<T>& v, uint32_t max_len = 1u << 24) {
     uint32_t n = 0;
     if (!get(n) || n > max_len || (in_.size() - pos_) / sizeof(T) < n) return fail();

@@ -20,7 +20,8 @@ namespace {
 class Section {
  public:
   Section(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {
-    if (node_ && !node_.IsNull() && !node_.IsMap()) fail(path_.empty() ? "(top level)" : path_, "expected a mapping");
+    if (node_ && !node_.IsNull() && !node_.IsMap())
+      fail(path_.empty() ? "(top level)" : path_, "expected a mapping");
   }
 
   std::string key(const std::string& k) const { return path_.empty() ? k : path_ + "." + k; }
@@ -38,9 +39,12 @@ class Section {
     try {
       if constexpr (std::is_same_v<T, bool>) {
         const std::string s = v.Scalar();
-        if (s == "true" || s == "yes" || s == "on") out = true;
-        else if (s == "false" || s == "no" || s == "off") out = false;
-        else fail(key(k), "'" + s + "' is not a boolean (true/false)");
+        if (s == "true" || s == "yes" || s == "on")
+          out = true;
+        else if (s == "false" || s == "no" || s == "off")
+          out = false;
+        else
+          fail(key(k), "'" + s + "' is not a boolean (true/false)");
       } else {
         out = v.as<T>();
       }
@@ -75,10 +79,14 @@ class Section {
  private:
   template <class T>
   static const char* type_name() {
-    if constexpr (std::is_floating_point_v<T>) return "number";
-    else if constexpr (std::is_unsigned_v<T>) return "non-negative integer";
-    else if constexpr (std::is_integral_v<T>) return "integer";
-    else return "string";
+    if constexpr (std::is_floating_point_v<T>)
+      return "number";
+    else if constexpr (std::is_unsigned_v<T>)
+      return "non-negative integer";
+    else if constexpr (std::is_integral_v<T>)
+      return "integer";
+    else
+      return "string";
   }
   YAML::Node node_;
   std::string path_;
@@ -116,16 +124,16 @@ void read_zscore_list(Section& s, const std::string& k, InputKind kind, std::vec
     Section item(list[i], s.key(k) + "[" + std::to_string(i) + "]");
     ZScoreFeature f;
     item.get("feature", f.feature);
-    static const std::set<std::string> kMeterFeatures = {"voltage_v", "current_a", "active_power_w", "power_factor",
-                                                         "frequency_hz"};
+    static const std::set<std::string> kMeterFeatures = {"voltage_v", "current_a", "active_power_w",
+                                                         "power_factor", "frequency_hz"};
     const bool known = kind == InputKind::kMeter ? kMeterFeatures.count(f.feature) > 0 : f.feature == "value";
     if (!known)
-      fail(item.key("feature"), "'" + f.feature + "' is not a feature of this input kind (" +
-                                    (kind == InputKind::kMeter
-                                         ? std::string("voltage_v, current_a, active_power_w, power_factor, "
-                                                       "frequency_hz")
-                                         : std::string("value")) +
-                                    ")");
+      fail(item.key("feature"),
+           "'" + f.feature + "' is not a feature of this input kind (" +
+               (kind == InputKind::kMeter ? std::string("voltage_v, current_a, active_power_w, power_factor, "
+                                                        "frequency_hz")
+                                          : std::string("value")) +
+               ")");
     item.get_duration("window", f.params.window_ms);
     item.get("buckets", f.params.buckets);
     item.get("min_samples", f.params.min_samples);
@@ -134,8 +142,8 @@ void read_zscore_list(Section& s, const std::string& k, InputKind kind, std::vec
     item.get("std_floor_relative", f.params.std_floor_rel);
     item.finish();
     require(f.params.window_ms > 0, item.key("window"), f.params.window_ms, "> 0");
-    require(f.params.buckets >= 1 && f.params.buckets <= features::RollingWindow::kMaxBuckets, item.key("buckets"),
-            f.params.buckets, "1..1024");
+    require(f.params.buckets >= 1 && f.params.buckets <= features::RollingWindow::kMaxBuckets,
+            item.key("buckets"), f.params.buckets, "1..1024");
     require(f.params.window_ms / f.params.buckets >= 1000, item.key("buckets"), f.params.buckets,
             "each bucket must span >= 1s of the window");
     require(f.params.min_samples >= 2, item.key("min_samples"), f.params.min_samples, ">= 2");
@@ -187,7 +195,8 @@ void read_detector_sections(Section& det, Config& c) {
     s.get("iqr_floor", k.iqr.iqr_floor_abs);
     s.get("iqr_floor_relative", k.iqr.iqr_floor_rel);
     require(k.iqr.k > 0, s.key("k"), k.iqr.k, "> 0");
-    require(k.iqr.max_points >= 4 && k.iqr.max_points <= 4096, s.key("max_points"), k.iqr.max_points, "4..4096");
+    require(k.iqr.max_points >= 4 && k.iqr.max_points <= 4096, s.key("max_points"), k.iqr.max_points,
+            "4..4096");
     require(k.iqr.sketch_buckets <= 1024, s.key("sketch_buckets"), k.iqr.sketch_buckets, "0..1024");
     require(k.iqr.sketch_k >= 8, s.key("sketch_k"), k.iqr.sketch_k, ">= 8");
     require(k.iqr.min_samples >= 4, s.key("min_samples"), k.iqr.min_samples, ">= 4");
@@ -221,7 +230,8 @@ void read_detector_sections(Section& det, Config& c) {
     s.get("contamination", k.iforest.contamination);
     s.get("threshold_floor", k.iforest.threshold_floor);
     s.get("seed", k.iforest.seed);
-    require(k.iforest.n_trees >= 1 && k.iforest.n_trees <= 4096, s.key("trees"), k.iforest.n_trees, "1..4096");
+    require(k.iforest.n_trees >= 1 && k.iforest.n_trees <= 4096, s.key("trees"), k.iforest.n_trees,
+            "1..4096");
     require(k.iforest.subsample >= 2 && k.iforest.subsample <= k.iforest.window, s.key("subsample"),
             k.iforest.subsample, "2..window");
     require(k.iforest.window <= (1u << 20), s.key("window"), k.iforest.window, "<= 1048576");
@@ -305,19 +315,29 @@ int64_t parse_duration_ms(const std::string& text, const std::string& key) {
 }
 
 bool is_secret_property(const std::string& name) {
-  static const char* kSecret[] = {"sasl.password", "sasl.oauthbearer.client.secret", "ssl.key.password",
-                                  "ssl.keystore.password", "ssl.key.pem", "ssl_key", "sasl.oauthbearer.config"};
+  static const char* kSecret[] = {"sasl.password",
+                                  "sasl.oauthbearer.client.secret",
+                                  "ssl.key.password",
+                                  "ssl.keystore.password",
+                                  "ssl.key.pem",
+                                  "ssl_key",
+                                  "sasl.oauthbearer.config"};
   for (const char* s : kSecret)
     if (name == s) return true;
   return name.find("password") != std::string::npos || name.find("secret") != std::string::npos;
 }
 
-const char* to_string(InputKind k) { return k == InputKind::kMeter ? "meter" : "infra"; }
+const char* to_string(InputKind k) {
+  return k == InputKind::kMeter ? "meter" : "infra";
+}
 const char* to_string(MessageType m) {
   switch (m) {
-    case MessageType::kMeterReading: return "MeterReading";
-    case MessageType::kMeterReadingBatch: return "MeterReadingBatch";
-    case MessageType::kInfraMetric: return "InfraMetric";
+    case MessageType::kMeterReading:
+      return "MeterReading";
+    case MessageType::kMeterReadingBatch:
+      return "MeterReadingBatch";
+    case MessageType::kInfraMetric:
+      return "InfraMetric";
   }
   return "?";
 }
@@ -350,12 +370,12 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   emb.get("simulate_anomaly_rate", c.embedded.simulate_anomaly_rate);
   emb.get("print_alerts", c.embedded.print_alerts);
   emb.finish();
-  require(c.embedded.partitions >= 1 && c.embedded.partitions <= 1024, "embedded.partitions", c.embedded.partitions,
-          "1..1024");
+  require(c.embedded.partitions >= 1 && c.embedded.partitions <= 1024, "embedded.partitions",
+          c.embedded.partitions, "1..1024");
   require(c.embedded.simulate_meters <= 2'000'000, "embedded.simulate_meters", c.embedded.simulate_meters,
           "<= 2000000");
-  require(c.embedded.simulate_interval_ms >= 1000, "embedded.simulate_interval", c.embedded.simulate_interval_ms,
-          ">= 1s");
+  require(c.embedded.simulate_interval_ms >= 1000, "embedded.simulate_interval",
+          c.embedded.simulate_interval_ms, ">= 1s");
   require(c.embedded.simulate_speedup >= 0, "embedded.simulate_speedup", c.embedded.simulate_speedup, ">= 0");
   require(c.embedded.simulate_anomaly_rate >= 0 && c.embedded.simulate_anomaly_rate <= 10,
           "embedded.simulate_anomaly_rate", c.embedded.simulate_anomaly_rate, "0..10");
@@ -363,7 +383,8 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   Section topics = top.child("topics");
   if (topics.has("inputs")) {
     const YAML::Node list = topics.raw("inputs");
-    if (!list.IsSequence() || list.size() == 0) fail("topics.inputs", "expected a non-empty list of input topics");
+    if (!list.IsSequence() || list.size() == 0)
+      fail("topics.inputs", "expected a non-empty list of input topics");
     c.topics.inputs.clear();
     for (size_t i = 0; i < list.size(); ++i) {
       Section t(list[i], "topics.inputs[" + std::to_string(i) + "]");
@@ -376,9 +397,12 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
       t.finish();
       if (in.name.empty()) fail(t.key("name"), "an input topic needs a name");
       in.kind = parse_kind(kind, t.key("kind"));
-      if (format == "protobuf") in.format = PayloadFormat::kProtobuf;
-      else if (format == "json") in.format = PayloadFormat::kJson;
-      else fail(t.key("format"), "'" + format + "' is not a payload format (protobuf, json)");
+      if (format == "protobuf")
+        in.format = PayloadFormat::kProtobuf;
+      else if (format == "json")
+        in.format = PayloadFormat::kJson;
+      else
+        fail(t.key("format"), "'" + format + "' is not a payload format (protobuf, json)");
       if (message.empty()) message = in.kind == InputKind::kMeter ? "MeterReading" : "InfraMetric";
       in.message = parse_message(message, t.key("message"));
       const bool fits = (in.kind == InputKind::kInfra) == (in.message == MessageType::kInfraMetric);
@@ -405,11 +429,11 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   ingest.get_duration("max_future", c.ingest.max_future_ms);
   ingest.get_duration("max_past", c.ingest.max_past_ms);
   ingest.finish();
-  require(c.ingest.max_message_bytes >= 64 && c.ingest.max_message_bytes <= 100'000'000, "ingest.max_message_bytes",
-          c.ingest.max_message_bytes, "64..100000000");
+  require(c.ingest.max_message_bytes >= 64 && c.ingest.max_message_bytes <= 100'000'000,
+          "ingest.max_message_bytes", c.ingest.max_message_bytes, "64..100000000");
   require(c.ingest.max_batch_readings >= 1, "ingest.max_batch_readings", c.ingest.max_batch_readings, ">= 1");
-  require(c.ingest.max_id_bytes >= 1 && c.ingest.max_id_bytes <= 4096, "ingest.max_id_bytes", c.ingest.max_id_bytes,
-          "1..4096");
+  require(c.ingest.max_id_bytes >= 1 && c.ingest.max_id_bytes <= 4096, "ingest.max_id_bytes",
+          c.ingest.max_id_bytes, "1..4096");
 
   Section features = top.child("features");
   read_kind(features, "meter", InputKind::kMeter, c.meter);
@@ -454,7 +478,8 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   log.get("json", c.log.json);
   log.finish();
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
-  if (!kLevels.count(c.log.level)) fail("log.level", "'" + c.log.level + "' is not one of trace, debug, info, warn, error");
+  if (!kLevels.count(c.log.level))
+    fail("log.level", "'" + c.log.level + "' is not one of trace, debug, info, warn, error");
 
   top.finish();
   return c;

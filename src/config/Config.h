@@ -2,9 +2,9 @@
 // The whole of gridsentinel's configuration, with defaults. Every key, its default and unit are listed in
 // README.md ("Configuration reference"); `gridsentinel check-config FILE` validates a file without running.
 //
-// Loading is strict: an unknown key, a wrong type, a bad duration or a value out of its range throws ConfigError
-// naming the key (e.g. "detectors.zscore.meter[1].window"), so that a typo never silently falls back to a default.
-// Exceptions belong here, at start-up; nothing on the per-record path reads the YAML.
+// Loading is strict: an unknown key, a wrong type, a bad duration or a value out of its range throws
+// ConfigError naming the key (e.g. "detectors.zscore.meter[1].window"), so that a typo never silently falls
+// back to a default. Exceptions belong here, at start-up; nothing on the per-record path reads the YAML.
 #include <cstdint>
 #include <map>
 #include <stdexcept>
@@ -41,13 +41,15 @@ struct InputTopic {
 
 // One z-scored feature: e.g. active_power_w over 24 h.
 struct ZScoreFeature {
-  std::string feature;  // meter: voltage_v, current_a, active_power_w, power_factor, frequency_hz; infra: value
+  std::string
+      feature;  // meter: voltage_v, current_a, active_power_w, power_factor, frequency_hz; infra: value
   detectors::ZScoreConfig params;
 };
 
 struct KindConfig {
-  int64_t allowed_lateness_ms = 0;  // events older than (entity's newest event time - this) are dead-lettered as late
-  int64_t cooldown_ms = 0;          // one alert per episode: repeats suppressed for this long (event time)
+  int64_t allowed_lateness_ms =
+      0;                    // events older than (entity's newest event time - this) are dead-lettered as late
+  int64_t cooldown_ms = 0;  // one alert per episode: repeats suppressed for this long (event time)
   std::vector<ZScoreFeature> zscore;
   // Robust detectors on the kind's primary feature (meter: active_power_w; infra: value).
   bool iqr_enabled = true;
@@ -67,19 +69,19 @@ struct Config {
   struct Kafka {
     std::string bootstrap_servers;  // empty = start the embedded mock cluster
     std::string group_id = "gridsentinel";
-    std::map<std::string, std::string> properties;           // librdkafka properties for every client (TLS, SASL)
+    std::map<std::string, std::string> properties;  // librdkafka properties for every client (TLS, SASL)
     std::map<std::string, std::string> consumer_properties;  // librdkafka properties for the consumer only
     std::map<std::string, std::string> producer_properties;  // librdkafka properties for the producer only
   } kafka;
 
   struct Embedded {
-    int partitions = 8;               // partitions per topic created on the mock cluster
-    std::string bootstrap_file;       // write the mock cluster's bootstrap address here ("" = don't)
-    uint32_t simulate_meters = 0;     // > 0: run the fleet simulator in-process against the mock cluster
+    int partitions = 8;            // partitions per topic created on the mock cluster
+    std::string bootstrap_file;    // write the mock cluster's bootstrap address here ("" = don't)
+    uint32_t simulate_meters = 0;  // > 0: run the fleet simulator in-process against the mock cluster
     int64_t simulate_interval_ms = 900'000;  // the simulated meters' reading interval (event time)
-    double simulate_speedup = 0;      // simulated event-time seconds per wall second; 0 = as fast as possible
-    double simulate_anomaly_rate = 0.02;     // injected anomalies per meter-day
-    bool print_alerts = false;        // print alerts from the alerts topic to stdout, readably
+    double simulate_speedup = 0;  // simulated event-time seconds per wall second; 0 = as fast as possible
+    double simulate_anomaly_rate = 0.02;  // injected anomalies per meter-day
+    bool print_alerts = false;            // print alerts from the alerts topic to stdout, readably
   } embedded;
 
   struct Topics {
@@ -97,62 +99,95 @@ struct Config {
     uint32_t max_batch_readings = 10'000;    // larger MeterReadingBatch records are dead-lettered
     uint32_t max_id_bytes = 128;             // meter_id, source, metric
     int64_t max_future_ms = 300'000;         // event time further ahead of the wall clock is dead-lettered
-    int64_t max_past_ms = 0;                 // event time further behind the wall clock is dead-lettered; 0 = off
+    int64_t max_past_ms = 0;  // event time further behind the wall clock is dead-lettered; 0 = off
   } ingest;
 
   KindConfig meter{.allowed_lateness_ms = 3'600'000,
                    .cooldown_ms = 6 * 3'600'000LL,
                    .zscore = {{"active_power_w",
-                               {.window_ms = 24 * 3'600'000LL, .buckets = 24, .min_samples = 96, .threshold = 6.0,
-                                .std_floor_abs = 10.0, .std_floor_rel = 0.01}},
+                               {.window_ms = 24 * 3'600'000LL,
+                                .buckets = 24,
+                                .min_samples = 96,
+                                .threshold = 6.0,
+                                .std_floor_abs = 10.0,
+                                .std_floor_rel = 0.01}},
                               {"voltage_v",
-                               {.window_ms = 24 * 3'600'000LL, .buckets = 24, .min_samples = 16, .threshold = 5.0,
-                                .std_floor_abs = 1.0, .std_floor_rel = 0.0}}},
-                   // Household load has daily peaks: fences "far out" (k = 3) over three days, and a spike must
-                   // stand 8 robust deviations above the last ~8 hours.
+                               {.window_ms = 24 * 3'600'000LL,
+                                .buckets = 24,
+                                .min_samples = 16,
+                                .threshold = 5.0,
+                                .std_floor_abs = 1.0,
+                                .std_floor_rel = 0.0}}},
+                   // Household load has daily peaks: fences "far out" (k = 3) over three days, and a spike
+                   // must stand 8 robust deviations above the last ~8 hours.
                    .iqr_enabled = true,
-                   .iqr = {.window_ms = 3 * 86'400'000LL, .max_points = 288, .min_samples = 96, .k = 6.0,
-                           .iqr_floor_abs = 50.0, .iqr_floor_rel = 0.1},
+                   .iqr = {.window_ms = 3 * 86'400'000LL,
+                           .max_points = 288,
+                           .min_samples = 96,
+                           .k = 6.0,
+                           .iqr_floor_abs = 50.0,
+                           .iqr_floor_rel = 0.1},
                    .spike_enabled = true,
-                   .spike = {.window_points = 31, .min_samples = 15, .threshold = 8.0, .scale_floor_abs = 50.0,
+                   .spike = {.window_points = 31,
+                             .min_samples = 15,
+                             .threshold = 8.0,
+                             .scale_floor_abs = 50.0,
                              .scale_floor_rel = 0.5},
                    // A household changing its level (home, away, heating on) is normal: not an alert.
                    .level_shift_alerts = false,
                    .iforest_enabled = true,
-                   .iforest = {.dim = 6, .n_trees = 100, .subsample = 256, .window = 2048, .min_points = 512,
-                               .contamination = 0.0005, .threshold_floor = 0.72, .seed = 1},
+                   .iforest = {.dim = 6,
+                               .n_trees = 100,
+                               .subsample = 256,
+                               .window = 2048,
+                               .min_points = 512,
+                               .contamination = 0.0005,
+                               .threshold_floor = 0.72,
+                               .seed = 1},
                    .drift_enabled = true,
                    .drift = {.d_min = 0.15}};
   KindConfig infra{.allowed_lateness_ms = 60'000,
                    .cooldown_ms = 600'000,
                    .zscore = {{"value",
-                               {.window_ms = 3'600'000, .buckets = 60, .min_samples = 30, .threshold = 5.0,
-                                .std_floor_abs = 1e-9, .std_floor_rel = 0.01}}},
+                               {.window_ms = 3'600'000,
+                                .buckets = 60,
+                                .min_samples = 30,
+                                .threshold = 5.0,
+                                .std_floor_abs = 1e-9,
+                                .std_floor_rel = 0.01}}},
                    .iqr_enabled = true,
                    .iqr = {.window_ms = 3'600'000, .max_points = 360, .min_samples = 30, .k = 3.0},
                    .spike_enabled = true,
                    .spike = {.window_points = 31, .min_samples = 15, .threshold = 8.0},
                    .level_shift_alerts = true,
                    .iforest_enabled = true,
-                   .iforest = {.dim = 3, .n_trees = 100, .subsample = 256, .window = 2048, .min_points = 512,
-                               .contamination = 0.002, .threshold_floor = 0.62, .seed = 2},
+                   .iforest = {.dim = 3,
+                               .n_trees = 100,
+                               .subsample = 256,
+                               .window = 2048,
+                               .min_points = 512,
+                               .contamination = 0.002,
+                               .threshold_floor = 0.62,
+                               .seed = 2},
                    .drift_enabled = false,  // infra series of different metrics share no distribution
                    .drift = {}};
 
   detectors::MeterRulesConfig rules;
   detectors::SilenceTrackerConfig silence;
   detectors::FleetWatermarkConfig watermark;
-  detectors::MeterRiskConfig risk{.rules_floor = 0.8};  // decisive rules (bypass, tamper) can raise the band alone
+  detectors::MeterRiskConfig risk{.rules_floor =
+                                      0.8};  // decisive rules (bypass, tamper) can raise the band alone
 
   struct Detection {
-    double critical_score = 0.8;  // score at or above which an alert is CRITICAL (else WARNING); 0.5 = threshold
-    bool skip_flagged = true;     // do not learn from flagged points...
-    uint32_t adopt_after = 12;    // ...unless this many in a row were flagged: the shift is the new normal
+    double critical_score =
+        0.8;                   // score at or above which an alert is CRITICAL (else WARNING); 0.5 = threshold
+    bool skip_flagged = true;  // do not learn from flagged points...
+    uint32_t adopt_after = 12;  // ...unless this many in a row were flagged: the shift is the new normal
   } detection;
 
   struct Limits {
-    uint32_t max_entities = 2'000'000;    // tracked entities per instance; records for new ones beyond it are
-                                          // dead-lettered as "entity_limit"
+    uint32_t max_entities = 2'000'000;  // tracked entities per instance; records for new ones beyond it are
+                                        // dead-lettered as "entity_limit"
     uint32_t max_inflight_records = 100'000;  // consumed records awaiting broker acks before consuming pauses
   } limits;
 

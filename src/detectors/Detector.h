@@ -3,19 +3,21 @@
 // (tests/conformance/DetectorConformance.h, instantiated per detector in tests/unit/).
 //
 // A detector is a pure, deterministic object:
-//   - `double score(const Input&) const`: anomaly score in [0, 1], higher = more anomalous. Does not change state.
+//   - `double score(const Input&) const`: anomaly score in [0, 1], higher = more anomalous. Does not change
+//   state.
 //     Before warm-up is complete, and for input it cannot judge (NaN, Inf), the score is 0.
 //   - `void learn(const Input&)`: folds the input into the detector's state. NaN/Inf input is ignored.
-//   - `std::string save() const` / `bool restore(std::string_view)`: the whole state (windows included), so that a
+//   - `std::string save() const` / `bool restore(std::string_view)`: the whole state (windows included), so
+//   that a
 //     restored detector scores, learns and forgets exactly as the original would. `restore` returns false and
 //     leaves the detector unchanged on malformed input; it never throws.
 //   - `bool warmed_up() const`: enough history to score.
-// No I/O, no clock reads (time comes in the input), no threads; randomness only from a seed given at construction.
-// Scoring is separate from deciding: `LearningGuard` (below) turns scores into verdicts and owns the "do not learn
-// from flagged points" switch, as River's threshold wrappers do.
+// No I/O, no clock reads (time comes in the input), no threads; randomness only from a seed given at
+// construction. Scoring is separate from deciding: `LearningGuard` (below) turns scores into verdicts and
+// owns the "do not learn from flagged points" switch, as River's threshold wrappers do.
 #include <concepts>
-#include <limits>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -31,7 +33,7 @@ template <class D>
 concept StreamingDetector = requires(D d, const D cd, const typename D::Input& in, std::string_view bytes) {
   typename D::Input;
   { cd.score(in) } -> std::convertible_to<double>;
-  { d.learn(in) };
+  {d.learn(in)};
   { cd.save() } -> std::convertible_to<std::string>;
   { d.restore(bytes) } -> std::same_as<bool>;
   { cd.warmed_up() } -> std::same_as<bool>;
@@ -41,7 +43,8 @@ concept StreamingDetector = requires(D d, const D cd, const typename D::Input& i
 //   - a point scoring >= threshold is flagged;
 //   - with `skip_flagged` on (the default), flagged points are not learned, so an anomaly does not teach the
 //     detector that it is normal;
-//   - but once `adopt_after` consecutive points are flagged, the shift has persisted: those points are learned
+//   - but once `adopt_after` consecutive points are flagged, the shift has persisted: those points are
+//   learned
 //     from then on, so a lasting level shift becomes the new normal instead of alerting forever.
 struct LearningPolicy {
   double threshold = 0.5;
@@ -51,7 +54,8 @@ struct LearningPolicy {
 
 class LearningGuard {
  public:
-  // Returns whether the point should be learned, given whether it was flagged. Updates the run of flagged points.
+  // Returns whether the point should be learned, given whether it was flagged. Updates the run of flagged
+  // points.
   bool should_learn(bool flagged, const LearningPolicy& p) {
     if (!flagged) {
       flagged_run_ = 0;
@@ -68,8 +72,8 @@ class LearningGuard {
 };
 
 // Maps an unbounded non-negative statistic (a z-score, a distance in IQRs) to [0, 1):
-// 0 at `neutral`, 0.5 at `half`, approaching 1 as it grows. Monotone, so thresholds on the statistic and on the
-// score are interchangeable.
+// 0 at `neutral`, 0.5 at `half`, approaching 1 as it grows. Monotone, so thresholds on the statistic and on
+// the score are interchangeable.
 inline double squash(double stat, double neutral, double half) {
   if (!(stat > neutral)) return 0.0;
   if (stat == std::numeric_limits<double>::infinity()) return 1.0;

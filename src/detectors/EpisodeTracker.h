@@ -1,9 +1,9 @@
 #pragma once
-// EpisodeTracker: one alert per episode. A condition (detector + anomaly type) that keeps firing on the same entity
-// is reported once, then suppressed until `cooldown_ms` of event time has passed since the last report, or until
-// the condition changes type. Event time, not wall time, so that a replay or a restart after a lag gives the same
-// alerts (and the same deterministic alert ids) as the live run did.
-// Memory: 12 bytes per tracked (entity, detector slot).
+// EpisodeTracker: one alert per episode. A condition (detector + anomaly type) that keeps firing on the same
+// entity is reported once, then suppressed until `cooldown_ms` of event time has passed since the last
+// report, or until the condition changes type. Event time, not wall time, so that a replay or a restart after
+// a lag gives the same alerts (and the same deterministic alert ids) as the live run did. Memory: 12 bytes
+// per tracked (entity, detector slot).
 #include <cstdint>
 #include <limits>
 

@@ -20,7 +20,9 @@ double ZScoreDetector::signed_z(double value) const {
   return (value - s.mean) / effective_std(s);
 }
 
-double ZScoreDetector::z(double value) const { return std::abs(signed_z(value)); }
+double ZScoreDetector::z(double value) const {
+  return std::abs(signed_z(value));
+}
 
 std::pair<double, double> ZScoreDetector::expected_range() const {
   const auto s = window_.stats();

@@ -3,13 +3,12 @@
 //
 // Algorithm: z = |x - mean| / max(std, floor) against an event-time RollingWindow of the same feature
 // (features/RollingWindow.h), scored before the point is learned (prequential). floor = max(std_floor_abs,
-// std_floor_rel * |mean|), so that a flat series (std = 0) never divides by zero and a near-constant one does not
-// turn measurement noise into alerts.
-// Assumptions: the feature is roughly normal within the window; for skewed or heavy-tailed data the IQR and spike
-// detectors are more robust.
-// Warm-up: scores 0 until the window holds `min_samples` points.
-// Score: squash(z, 1, threshold) maps z = threshold to 0.5 (the default alert threshold), rising towards 1.
-// Cost: O(1) amortised per point (the window's). Memory: the window's (B buckets x 40 bytes + 64 bytes).
+// std_floor_rel * |mean|), so that a flat series (std = 0) never divides by zero and a near-constant one does
+// not turn measurement noise into alerts. Assumptions: the feature is roughly normal within the window; for
+// skewed or heavy-tailed data the IQR and spike detectors are more robust. Warm-up: scores 0 until the window
+// holds `min_samples` points. Score: squash(z, 1, threshold) maps z = threshold to 0.5 (the default alert
+// threshold), rising towards 1. Cost: O(1) amortised per point (the window's). Memory: the window's (B
+// buckets x 40 bytes + 64 bytes).
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -26,7 +26,9 @@ bool has_unknown_fields(const google::protobuf::Message& msg) {
   return false;
 }
 
-bool finite_if_set(bool has, double v) { return !has || std::isfinite(v); }
+bool finite_if_set(bool has, double v) {
+  return !has || std::isfinite(v);
+}
 
 }  // namespace
 
@@ -61,25 +63,30 @@ bool RecordDecoder::parse(std::string_view value, google::protobuf::Message& msg
   // proto3 keeps fields it does not know; a message full of them was written with another schema.
   if (has_unknown_fields(msg)) {
     const std::string other = guess_other_type(value);
-    why = {DeadLetterReason::kWrongMessageType,
-           "fields unknown to " + msg.GetTypeName() + (other.empty() ? std::string() : "; parses as " + other), -1};
+    why = {
+        DeadLetterReason::kWrongMessageType,
+        "fields unknown to " + msg.GetTypeName() + (other.empty() ? std::string() : "; parses as " + other),
+        -1};
     return false;
   }
   return true;
 }
 
-// Only on the error path: which of the other input types the bytes decode to cleanly, for the dead letter's detail.
+// Only on the error path: which of the other input types the bytes decode to cleanly, for the dead letter's
+// detail.
 std::string RecordDecoder::guess_other_type(std::string_view value) const {
   v1::MeterReading reading;
   v1::InfraMetric infra;
   google::protobuf::Message* candidates[] = {&reading, &infra};
   for (auto* m : candidates) {
-    if (m->GetTypeName() == (topic_.message == config::MessageType::kInfraMetric ? "gridsentinel.v1.InfraMetric"
-                                                                                 : "gridsentinel.v1.MeterReading"))
+    if (m->GetTypeName() == (topic_.message == config::MessageType::kInfraMetric
+                                 ? "gridsentinel.v1.InfraMetric"
+                                 : "gridsentinel.v1.MeterReading"))
       continue;
     bool ok = false;
     if (topic_.format == config::PayloadFormat::kJson) {
-      ok = google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(value.data(), value.size()), m)
+      ok = google::protobuf::util::JsonStringToMessage(
+               google::protobuf::StringPiece(value.data(), value.size()), m)
                .ok();
     } else {
       ok = m->ParseFromArray(value.data(), static_cast<int>(value.size())) && !has_unknown_fields(*m);
@@ -96,13 +103,16 @@ bool RecordDecoder::validate_time(int64_t t, int64_t now_ms, Rejection& why) con
   }
   if (limits_.max_future_ms > 0 && t > now_ms + limits_.max_future_ms) {
     why = {DeadLetterReason::kEventTimeInFuture,
-           "event_time_ms " + std::to_string(t) + " is " + std::to_string((t - now_ms) / 1000) + " s ahead of now",
+           "event_time_ms " + std::to_string(t) + " is " + std::to_string((t - now_ms) / 1000) +
+               " s ahead of now",
            -1};
     return false;
   }
   if (limits_.max_past_ms > 0 && t < now_ms - limits_.max_past_ms) {
-    why = {DeadLetterReason::kEventTimeTooOld,
-           "event_time_ms " + std::to_string(t) + " is " + std::to_string((now_ms - t) / 1000) + " s behind now", -1};
+    why = {
+        DeadLetterReason::kEventTimeTooOld,
+        "event_time_ms " + std::to_string(t) + " is " + std::to_string((now_ms - t) / 1000) + " s behind now",
+        -1};
     return false;
   }
   return true;
@@ -115,8 +125,8 @@ bool RecordDecoder::validate_meter(const v1::MeterReading& r, int64_t now_ms, Re
   }
   if (r.meter_id().size() > limits_.max_id_bytes ||
       (r.has_transformer_id() && r.transformer_id().size() > limits_.max_id_bytes)) {
-    why = {DeadLetterReason::kIdTooLong, "meter_id or transformer_id longer than " +
-                                             std::to_string(limits_.max_id_bytes) + " bytes", -1};
+    why = {DeadLetterReason::kIdTooLong,
+           "meter_id or transformer_id longer than " + std::to_string(limits_.max_id_bytes) + " bytes", -1};
     return false;
   }
   if (!validate_time(r.event_time_ms(), now_ms, why)) return false;
@@ -137,10 +147,14 @@ bool RecordDecoder::validate_meter(const v1::MeterReading& r, int64_t now_ms, Re
     }
   }
   const char* invalid = nullptr;
-  if (r.has_voltage_v() && r.voltage_v() < 0) invalid = "voltage_v is negative";
-  else if (r.has_current_a() && r.current_a() < 0) invalid = "current_a is negative";
-  else if (r.has_energy_kwh() && r.energy_kwh() < 0) invalid = "energy_kwh is negative";
-  else if (r.has_power_factor() && std::abs(r.power_factor()) > 1.0) invalid = "power_factor is outside [-1, 1]";
+  if (r.has_voltage_v() && r.voltage_v() < 0)
+    invalid = "voltage_v is negative";
+  else if (r.has_current_a() && r.current_a() < 0)
+    invalid = "current_a is negative";
+  else if (r.has_energy_kwh() && r.energy_kwh() < 0)
+    invalid = "energy_kwh is negative";
+  else if (r.has_power_factor() && std::abs(r.power_factor()) > 1.0)
+    invalid = "power_factor is outside [-1, 1]";
   else if (r.has_frequency_hz() && (r.frequency_hz() < 0 || r.frequency_hz() > 1000))
     invalid = "frequency_hz is outside [0, 1000]";
   if (invalid) {
@@ -156,8 +170,8 @@ bool RecordDecoder::validate_infra(const v1::InfraMetric& m, int64_t now_ms, Rej
     return false;
   }
   if (m.source().size() > limits_.max_id_bytes || m.metric().size() > limits_.max_id_bytes) {
-    why = {DeadLetterReason::kIdTooLong, "source or metric longer than " + std::to_string(limits_.max_id_bytes) +
-                                             " bytes", -1};
+    why = {DeadLetterReason::kIdTooLong,
+           "source or metric longer than " + std::to_string(limits_.max_id_bytes) + " bytes", -1};
     return false;
   }
   if (m.labels_size() > 8) {
@@ -182,10 +196,10 @@ void RecordDecoder::decode(std::string_view value, int64_t now_ms, DecodedRecord
   out.clear();
   Rejection why{DeadLetterReason::kDecodeError, "", -1};
   if (value.size() > limits_.max_message_bytes) {
-    out.rejections.push_back({DeadLetterReason::kOversized,
-                              std::to_string(value.size()) + " bytes (limit " +
-                                  std::to_string(limits_.max_message_bytes) + ")",
-                              -1});
+    out.rejections.push_back(
+        {DeadLetterReason::kOversized,
+         std::to_string(value.size()) + " bytes (limit " + std::to_string(limits_.max_message_bytes) + ")",
+         -1});
     return;
   }
   switch (topic_.message) {

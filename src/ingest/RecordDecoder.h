@@ -1,12 +1,12 @@
 #pragma once
 // RecordDecoder: one consumed record's bytes -> validated readings, or reasons to dead-letter.
 //
-// Per input topic it decodes the configured message type (MeterReading, MeterReadingBatch or InfraMetric) from
-// protobuf binary or protobuf's canonical JSON mapping (so a person can push a reading with kcat), then validates
-// every reading. A batch is split: valid readings go on, each invalid one is reported with its index so that it can
-// be dead-lettered alone (re-encoded as a single MeterReading) while its neighbours are processed.
-// Never throws; reuses its message objects between records, so steady-state decoding does not allocate.
-// Not thread-safe: one decoder per consuming thread.
+// Per input topic it decodes the configured message type (MeterReading, MeterReadingBatch or InfraMetric)
+// from protobuf binary or protobuf's canonical JSON mapping (so a person can push a reading with kcat), then
+// validates every reading. A batch is split: valid readings go on, each invalid one is reported with its
+// index so that it can be dead-lettered alone (re-encoded as a single MeterReading) while its neighbours are
+// processed. Never throws; reuses its message objects between records, so steady-state decoding does not
+// allocate. Not thread-safe: one decoder per consuming thread.
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -84,7 +84,8 @@ std::string redacted(const Properties& props) {
   return out;
 }
 
-// ---------------------------------------------------------------------------------------------------- Consumer
+// ----------------------------------------------------------------------------------------------------
+// Consumer
 
 struct Consumer::Impl : public RdKafka::RebalanceCb {
   Listener* listener;
@@ -112,7 +113,8 @@ Consumer::Consumer(const Properties& props, const std::vector<std::string>& topi
   auto conf = make_conf(props);
   set_or_throw(*conf, "enable.auto.offset.store", "false");
   std::string err;
-  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(impl_.get()), err) != RdKafka::Conf::CONF_OK ||
+  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(impl_.get()), err) !=
+          RdKafka::Conf::CONF_OK ||
       conf->set("event_cb", static_cast<RdKafka::EventCb*>(&impl_->events), err) != RdKafka::Conf::CONF_OK)
     throw KafkaError("kafka consumer callbacks: " + err);
   impl_->consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
@@ -121,7 +123,9 @@ Consumer::Consumer(const Properties& props, const std::vector<std::string>& topi
     throw KafkaError("kafka subscribe: " + RdKafka::err2str(e));
 }
 
-Consumer::~Consumer() { close(); }
+Consumer::~Consumer() {
+  close();
+}
 
 size_t Consumer::poll(std::vector<Record>& out, size_t max, int timeout_ms) {
   out.clear();
@@ -171,7 +175,8 @@ bool Consumer::commit_sync(std::string* error) {
   return false;
 }
 
-std::vector<TopicPartition> Consumer::committed(const std::vector<TopicPartition>& partitions, int timeout_ms) {
+std::vector<TopicPartition> Consumer::committed(const std::vector<TopicPartition>& partitions,
+                                                int timeout_ms) {
   TopicPartitionList list(partitions);
   impl_->consumer->committed(list.parts, timeout_ms);
   return to_ours(list.parts);
@@ -194,7 +199,8 @@ void Consumer::close() {
   impl_->closed = true;
 }
 
-// ---------------------------------------------------------------------------------------------------- Producer
+// ----------------------------------------------------------------------------------------------------
+// Producer
 
 struct Producer::Impl : public RdKafka::DeliveryReportCb {
   Listener* listener;
@@ -216,7 +222,8 @@ struct Producer::Impl : public RdKafka::DeliveryReportCb {
     if (m.payload()) u.value.assign(static_cast<const char*>(m.payload()), m.len());
     if (auto* h = m.headers()) {
       for (const auto& hdr : h->get_all())
-        u.headers.emplace_back(hdr.key(), std::string(static_cast<const char*>(hdr.value()), hdr.value_size()));
+        u.headers.emplace_back(hdr.key(),
+                               std::string(static_cast<const char*>(hdr.value()), hdr.value_size()));
     }
     listener->on_delivery(token, &u, m.errstr());
   }
@@ -227,7 +234,8 @@ Producer::Producer(const Properties& props, Listener* listener) : impl_(std::mak
   p.try_emplace("enable.idempotence", "true");
   auto conf = make_conf(p);
   std::string err;
-  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(impl_.get()), err) != RdKafka::Conf::CONF_OK ||
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(impl_.get()), err) !=
+          RdKafka::Conf::CONF_OK ||
       conf->set("event_cb", static_cast<RdKafka::EventCb*>(&impl_->events), err) != RdKafka::Conf::CONF_OK)
     throw KafkaError("kafka producer callbacks: " + err);
   impl_->producer.reset(RdKafka::Producer::create(conf.get(), err));
@@ -255,11 +263,18 @@ Producer::Status Producer::produce(const std::string& topic, std::string_view ke
   return Status::kFailed;
 }
 
-int Producer::poll(int timeout_ms) { return impl_->producer->poll(timeout_ms); }
-bool Producer::flush(int timeout_ms) { return impl_->producer->flush(timeout_ms) == RdKafka::ERR_NO_ERROR; }
-int Producer::outstanding() const { return impl_->producer->outq_len(); }
+int Producer::poll(int timeout_ms) {
+  return impl_->producer->poll(timeout_ms);
+}
+bool Producer::flush(int timeout_ms) {
+  return impl_->producer->flush(timeout_ms) == RdKafka::ERR_NO_ERROR;
+}
+int Producer::outstanding() const {
+  return impl_->producer->outq_len();
+}
 
-// ---------------------------------------------------------------------------------------------------- MockCluster
+// ----------------------------------------------------------------------------------------------------
+// MockCluster
 
 struct MockCluster::Impl {
   rd_kafka_t* rk = nullptr;
@@ -282,15 +297,23 @@ MockCluster::MockCluster(int brokers) : impl_(std::make_unique<Impl>()) {
 
 MockCluster::~MockCluster() = default;
 
-std::string MockCluster::bootstrap_servers() const { return rd_kafka_mock_cluster_bootstraps(impl_->cluster); }
+std::string MockCluster::bootstrap_servers() const {
+  return rd_kafka_mock_cluster_bootstraps(impl_->cluster);
+}
 
 void MockCluster::create_topic(const std::string& name, int partitions) {
   const auto e = rd_kafka_mock_topic_create(impl_->cluster, name.c_str(), partitions, 1);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) throw KafkaError("mock topic " + name + ": " + rd_kafka_err2str(e));
 }
 
-void MockCluster::set_broker_down(int32_t id) { rd_kafka_mock_broker_set_down(impl_->cluster, id); }
-void MockCluster::set_broker_up(int32_t id) { rd_kafka_mock_broker_set_up(impl_->cluster, id); }
-void MockCluster::set_broker_rtt(int32_t id, int rtt_ms) { rd_kafka_mock_broker_set_rtt(impl_->cluster, id, rtt_ms); }
+void MockCluster::set_broker_down(int32_t id) {
+  rd_kafka_mock_broker_set_down(impl_->cluster, id);
+}
+void MockCluster::set_broker_up(int32_t id) {
+  rd_kafka_mock_broker_set_up(impl_->cluster, id);
+}
+void MockCluster::set_broker_rtt(int32_t id, int rtt_ms) {
+  rd_kafka_mock_broker_set_rtt(impl_->cluster, id, rtt_ms);
+}
 
 }  // namespace gridsentinel::kafka

@@ -2,10 +2,10 @@
 // The only place gridsentinel touches librdkafka. Each handle is owned by one RAII object; no librdkafka type
 // appears in this header, so the rest of the code base neither includes nor links against its API directly.
 //
-// Threads: every callback (rebalance, stats, delivery reports) runs on the thread that calls `poll` of the object
-// it belongs to; gridsentinel calls both from its single processing thread, so listeners need no locking.
-// Errors: constructors throw KafkaError (start-up: bad properties, unreachable config); `poll`, `produce`, `store`
-// never throw and report through return values and listeners.
+// Threads: every callback (rebalance, stats, delivery reports) runs on the thread that calls `poll` of the
+// object it belongs to; gridsentinel calls both from its single processing thread, so listeners need no
+// locking. Errors: constructors throw KafkaError (start-up: bad properties, unreachable config); `poll`,
+// `produce`, `store` never throw and report through return values and listeners.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -50,7 +50,8 @@ class Consumer {
   class Listener {
    public:
     virtual ~Listener() = default;
-    // Eager rebalancing: `assigned` is the new full assignment; `revoked` the whole previous one. Called from poll.
+    // Eager rebalancing: `assigned` is the new full assignment; `revoked` the whole previous one. Called from
+    // poll.
     virtual void on_assigned(const std::vector<TopicPartition>& partitions) = 0;
     virtual void on_revoked(const std::vector<TopicPartition>& partitions) = 0;
     virtual void on_stats(std::string_view /*json*/) {}
@@ -119,8 +120,8 @@ class Producer {
 };
 
 // librdkafka's in-process mock cluster: a real Kafka-protocol server on loopback (random ports) that other
-// processes can use through its bootstrap address. No AdminClient: topics are created here. Keeps only ~5 MB per
-// partition; no compaction; transactions accepted but not honoured (see README).
+// processes can use through its bootstrap address. No AdminClient: topics are created here. Keeps only ~5 MB
+// per partition; no compaction; transactions accepted but not honoured (see README).
 class MockCluster {
  public:
   explicit MockCluster(int brokers = 1);

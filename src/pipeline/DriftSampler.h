@@ -1,12 +1,12 @@
 #pragma once
 // DriftSampler: thins a kind's event stream so that each K-S sample spans a whole seasonal cycle.
 //
-// Why: fleet readings follow a daily cycle (household load peaks morning and evening, voltage follows load), so
-// two samples of the latest few hundred points compare morning with night and "drift" every day. Feeding the drift
-// detector about `points_per_cycle` points per `cycle_ms` of event time makes its reference and recent samples
-// each cover a full cycle, so only a change of the whole day's distribution is drift.
-// How: the first cycle is only counted; after each cycle the keep probability becomes points_per_cycle / (points
-// seen in the last cycle). The decision hashes (entity, event time), so it is deterministic and a replay or a
+// Why: fleet readings follow a daily cycle (household load peaks morning and evening, voltage follows load),
+// so two samples of the latest few hundred points compare morning with night and "drift" every day. Feeding
+// the drift detector about `points_per_cycle` points per `cycle_ms` of event time makes its reference and
+// recent samples each cover a full cycle, so only a change of the whole day's distribution is drift. How: the
+// first cycle is only counted; after each cycle the keep probability becomes points_per_cycle / (points seen
+// in the last cycle). The decision hashes (entity, event time), so it is deterministic and a replay or a
 // restart keeps the same points. O(1) per point, 40 bytes.
 #include <cstdint>
 #include <limits>
@@ -18,7 +18,8 @@ namespace gridsentinel::pipeline {
 
 class DriftSampler {
  public:
-  DriftSampler(int64_t cycle_ms, uint32_t points_per_cycle) : cycle_ms_(cycle_ms), target_(points_per_cycle) {}
+  DriftSampler(int64_t cycle_ms, uint32_t points_per_cycle)
+      : cycle_ms_(cycle_ms), target_(points_per_cycle) {}
 
   bool keep(std::string_view entity, int64_t t) {
     const int64_t cycle = t >= 0 ? t / cycle_ms_ : -1;

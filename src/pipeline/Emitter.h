@@ -1,6 +1,6 @@
 #pragma once
-// Where the processor's outputs go. The Kafka runner produces them (and tracks their acknowledgements for offset
-// commits); tests and the backtest collect them in memory. Implementations must not throw.
+// Where the processor's outputs go. The Kafka runner produces them (and tracks their acknowledgements for
+// offset commits); tests and the backtest collect them in memory. Implementations must not throw.
 #include "gridsentinel/v1/alert.pb.h"
 #include "ingest/DeadLetterReason.h"
 

@@ -1,7 +1,7 @@
 #pragma once
 // EntityTable: entity id -> dense index, bounded. Ids are looked up without allocating (transparent hashing);
-// a new id beyond `capacity` is refused (the caller dead-letters the record as "entity_limit" and counts it), so
-// memory stays bounded whatever the input. Not thread-safe.
+// a new id beyond `capacity` is refused (the caller dead-letters the record as "entity_limit" and counts it),
+// so memory stays bounded whatever the input. Not thread-safe.
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -1,7 +1,7 @@
 #include "pipeline/KafkaRunner.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <map>
@@ -11,11 +11,13 @@ namespace gridsentinel::pipeline {
 namespace {
 
 int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 int64_t mono_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -97,11 +99,13 @@ void KafkaRunner::on_error(std::string_view what, bool fatal) {
   if (fatal) spdlog::error("kafka fatal error: {}", what);
 }
 
-void KafkaRunner::on_delivery(uint64_t token, const kafka::UndeliveredMessage* failed, std::string_view error) {
+void KafkaRunner::on_delivery(uint64_t token, const kafka::UndeliveredMessage* failed,
+                              std::string_view error) {
   if (token >= outgoing_.size() || !outgoing_[token].in_use) return;
   Outgoing& o = outgoing_[token];
   if (failed) {
-    // Not lost: retried from the main loop with the same token; its record's offset stays uncommitted meanwhile.
+    // Not lost: retried from the main loop with the same token; its record's offset stays uncommitted
+    // meanwhile.
     metrics_.producer_errors("delivery_failed").Increment();
     spdlog::warn("delivery to {} failed ({}); retrying", failed->topic, error);
     retry_.emplace_back(token, *failed);
@@ -182,7 +186,8 @@ void KafkaRunner::serve_producer(int timeout_ms) {
     std::vector<kafka::Header> headers;
     for (const auto& [k, v] : msg.headers) headers.push_back({k, v});
     std::string err;
-    if (producer_->produce(msg.topic, msg.key, msg.value, token, headers, &err) != kafka::Producer::Status::kOk) {
+    if (producer_->produce(msg.topic, msg.key, msg.value, token, headers, &err) !=
+        kafka::Producer::Status::kOk) {
       retry_.emplace_back(token, std::move(msg));
       break;  // try again on the next serve
     }

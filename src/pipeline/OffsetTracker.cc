@@ -4,7 +4,8 @@ namespace gridsentinel::pipeline {
 
 int OffsetTracker::slot_of(std::string_view topic, int32_t partition) const {
   for (size_t i = 0; i < slots_.size(); ++i)
-    if (slots_[i].active && slots_[i].partition == partition && slots_[i].topic == topic) return static_cast<int>(i);
+    if (slots_[i].active && slots_[i].partition == partition && slots_[i].topic == topic)
+      return static_cast<int>(i);
   return -1;
 }
 
@@ -44,8 +45,8 @@ bool OffsetTracker::assigned(std::string_view topic, int32_t partition) const {
   return slot_of(topic, partition) >= 0;
 }
 
-std::optional<OffsetTracker::Token> OffsetTracker::begin(std::string_view topic, int32_t partition, int64_t offset,
-                                                         int64_t consumed_ns) {
+std::optional<OffsetTracker::Token> OffsetTracker::begin(std::string_view topic, int32_t partition,
+                                                         int64_t offset, int64_t consumed_ns) {
   const int i = slot_of(topic, partition);
   if (i < 0) return std::nullopt;
   Partition& p = slots_[static_cast<size_t>(i)];

@@ -1,13 +1,14 @@
 #pragma once
 // OffsetTracker: at-least-once offset bookkeeping per assigned partition.
 //
-// Each consumed record holds one "pending" count while it is processed, plus one per output (alert, dead letter)
-// it produced, released when the broker acknowledges that output. A partition's committable offset advances only
-// over a contiguous prefix of records whose counts reached zero, so an offset is never stored while an alert from it
-// or from any earlier record is still unacknowledged. Tokens carry a partition slot, a generation and a sequence
-// number: an acknowledgement arriving after its partition was revoked (and perhaps re-assigned) is ignored.
-// Memory: one 24-byte entry per in-flight record; the runner bounds in-flight records (limits.max_inflight_records).
-// Not thread-safe: used from the processing thread only (delivery reports are served there too).
+// Each consumed record holds one "pending" count while it is processed, plus one per output (alert, dead
+// letter) it produced, released when the broker acknowledges that output. A partition's committable offset
+// advances only over a contiguous prefix of records whose counts reached zero, so an offset is never stored
+// while an alert from it or from any earlier record is still unacknowledged. Tokens carry a partition slot, a
+// generation and a sequence number: an acknowledgement arriving after its partition was revoked (and perhaps
+// re-assigned) is ignored. Memory: one 24-byte entry per in-flight record; the runner bounds in-flight
+// records (limits.max_inflight_records). Not thread-safe: used from the processing thread only (delivery
+// reports are served there too).
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -31,7 +32,8 @@ class OffsetTracker {
   // partition is not assigned.
   std::optional<Token> begin(std::string_view topic, int32_t partition, int64_t offset, int64_t consumed_ns);
   void add_pending(Token t);
-  // Releases one pending count. When a record completes, `on_complete(consumed_ns)` is called (latency metric).
+  // Releases one pending count. When a record completes, `on_complete(consumed_ns)` is called (latency
+  // metric).
   template <class F>
   void release(Token t, F&& on_complete);
   void release(Token t) {

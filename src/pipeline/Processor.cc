@@ -16,7 +16,8 @@ constexpr std::string_view kZScore = "zscore", kIqr = "iqr", kSpike = "spike", k
 constexpr uint8_t kHigh = 1, kLow = 2, kLevelShiftEpisode = 3;
 
 // Meter feature values, in this order; NaN when the reading does not carry the field.
-constexpr const char* kMeterFeatures[] = {"voltage_v", "current_a", "active_power_w", "power_factor", "frequency_hz"};
+constexpr const char* kMeterFeatures[] = {"voltage_v", "current_a", "active_power_w", "power_factor",
+                                          "frequency_hz"};
 constexpr size_t kMaxFeatures = std::size(kMeterFeatures);
 constexpr size_t kMeterPrimary = 2;  // active_power_w
 
@@ -47,13 +48,18 @@ std::string human_window(int64_t ms) {
   return std::to_string(ms / 1000) + "s";
 }
 
-double or_default(double v, double d) { return std::isfinite(v) ? v : d; }
+double or_default(double v, double d) {
+  return std::isfinite(v) ? v : d;
+}
 
 v1::RiskBand to_proto(detectors::RiskBand b) {
   switch (b) {
-    case detectors::RiskBand::kHigh: return v1::RISK_BAND_HIGH;
-    case detectors::RiskBand::kMedium: return v1::RISK_BAND_MEDIUM;
-    default: return v1::RISK_BAND_LOW;
+    case detectors::RiskBand::kHigh:
+      return v1::RISK_BAND_HIGH;
+    case detectors::RiskBand::kMedium:
+      return v1::RISK_BAND_MEDIUM;
+    default:
+      return v1::RISK_BAND_LOW;
   }
 }
 
@@ -61,21 +67,49 @@ v1::RiskBand to_proto(detectors::RiskBand b) {
 
 std::string make_alert_id(v1::EntityKind kind, std::string_view entity_id, std::string_view detector,
                           std::string_view anomaly_type, int64_t event_time_ms) {
-  return StableHash().add(int64_t{kind}).add(entity_id).add(detector).add(anomaly_type).add(event_time_ms).hex();
+  return StableHash()
+      .add(int64_t{kind})
+      .add(entity_id)
+      .add(detector)
+      .add(anomaly_type)
+      .add(event_time_ms)
+      .hex();
 }
 
 std::vector<std::string> Processor::detector_names() {
-  return {std::string(kZScore), std::string(kIqr),   std::string(kSpike),
+  return {std::string(kZScore),  std::string(kIqr),   std::string(kSpike),
           std::string(kIForest), std::string(kDrift), std::string(kRules)};
 }
 
 Processor::Processor(const config::Config& cfg, sinks::Metrics& metrics)
     : cfg_(cfg),
       metrics_(metrics),
-      meters_{config::InputKind::kMeter, &cfg.meter, v1::ENTITY_KIND_METER, "meter",
-              EntityTable<EntityState>(cfg.limits.max_entities), 0, kMeterPrimary, SIZE_MAX, nullptr, nullptr, {}, 0, {}},
-      infra_{config::InputKind::kInfra, &cfg.infra, v1::ENTITY_KIND_INFRA_SERIES, "infra",
-             EntityTable<EntityState>(cfg.limits.max_entities), 0, 0, SIZE_MAX, nullptr, nullptr, {}, 0, {}},
+      meters_{config::InputKind::kMeter,
+              &cfg.meter,
+              v1::ENTITY_KIND_METER,
+              "meter",
+              EntityTable<EntityState>(cfg.limits.max_entities),
+              0,
+              kMeterPrimary,
+              SIZE_MAX,
+              nullptr,
+              nullptr,
+              {},
+              0,
+              {}},
+      infra_{config::InputKind::kInfra,
+             &cfg.infra,
+             v1::ENTITY_KIND_INFRA_SERIES,
+             "infra",
+             EntityTable<EntityState>(cfg.limits.max_entities),
+             0,
+             0,
+             SIZE_MAX,
+             nullptr,
+             nullptr,
+             {},
+             0,
+             {}},
       policy_{0.5, cfg.detection.skip_flagged, cfg.detection.adopt_after},
       rules_(cfg.rules),
       risk_(cfg.risk),
@@ -83,8 +117,10 @@ Processor::Processor(const config::Config& cfg, sinks::Metrics& metrics)
   for (const auto& t : cfg.topics.inputs) decoders_.emplace_back(cfg.ingest, t);
   for (KindRuntime* k : {&meters_, &infra_}) {
     for (size_t i = 0; i < k->cfg->zscore.size(); ++i)
-      if (feature_index(k->input_kind, k->cfg->zscore[i].feature) == k->primary_feature) k->zscore_primary = i;
-    if (k->cfg->iforest_enabled) k->forest = std::make_unique<detectors::StreamingIsolationForest>(k->cfg->iforest);
+      if (feature_index(k->input_kind, k->cfg->zscore[i].feature) == k->primary_feature)
+        k->zscore_primary = i;
+    if (k->cfg->iforest_enabled)
+      k->forest = std::make_unique<detectors::StreamingIsolationForest>(k->cfg->iforest);
     if (k->cfg->drift_enabled) {
       std::vector<std::string> names;
       if (k->input_kind == config::InputKind::kMeter) {
@@ -121,10 +157,11 @@ void Processor::process(const kafka::Record& rec, int64_t now_ms, Emitter& out) 
     if (rej.batch_index < 0) {
       dead_letter(rec, rec.value, rej.reason, rej.detail, now_ms, out);
     } else {
-      // One bad reading of a batch: dead-letter that reading alone, re-encoded, so the rest of the batch goes on.
+      // One bad reading of a batch: dead-letter that reading alone, re-encoded, so the rest of the batch goes
+      // on.
       decoded_.meters.readings(rej.batch_index).SerializeToString(&scratch_);
-      dead_letter(rec, scratch_, rej.reason, fmt::format("reading #{} of a batch: {}", rej.batch_index, rej.detail),
-                  now_ms, out);
+      dead_letter(rec, scratch_, rej.reason,
+                  fmt::format("reading #{} of a batch: {}", rej.batch_index, rej.detail), now_ms, out);
     }
   }
   if (decoder->topic().kind == config::InputKind::kInfra) {
@@ -132,9 +169,10 @@ void Processor::process(const kafka::Record& rec, int64_t now_ms, Emitter& out) 
     return;
   }
   for (int i = 0; i < decoded_.meters.readings_size(); ++i)
-    if (decoded_.valid[static_cast<size_t>(i)]) process_meter(decoded_.meters.readings(i), rec, i, now_ms, out);
-  // Missing readings are judged against the fleet's event-time progress; checking every ~1000 readings keeps the
-  // cost negligible and the delay far below one reading interval.
+    if (decoded_.valid[static_cast<size_t>(i)])
+      process_meter(decoded_.meters.readings(i), rec, i, now_ms, out);
+  // Missing readings are judged against the fleet's event-time progress; checking every ~1000 readings keeps
+  // the cost negligible and the delay far below one reading interval.
   if (readings_since_missing_check_ >= 1000) check_missing(now_ms, out);
 }
 
@@ -154,16 +192,19 @@ void Processor::process_meter(const v1::MeterReading& r, const kafka::Record& re
     dead_letter(rec, rec.value, refused, detail, now_ms, out);
   } else {
     r.SerializeToString(&scratch_);
-    dead_letter(rec, scratch_, refused, fmt::format("reading #{} of a batch: {}", index, detail), now_ms, out);
+    dead_letter(rec, scratch_, refused, fmt::format("reading #{} of a batch: {}", index, detail), now_ms,
+                out);
   }
 }
 
-void Processor::process_infra(const v1::InfraMetric& m, const kafka::Record& rec, int64_t now_ms, Emitter& out) {
+void Processor::process_infra(const v1::InfraMetric& m, const kafka::Record& rec, int64_t now_ms,
+                              Emitter& out) {
   const std::string entity = m.source() + "/" + m.metric();
   const double value = m.value();
   ingest::DeadLetterReason refused{};
   std::string detail;
-  if (score_entity(infra_, entity, m.event_time_ms(), &value, nullptr, nullptr, now_ms, out, refused, detail)) {
+  if (score_entity(infra_, entity, m.event_time_ms(), &value, nullptr, nullptr, now_ms, out, refused,
+                   detail)) {
     metrics_.readings("infra").Increment();
     return;
   }
@@ -171,13 +212,15 @@ void Processor::process_infra(const v1::InfraMetric& m, const kafka::Record& rec
 }
 
 bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int64_t t, const double* values,
-                             const v1::MeterReading* reading, const std::string* transformer_id, int64_t now_ms,
-                             Emitter& out, ingest::DeadLetterReason& refused, std::string& detail) {
+                             const v1::MeterReading* reading, const std::string* transformer_id,
+                             int64_t now_ms, Emitter& out, ingest::DeadLetterReason& refused,
+                             std::string& detail) {
   const auto idx = kind.table.find_or_insert(entity_id, [&] {
     EntityState s;
     s.zscore.reserve(kind.cfg->zscore.size());
     for (const auto& f : kind.cfg->zscore) s.zscore.push_back({detectors::ZScoreDetector(f.params), {}, {}});
-    if (kind.cfg->iqr_enabled) s.iqr.emplace(Guarded<detectors::IqrDetector>{detectors::IqrDetector(kind.cfg->iqr), {}, {}});
+    if (kind.cfg->iqr_enabled)
+      s.iqr.emplace(Guarded<detectors::IqrDetector>{detectors::IqrDetector(kind.cfg->iqr), {}, {}});
     if (kind.cfg->spike_enabled)
       s.spike.emplace(Guarded<detectors::SpikeDetector>{detectors::SpikeDetector(kind.cfg->spike), {}, {}});
     return s;
@@ -192,7 +235,8 @@ bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int6
       t < st.newest_event_ms - kind.cfg->allowed_lateness_ms) {
     refused = ingest::DeadLetterReason::kLateEvent;
     detail = fmt::format("event time {} is {} s older than the entity's newest {} (allowed lateness {} s)", t,
-                         (st.newest_event_ms - t) / 1000, st.newest_event_ms, kind.cfg->allowed_lateness_ms / 1000);
+                         (st.newest_event_ms - t) / 1000, st.newest_event_ms,
+                         kind.cfg->allowed_lateness_ms / 1000);
     return false;
   }
   const Context c{&kind, entity_id, t, transformer_id, now_ms, &out};
@@ -246,10 +290,11 @@ double Processor::run_zscore(EntityState& st, const Context& c, const double* va
         add_feature(f.feature + ".count_" + window, s.count);
         add_feature(f.feature + ".last", s.last);
         add_feature(f.feature + ".rate_per_s", s.rate_per_s);
-        publish_alert(c, severity_of(score),
-                      fmt::format("{} = {:.6g} is {:.1f} standard deviations {} its {} mean {:.6g} (expected {:.6g} "
-                                  ".. {:.6g})",
-                                  f.feature, x, std::abs(z), z > 0 ? "above" : "below", window, s.mean, lo, hi));
+        publish_alert(
+            c, severity_of(score),
+            fmt::format("{} = {:.6g} is {:.1f} standard deviations {} its {} mean {:.6g} (expected {:.6g} "
+                        ".. {:.6g})",
+                        f.feature, x, std::abs(z), z > 0 ? "above" : "below", window, s.mean, lo, hi));
       } else {
         metrics_.alerts_suppressed(std::string(kZScore)).Increment();
       }
@@ -269,15 +314,17 @@ double Processor::run_iqr(EntityState& st, const Context& c, double x) {
     const bool high = fences && x > fences->upper;
     if (fences && slot.episode.should_report(high ? kHigh : kLow, c.t, c.kind->cfg->cooldown_ms)) {
       const std::string_view feature = feature_name(c.kind->input_kind, c.kind->primary_feature);
-      start_alert(c, kIqr, high ? "high_value" : "low_value", score, feature, x, fences->lower, fences->upper);
+      start_alert(c, kIqr, high ? "high_value" : "low_value", score, feature, x, fences->lower,
+                  fences->upper);
       add_feature("iqr", fences->iqr);
       add_feature("distance_in_iqr", slot.detector.distance(x));
       add_feature("k", c.kind->cfg->iqr.k);
-      publish_alert(c, severity_of(score),
-                    fmt::format("{} = {:.6g} is {:.1f} interquartile ranges outside the Tukey fences [{:.6g}, {:.6g}] "
-                                "(k = {})",
-                                feature, x, slot.detector.distance(x), fences->lower, fences->upper,
-                                c.kind->cfg->iqr.k));
+      publish_alert(
+          c, severity_of(score),
+          fmt::format("{} = {:.6g} is {:.1f} interquartile ranges outside the Tukey fences [{:.6g}, {:.6g}] "
+                      "(k = {})",
+                      feature, x, slot.detector.distance(x), fences->lower, fences->upper,
+                      c.kind->cfg->iqr.k));
     } else if (fences) {
       metrics_.alerts_suppressed(std::string(kIqr)).Increment();
     }
@@ -302,8 +349,8 @@ double Processor::run_spike(EntityState& st, const Context& c, double x) {
       add_feature(std::string(feature) + ".median_recent", level);
       add_feature(std::string(feature) + ".mad_scale_recent", scale);
       publish_alert(c, severity_of(score),
-                    fmt::format("{} = {:.6g} jumped {:.1f} robust deviations from its recent level {:.6g}", feature,
-                                x, std::abs(rz), level));
+                    fmt::format("{} = {:.6g} jumped {:.1f} robust deviations from its recent level {:.6g}",
+                                feature, x, std::abs(rz), level));
     } else {
       metrics_.alerts_suppressed(std::string(kSpike)).Increment();
     }
@@ -312,16 +359,18 @@ double Processor::run_spike(EntityState& st, const Context& c, double x) {
   // (its window must see a shift to confirm it), so the learning guard does not apply here.
   slot.detector.learn({c.t, x});
   if (const auto& v = slot.detector.resolved();
-      c.kind->cfg->level_shift_alerts && v && v->kind == detectors::SpikeKind::kLevelShift && slot.episode.should_report(kLevelShiftEpisode, v->time_ms, c.kind->cfg->cooldown_ms)) {
+      c.kind->cfg->level_shift_alerts && v && v->kind == detectors::SpikeKind::kLevelShift &&
+      slot.episode.should_report(kLevelShiftEpisode, v->time_ms, c.kind->cfg->cooldown_ms)) {
     start_alert(c, kSpike, "level_shift", v->score, feature, v->level_after, v->baseline, v->baseline);
     add_feature("baseline", v->baseline);
     add_feature("level_after", v->level_after);
     add_feature("away_points", v->away_points);
     alert_.set_event_time_ms(v->time_ms);
     alert_.set_alert_id(make_alert_id(c.kind->entity_kind, c.entity_id, kSpike, "level_shift", v->time_ms));
-    publish_alert(c, v1::SEVERITY_WARNING,
-                  fmt::format("{} moved from {:.6g} to {:.6g} and stayed there ({} points): a level shift, not a spike",
-                              feature, v->baseline, v->level_after, v->away_points));
+    publish_alert(
+        c, v1::SEVERITY_WARNING,
+        fmt::format("{} moved from {:.6g} to {:.6g} and stayed there ({} points): a level shift, not a spike",
+                    feature, v->baseline, v->level_after, v->away_points));
   }
   return score;
 }
@@ -342,7 +391,8 @@ double Processor::run_forest(EntityState& st, const Context& c, const double* va
                         : 0.0;
   if (reading) {
     const double v = or_default(values[0], cfg_.rules.nominal_voltage_v);
-    const double i = or_default(values[1], 0.0), p = or_default(values[2], 0.0), pf = or_default(values[3], 1.0);
+    const double i = or_default(values[1], 0.0), p = or_default(values[2], 0.0),
+                 pf = or_default(values[3], 1.0);
     x[0] = v;
     x[1] = std::clamp(z, -1e6, 1e6);
     x[2] = std::clamp(rz, -1e6, 1e6);
@@ -366,8 +416,9 @@ double Processor::run_forest(EntityState& st, const Context& c, const double* va
     flagged = forest.is_alert(score);
   }
   if (flagged && st.iforest_episode.should_report(kHigh, c.t, c.kind->cfg->cooldown_ms)) {
-    static constexpr const char* kMeterVec[] = {"voltage_v", "active_power_w.z_24h", "active_power_w.robust_z",
-                                                "power_factor", "apparent_vs_active_log_ratio", "frequency_hz"};
+    static constexpr const char* kMeterVec[] = {
+        "voltage_v",    "active_power_w.z_24h",         "active_power_w.robust_z",
+        "power_factor", "apparent_vs_active_log_ratio", "frequency_hz"};
     static constexpr const char* kInfraVec[] = {"value.z", "value.robust_z", "value.iqr_distance"};
     const char* const* names = reading ? kMeterVec : kInfraVec;
     size_t top = 0;
@@ -377,11 +428,12 @@ double Processor::run_forest(EntityState& st, const Context& c, const double* va
     for (size_t k = 0; k < dim; ++k) add_feature(std::string(names[k]), x[k]);
     for (size_t k = 0; k < dim; ++k) add_feature(std::string("attribution.") + names[k], attribution_[k]);
     add_feature("threshold", forest.threshold());
-    publish_alert(c, severity_of(std::min(1.0, 0.5 + (score - forest.threshold()))),
-                  fmt::format("isolation forest score {:.3f} above its threshold {:.3f} (contamination {}); isolated "
-                              "mostly by {} = {:.4g} ({:.0f}% of the attribution)",
-                              score, forest.threshold(), forest.config().contamination, names[top], x[top],
-                              100.0 * attribution_[top]));
+    publish_alert(
+        c, severity_of(std::min(1.0, 0.5 + (score - forest.threshold()))),
+        fmt::format("isolation forest score {:.3f} above its threshold {:.3f} (contamination {}); isolated "
+                    "mostly by {} = {:.4g} ({:.0f}% of the attribution)",
+                    score, forest.threshold(), forest.config().contamination, names[top], x[top],
+                    100.0 * attribution_[top]));
   } else if (flagged) {
     metrics_.alerts_suppressed(std::string(kIForest)).Increment();
   }
@@ -401,7 +453,8 @@ void Processor::run_drift(const Context& c, const double* values) {
   }
   if (drift.tests_run_total() != c.kind->drift_tests_seen) {
     // A test ran: export every feature's latest D and p (gauges), findings or not.
-    metrics_.drift_tests(c.kind->name).Increment(static_cast<double>(drift.tests_run_total() - c.kind->drift_tests_seen));
+    metrics_.drift_tests(c.kind->name)
+        .Increment(static_cast<double>(drift.tests_run_total() - c.kind->drift_tests_seen));
     c.kind->drift_tests_seen = drift.tests_run_total();
     for (size_t j = 0; j < drift.feature_count(); ++j) {
       if (const auto last = drift.last_test(j)) {
@@ -413,10 +466,11 @@ void Processor::run_drift(const Context& c, const double* values) {
   while (auto f = drift.poll()) {
     // A fleet-level alert: the entity is the input kind, not a meter.
     const Context fleet{c.kind, c.kind->name, f->detected_at_ms, nullptr, c.now_ms, c.out};
-    start_alert(fleet, kDrift, "distribution_drift", std::min(1.0, 1.0 - f->pvalue), f->feature, f->statistic, 0.0,
-                c.kind->cfg->drift.d_min);
+    start_alert(fleet, kDrift, "distribution_drift", std::min(1.0, 1.0 - f->pvalue), f->feature, f->statistic,
+                0.0, c.kind->cfg->drift.d_min);
     alert_.set_entity_kind(v1::ENTITY_KIND_FLEET);
-    alert_.set_alert_id(make_alert_id(v1::ENTITY_KIND_FLEET, c.kind->name, kDrift, f->feature, f->detected_at_ms));
+    alert_.set_alert_id(
+        make_alert_id(v1::ENTITY_KIND_FLEET, c.kind->name, kDrift, f->feature, f->detected_at_ms));
     add_feature("ks_d", f->statistic);
     add_feature("p_value", f->pvalue);
     add_feature("alpha_per_test", f->alpha_per_test);
@@ -426,11 +480,12 @@ void Processor::run_drift(const Context& c, const double* values) {
     add_feature("recent.start_ms", static_cast<double>(f->recent.start_ms));
     add_feature("recent.end_ms", static_cast<double>(f->recent.end_ms));
     add_feature("recent.size", f->recent.size);
-    publish_alert(fleet, v1::SEVERITY_WARNING,
-                  fmt::format("the fleet's {} distribution drifted: K-S D = {:.3f}, p = {:.3g} (threshold {:.2g}); "
-                              "reference n = {} vs recent n = {}",
-                              f->feature, f->statistic, f->pvalue, f->alpha_per_test, f->reference.size,
-                              f->recent.size));
+    publish_alert(
+        fleet, v1::SEVERITY_WARNING,
+        fmt::format("the fleet's {} distribution drifted: K-S D = {:.3f}, p = {:.3g} (threshold {:.2g}); "
+                    "reference n = {} vs recent n = {}",
+                    f->feature, f->statistic, f->pvalue, f->alpha_per_test, f->reference.size,
+                    f->recent.size));
     if (c.kind->forest) {
       c.kind->forest->refresh();  // the model of "normal" follows the fleet's new distribution
       metrics_.forest_refreshes(c.kind->name).Increment();
@@ -497,10 +552,12 @@ void Processor::reset_partition_progress() {
   current_progress_ = nullptr;
 }
 
-void Processor::update_risk(EntityState& st, const Context& c, double ml, const detectors::RuleScores& rule_scores) {
+void Processor::update_risk(EntityState& st, const Context& c, double ml,
+                            const detectors::RuleScores& rule_scores) {
   const auto u = risk_.update(st.risk, c.t, ml, rule_scores);
   if (!u.band_changed) return;
-  if (band_counts_[static_cast<size_t>(u.previous_band)] > 0) --band_counts_[static_cast<size_t>(u.previous_band)];
+  if (band_counts_[static_cast<size_t>(u.previous_band)] > 0)
+    --band_counts_[static_cast<size_t>(u.previous_band)];
   ++band_counts_[static_cast<size_t>(u.band)];
   for (int b = 0; b < 3; ++b) metrics_.meters_by_risk_band(b).Set(static_cast<double>(band_counts_[b]));
   metrics_.risk_updates().Increment();
@@ -523,7 +580,8 @@ void Processor::update_risk(EntityState& st, const Context& c, double ml, const 
 }
 
 v1::Alert& Processor::start_alert(const Context& c, std::string_view detector, std::string_view anomaly_type,
-                                  double score, std::string_view feature, double observed, double lo, double hi) {
+                                  double score, std::string_view feature, double observed, double lo,
+                                  double hi) {
   alert_.Clear();
   alert_.set_alert_id(make_alert_id(c.kind->entity_kind, c.entity_id, detector, anomaly_type, c.t));
   alert_.set_entity_kind(c.kind->entity_kind);

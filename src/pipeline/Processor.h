@@ -7,18 +7,20 @@
 //      window; IQR fences and the robust spike detector on the kind's primary feature (meter: active_power_w,
 //      infra: value); for meters, the domain rules (sag, swell, outage, reverse flow, bypass, tamper,
 //      consumption drop, stuck meter) and missing-reading tracking in event time;
-//   3. per kind (fleet-wide): the streaming isolation forest over a per-event feature vector (with per-feature
+//   3. per kind (fleet-wide): the streaming isolation forest over a per-event feature vector (with
+//   per-feature
 //      attribution), and two-sample K-S drift tests of the fleet's feature distributions (drift refreshes the
 //      forest);
-//   4. outputs: one alert per episode per detector, dead letters, and for meters a risk score whose band changes
+//   4. outputs: one alert per episode per detector, dead letters, and for meters a risk score whose band
+//   changes
 //      are published to the compacted meter-risk topic.
-// Flagged points are kept out of learning (LearningGuard) unless the shift persists. Everything is deterministic
-// given the records, so a replay gives the same alerts and alert ids. Never throws on record data. Not
-// thread-safe: one processor per consuming thread.
+// Flagged points are kept out of learning (LearningGuard) unless the shift persists. Everything is
+// deterministic given the records, so a replay gives the same alerts and alert ids. Never throws on record
+// data. Not thread-safe: one processor per consuming thread.
 #include <memory>
 #include <optional>
-#include <unordered_map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config/Config.h"
@@ -77,11 +79,11 @@ class Processor {
     config::InputKind input_kind;
     const config::KindConfig* cfg;
     v1::EntityKind entity_kind;
-    const char* name;                 // "meter" / "infra": metric label and fleet entity id
+    const char* name;  // "meter" / "infra": metric label and fleet entity id
     EntityTable<EntityState> table;
     int64_t watermark_ms = 0;
-    size_t primary_feature;           // index into the kind's feature values
-    size_t zscore_primary;            // z-score slot on the primary feature, or SIZE_MAX
+    size_t primary_feature;  // index into the kind's feature values
+    size_t zscore_primary;   // z-score slot on the primary feature, or SIZE_MAX
     std::unique_ptr<detectors::StreamingIsolationForest> forest;
     std::unique_ptr<detectors::KsDriftDetector> drift;
     std::vector<size_t> drift_features;  // indices into the kind's feature values
@@ -98,7 +100,8 @@ class Processor {
     Emitter* out;
   };
 
-  void process_meter(const v1::MeterReading& r, const kafka::Record& rec, int index, int64_t now_ms, Emitter& out);
+  void process_meter(const v1::MeterReading& r, const kafka::Record& rec, int index, int64_t now_ms,
+                     Emitter& out);
   void process_infra(const v1::InfraMetric& m, const kafka::Record& rec, int64_t now_ms, Emitter& out);
   // Everything per reading once its feature values are known; false when refused (late, entity limit).
   bool score_entity(KindRuntime& kind, std::string_view entity_id, int64_t t, const double* values,
@@ -114,8 +117,8 @@ class Processor {
   void update_risk(EntityState& st, const Context& c, double ml, const detectors::RuleScores& rule_scores);
   void emit_finding(const Context& c, const detectors::Finding& f);
 
-  v1::Alert& start_alert(const Context& c, std::string_view detector, std::string_view anomaly_type, double score,
-                         std::string_view feature, double observed, double lo, double hi);
+  v1::Alert& start_alert(const Context& c, std::string_view detector, std::string_view anomaly_type,
+                         double score, std::string_view feature, double observed, double lo, double hi);
   void add_feature(std::string_view name, double value);
   void publish_alert(const Context& c, v1::Severity severity, std::string_view explanation);
   v1::Severity severity_of(double score) const;
@@ -147,7 +150,8 @@ class Processor {
   std::vector<double> attribution_;
 };
 
-// Deterministic alert id: the same (entity kind, entity id, detector, anomaly type, event time) gives the same id.
+// Deterministic alert id: the same (entity kind, entity id, detector, anomaly type, event time) gives the
+// same id.
 std::string make_alert_id(v1::EntityKind kind, std::string_view entity_id, std::string_view detector,
                           std::string_view anomaly_type, int64_t event_time_ms);
 

@@ -12,37 +12,54 @@ using prometheus::BuildHistogram;
 
 const char* severity_name(int severity) {
   switch (severity) {
-    case v1::SEVERITY_INFO: return "info";
-    case v1::SEVERITY_WARNING: return "warning";
-    case v1::SEVERITY_CRITICAL: return "critical";
-    default: return "unspecified";
+    case v1::SEVERITY_INFO:
+      return "info";
+    case v1::SEVERITY_WARNING:
+      return "warning";
+    case v1::SEVERITY_CRITICAL:
+      return "critical";
+    default:
+      return "unspecified";
   }
 }
 
 Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector<std::string>& detectors)
     : registry_(std::make_shared<prometheus::Registry>()) {
   auto& r = *registry_;
-  BuildGauge().Name("gridsentinel_build_info").Help("Build information; the value is always 1.").Register(r)
-      .Add({{"version", GS_VERSION}}).Set(1);
+  BuildGauge()
+      .Name("gridsentinel_build_info")
+      .Help("Build information; the value is always 1.")
+      .Register(r)
+      .Add({{"version", GS_VERSION}})
+      .Set(1);
 
-  consumed_family_ = &BuildCounter().Name("gridsentinel_records_consumed_total")
-                          .Help("Kafka records consumed, by input topic.").Register(r);
+  consumed_family_ = &BuildCounter()
+                          .Name("gridsentinel_records_consumed_total")
+                          .Help("Kafka records consumed, by input topic.")
+                          .Register(r);
   for (const auto& t : input_topics) consumed_[t] = &consumed_family_->Add({{"topic", t}});
   consumed_["other"] = &consumed_family_->Add({{"topic", "other"}});
 
-  auto& readings = BuildCounter().Name("gridsentinel_readings_processed_total")
-                       .Help("Valid readings scored by the detectors, by input kind.").Register(r);
+  auto& readings = BuildCounter()
+                       .Name("gridsentinel_readings_processed_total")
+                       .Help("Valid readings scored by the detectors, by input kind.")
+                       .Register(r);
   readings_meter_ = &readings.Add({{"kind", "meter"}});
   readings_infra_ = &readings.Add({{"kind", "infra"}});
 
-  auto& dl = BuildCounter().Name("gridsentinel_dead_letters_total")
-                 .Help("Records or readings sent to the dead-letter topic, by reason.").Register(r);
+  auto& dl = BuildCounter()
+                 .Name("gridsentinel_dead_letters_total")
+                 .Help("Records or readings sent to the dead-letter topic, by reason.")
+                 .Register(r);
   for (size_t i = 0; i < dead_letters_.size(); ++i)
     dead_letters_[i] = &dl.Add({{"reason", ingest::reason_name(static_cast<ingest::DeadLetterReason>(i))}});
 
-  alerts_family_ = &BuildCounter().Name("gridsentinel_alerts_total")
-                        .Help("Alerts published, by detector and severity.").Register(r);
-  suppressed_family_ = &BuildCounter().Name("gridsentinel_alerts_suppressed_total")
+  alerts_family_ = &BuildCounter()
+                        .Name("gridsentinel_alerts_total")
+                        .Help("Alerts published, by detector and severity.")
+                        .Register(r);
+  suppressed_family_ = &BuildCounter()
+                            .Name("gridsentinel_alerts_suppressed_total")
                             .Help("Flagged points not alerted because their episode was already reported.")
                             .Register(r);
   for (const auto& d : detectors) {
@@ -52,61 +69,93 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
   }
 
   // Event time -> ack spans minutes for meters that report every 15 minutes; record -> ack is milliseconds.
-  event_to_ack_ = &BuildHistogram().Name("gridsentinel_event_to_alert_ack_seconds")
+  event_to_ack_ = &BuildHistogram()
+                       .Name("gridsentinel_event_to_alert_ack_seconds")
                        .Help("From a reading's event time to its alert being acknowledged by the broker.")
                        .Register(r)
-                       .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300,
-                                                                         900, 3600, 21600, 86400});
-  record_to_ack_ = &BuildHistogram().Name("gridsentinel_record_latency_seconds")
-                        .Help("From consuming a record to every output it caused being acknowledged.")
-                        .Register(r)
-                        .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                                          0.05, 0.1, 0.25, 0.5, 1, 2.5, 10});
+                       .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60,
+                                                                        300, 900, 3600, 21600, 86400});
+  record_to_ack_ =
+      &BuildHistogram()
+           .Name("gridsentinel_record_latency_seconds")
+           .Help("From consuming a record to every output it caused being acknowledged.")
+           .Register(r)
+           .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                            0.1, 0.25, 0.5, 1, 2.5, 10});
 
-  auto& ent = BuildGauge().Name("gridsentinel_active_entities")
-                  .Help("Entities (meters, infra series) with state in this instance, by kind.").Register(r);
+  auto& ent = BuildGauge()
+                  .Name("gridsentinel_active_entities")
+                  .Help("Entities (meters, infra series) with state in this instance, by kind.")
+                  .Register(r);
   entities_meter_ = &ent.Add({{"kind", "meter"}});
   entities_infra_ = &ent.Add({{"kind", "infra"}});
 
-  lag_family_ = &BuildGauge().Name("gridsentinel_consumer_lag_records")
-                     .Help("Records behind the partition end, summed over this instance's partitions, by topic.")
-                     .Register(r);
+  lag_family_ =
+      &BuildGauge()
+           .Name("gridsentinel_consumer_lag_records")
+           .Help("Records behind the partition end, summed over this instance's partitions, by topic.")
+           .Register(r);
   for (const auto& t : input_topics) lag_[t] = &lag_family_->Add({{"topic", t}});
 
-  producer_errors_family_ = &BuildCounter().Name("gridsentinel_producer_errors_total")
-                                 .Help("Producer errors by kind (delivery_failed, queue_full, produce_failed).")
-                                 .Register(r);
+  producer_errors_family_ =
+      &BuildCounter()
+           .Name("gridsentinel_producer_errors_total")
+           .Help("Producer errors by kind (delivery_failed, queue_full, produce_failed).")
+           .Register(r);
   for (const char* k : {"delivery_failed", "queue_full", "produce_failed"})
     producer_errors_[k] = &producer_errors_family_->Add({{"kind", k}});
 
-  assigned_partitions_ = &BuildGauge().Name("gridsentinel_assigned_partitions")
-                              .Help("Input partitions assigned to this instance.").Register(r).Add({});
-  inflight_ = &BuildGauge().Name("gridsentinel_inflight_records")
-                   .Help("Consumed records whose outputs are not yet all acknowledged.").Register(r).Add({});
-  auto& commits = BuildCounter().Name("gridsentinel_offset_commits_total")
-                      .Help("Synchronous offset commits, by result.").Register(r);
+  assigned_partitions_ = &BuildGauge()
+                              .Name("gridsentinel_assigned_partitions")
+                              .Help("Input partitions assigned to this instance.")
+                              .Register(r)
+                              .Add({});
+  inflight_ = &BuildGauge()
+                   .Name("gridsentinel_inflight_records")
+                   .Help("Consumed records whose outputs are not yet all acknowledged.")
+                   .Register(r)
+                   .Add({});
+  auto& commits = BuildCounter()
+                      .Name("gridsentinel_offset_commits_total")
+                      .Help("Synchronous offset commits, by result.")
+                      .Register(r);
   commits_ok_ = &commits.Add({{"result", "ok"}});
   commits_failed_ = &commits.Add({{"result", "failed"}});
-  auto& wm = BuildGauge().Name("gridsentinel_event_time_watermark_seconds")
-                 .Help("Newest event time processed, by input kind (Unix seconds).").Register(r);
+  auto& wm = BuildGauge()
+                 .Name("gridsentinel_event_time_watermark_seconds")
+                 .Help("Newest event time processed, by input kind (Unix seconds).")
+                 .Register(r);
   watermark_meter_ = &wm.Add({{"kind", "meter"}});
   watermark_infra_ = &wm.Add({{"kind", "infra"}});
 
-  drift_p_family_ = &BuildGauge().Name("gridsentinel_drift_p_value")
-                         .Help("p-value of the latest two-sample K-S test of a fleet feature (reference vs recent).")
+  drift_p_family_ =
+      &BuildGauge()
+           .Name("gridsentinel_drift_p_value")
+           .Help("p-value of the latest two-sample K-S test of a fleet feature (reference vs recent).")
+           .Register(r);
+  drift_d_family_ = &BuildGauge()
+                         .Name("gridsentinel_drift_statistic")
+                         .Help("D statistic of the latest two-sample K-S test of a fleet feature.")
                          .Register(r);
-  drift_d_family_ = &BuildGauge().Name("gridsentinel_drift_statistic")
-                         .Help("D statistic of the latest two-sample K-S test of a fleet feature.").Register(r);
-  drift_tests_family_ = &BuildCounter().Name("gridsentinel_drift_tests_total")
-                             .Help("Two-sample K-S tests run on fleet features, by kind.").Register(r);
-  refresh_family_ = &BuildCounter().Name("gridsentinel_forest_refreshes_total")
+  drift_tests_family_ = &BuildCounter()
+                             .Name("gridsentinel_drift_tests_total")
+                             .Help("Two-sample K-S tests run on fleet features, by kind.")
+                             .Register(r);
+  refresh_family_ = &BuildCounter()
+                         .Name("gridsentinel_forest_refreshes_total")
                          .Help("Isolation forest rebuilt from its window after confirmed drift, by kind.")
                          .Register(r);
-  auto& bands = BuildGauge().Name("gridsentinel_meters_by_risk_band")
-                    .Help("Meters in this instance by current risk band.").Register(r);
-  risk_bands_ = {&bands.Add({{"band", "low"}}), &bands.Add({{"band", "medium"}}), &bands.Add({{"band", "high"}})};
-  risk_updates_ = &BuildCounter().Name("gridsentinel_risk_updates_total")
-                       .Help("Meter risk band changes published to the meter-risk topic.").Register(r).Add({});
+  auto& bands = BuildGauge()
+                    .Name("gridsentinel_meters_by_risk_band")
+                    .Help("Meters in this instance by current risk band.")
+                    .Register(r);
+  risk_bands_ = {&bands.Add({{"band", "low"}}), &bands.Add({{"band", "medium"}}),
+                 &bands.Add({{"band", "high"}})};
+  risk_updates_ = &BuildCounter()
+                       .Name("gridsentinel_risk_updates_total")
+                       .Help("Meter risk band changes published to the meter-risk topic.")
+                       .Register(r)
+                       .Add({});
 }
 
 prometheus::Gauge& Metrics::drift_p_value(const std::string& kind, const std::string& feature) {
@@ -135,7 +184,9 @@ prometheus::Counter& Metrics::forest_refreshes(const std::string& kind) {
   return *c;
 }
 
-prometheus::Gauge& Metrics::meters_by_risk_band(int band) { return *risk_bands_.at(static_cast<size_t>(band)); }
+prometheus::Gauge& Metrics::meters_by_risk_band(int band) {
+  return *risk_bands_.at(static_cast<size_t>(band));
+}
 
 prometheus::Counter& Metrics::records_consumed(const std::string& topic) {
   auto it = consumed_.find(topic);
@@ -167,7 +218,9 @@ prometheus::Gauge& Metrics::consumer_lag(const std::string& topic) {
   return *g;
 }
 
-prometheus::Counter& Metrics::producer_errors(const char* kind) { return *producer_errors_.at(kind); }
+prometheus::Counter& Metrics::producer_errors(const char* kind) {
+  return *producer_errors_.at(kind);
+}
 
 MetricsServer::MetricsServer(const std::string& bind_address, std::shared_ptr<prometheus::Registry> registry)
     : exposer_(std::make_unique<prometheus::Exposer>(bind_address, 2)) {

@@ -1,10 +1,11 @@
 #pragma once
-// Metrics: every Prometheus metric gridsentinel exports, resolved once at start-up so that the per-record path only
-// increments (prometheus-cpp counters are atomics; histograms take an uncontended mutex).
+// Metrics: every Prometheus metric gridsentinel exports, resolved once at start-up so that the per-record
+// path only increments (prometheus-cpp counters are atomics; histograms take an uncontended mutex).
 //
-// Naming: gridsentinel_<thing>_<unit>, counters end in _total. Label values come from bounded sets only: configured
-// topic names, input kinds, detector names, severities, dead-letter reasons. Never a meter id.
-// The Registry is always there (tests read values from it); the HTTP endpoint is started separately (MetricsServer).
+// Naming: gridsentinel_<thing>_<unit>, counters end in _total. Label values come from bounded sets only:
+// configured topic names, input kinds, detector names, severities, dead-letter reasons. Never a meter id. The
+// Registry is always there (tests read values from it); the HTTP endpoint is started separately
+// (MetricsServer).
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/family.h>
@@ -30,15 +31,22 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
   prometheus::Counter& records_consumed(const std::string& topic);  // falls back to topic="other"
-  prometheus::Counter& readings(const char* kind) { return *(kind[0] == 'm' ? readings_meter_ : readings_infra_); }
-  prometheus::Counter& dead_letters(ingest::DeadLetterReason r) { return *dead_letters_[static_cast<size_t>(r)]; }
+  prometheus::Counter& readings(const char* kind) {
+    return *(kind[0] == 'm' ? readings_meter_ : readings_infra_);
+  }
+  prometheus::Counter& dead_letters(ingest::DeadLetterReason r) {
+    return *dead_letters_[static_cast<size_t>(r)];
+  }
   prometheus::Counter& alerts(const std::string& detector, int severity);  // severity: v1::Severity value
   prometheus::Counter& alerts_suppressed(const std::string& detector);
   prometheus::Histogram& event_to_ack_seconds() { return *event_to_ack_; }
   prometheus::Histogram& record_to_ack_seconds() { return *record_to_ack_; }
-  prometheus::Gauge& active_entities(const char* kind) { return *(kind[0] == 'm' ? entities_meter_ : entities_infra_); }
+  prometheus::Gauge& active_entities(const char* kind) {
+    return *(kind[0] == 'm' ? entities_meter_ : entities_infra_);
+  }
   prometheus::Gauge& consumer_lag(const std::string& topic);
-  prometheus::Counter& producer_errors(const char* kind);  // kind: delivery_failed, queue_full, produce_failed
+  prometheus::Counter& producer_errors(
+      const char* kind);  // kind: delivery_failed, queue_full, produce_failed
   prometheus::Gauge& assigned_partitions() { return *assigned_partitions_; }
   prometheus::Gauge& inflight_records() { return *inflight_; }
   prometheus::Counter& commits(bool ok) { return *(ok ? commits_ok_ : commits_failed_); }

@@ -27,10 +27,14 @@ std::string iso_time(int64_t ms) {
 
 const char* kind_name(v1::EntityKind k) {
   switch (k) {
-    case v1::ENTITY_KIND_METER: return "meter";
-    case v1::ENTITY_KIND_INFRA_SERIES: return "infra";
-    case v1::ENTITY_KIND_FLEET: return "fleet";
-    default: return "entity";
+    case v1::ENTITY_KIND_METER:
+      return "meter";
+    case v1::ENTITY_KIND_INFRA_SERIES:
+      return "infra";
+    case v1::ENTITY_KIND_FLEET:
+      return "fleet";
+    default:
+      return "entity";
   }
 }
 
@@ -40,9 +44,9 @@ std::string format_alert(const v1::Alert& a) {
   std::string sev = sinks::severity_name(a.severity());
   for (auto& c : sev) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return fmt::format("{} {:<8} {} {} {}/{} {}={:.6g} expected [{:.6g}, {:.6g}] score={:.3f} id={}\n    {}",
-                     iso_time(a.event_time_ms()), sev, kind_name(a.entity_kind()), a.entity_id(), a.detector(),
-                     a.anomaly_type(), a.feature(), a.observed_value(), a.expected_low(), a.expected_high(), a.score(),
-                     a.alert_id().substr(0, 12), a.explanation());
+                     iso_time(a.event_time_ms()), sev, kind_name(a.entity_kind()), a.entity_id(),
+                     a.detector(), a.anomaly_type(), a.feature(), a.observed_value(), a.expected_low(),
+                     a.expected_high(), a.score(), a.alert_id().substr(0, 12), a.explanation());
 }
 
 namespace {

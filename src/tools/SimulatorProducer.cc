@@ -24,8 +24,8 @@ class CountingListener : public kafka::Producer::Listener {
   uint64_t failed_ = 0;
 };
 
-void produce_blocking(kafka::Producer& p, const std::string& topic, std::string_view key, std::string_view value,
-                      const std::atomic<bool>& stop) {
+void produce_blocking(kafka::Producer& p, const std::string& topic, std::string_view key,
+                      std::string_view value, const std::atomic<bool>& stop) {
   while (p.produce(topic, key, value, 0) == kafka::Producer::Status::kQueueFull && !stop.load()) p.poll(20);
 }
 

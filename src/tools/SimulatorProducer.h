@@ -1,7 +1,7 @@
 #pragma once
 // SimulatorProducer: drives the FleetSimulator into a Kafka topic, as a meter head-end would.
-// Each reading is one record (MeterReading, key = meter id) or, with `batch_size` > 1, MeterReadingBatch records.
-// Paced by `speedup` (simulated seconds per wall second; 0 = as fast as the broker takes them).
+// Each reading is one record (MeterReading, key = meter id) or, with `batch_size` > 1, MeterReadingBatch
+// records. Paced by `speedup` (simulated seconds per wall second; 0 = as fast as the broker takes them).
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -14,10 +14,10 @@ struct SimulatorProducerOptions {
   std::string bootstrap_servers;
   std::string topic = "meter-readings";
   sim::SimulatorConfig sim;
-  double speedup = 0;              // simulated seconds per wall second; 0 = no pacing
-  uint32_t batch_size = 1;         // readings per Kafka record (> 1: MeterReadingBatch)
-  std::string ground_truth_csv;    // write the injected anomalies here at the end ("" = don't)
-  std::string ground_truth_live;   // append ground truth as it becomes known, for a live demo ("" = don't)
+  double speedup = 0;             // simulated seconds per wall second; 0 = no pacing
+  uint32_t batch_size = 1;        // readings per Kafka record (> 1: MeterReadingBatch)
+  std::string ground_truth_csv;   // write the injected anomalies here at the end ("" = don't)
+  std::string ground_truth_live;  // append ground truth as it becomes known, for a live demo ("" = don't)
 };
 
 struct SimulatorProducerResult {
@@ -28,6 +28,7 @@ struct SimulatorProducerResult {
 };
 
 // Runs until the simulator is done or `stop` is set. Throws kafka::KafkaError at start-up.
-SimulatorProducerResult run_simulator_producer(const SimulatorProducerOptions& opts, const std::atomic<bool>& stop);
+SimulatorProducerResult run_simulator_producer(const SimulatorProducerOptions& opts,
+                                               const std::atomic<bool>& stop);
 
 }  // namespace gridsentinel::tools

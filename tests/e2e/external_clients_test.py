@@ -58,7 +58,7 @@ detectors:
         t0 = 1_704_067_200_000
         lines = []
         for i in range(40):
-            reading = {"meterId": "MTR-KCAT-1", "eventTimeMs": str(t0 + i * 900_000), "voltageV": 230.0,
+            reading = {"meterId": "MTR-KCAT-1", "eventTimeMs": str(t0 + i * 900_000), "voltageV": 229.5 + (i % 7) * 0.2,
                        "activePowerW": 500.0 + (i % 5) * 10.0}
             lines.append("MTR-KCAT-1:" + json.dumps(reading))
         spike = {"meterId": "MTR-KCAT-1", "eventTimeMs": str(t0 + 40 * 900_000), "voltageV": 230.0,
@@ -70,7 +70,7 @@ detectors:
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e-python-reader",
                              "auto.offset.reset": "earliest"})
         consumer.subscribe(["gridsentinel-alerts"])
-        alert = None
+        alert, seen = None, []
         deadline = time.time() + 60
         while alert is None and time.time() < deadline:
             msg = consumer.poll(0.5)
@@ -78,9 +78,11 @@ detectors:
                 continue
             a = alert_pb2.Alert()
             a.ParseFromString(msg.value())
-            alert = a
+            seen.append(f"{a.detector}/{a.anomaly_type}")
+            if a.detector == "zscore":
+                alert = a
         consumer.close()
-        assert alert is not None, "no alert read back within 60 s"
+        assert alert is not None, f"no z-score alert read back within 60 s (saw {seen})"
         print("alert read back by Python:", alert.entity_id, alert.detector, alert.anomaly_type,
               alert.observed_value, alert.explanation)
         assert alert.entity_id == "MTR-KCAT-1", alert

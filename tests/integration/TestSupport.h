@@ -59,9 +59,9 @@ class NullListener : public kafka::Consumer::Listener {
 };
 
 // Reads `topic` from the beginning with a fresh group until `done(records)` or the timeout.
-inline std::vector<OwnedRecord> consume_until(const std::string& bootstrap, const std::string& topic,
-                                              const std::function<bool(const std::vector<OwnedRecord>&)>& done,
-                                              std::chrono::seconds timeout) {
+inline std::vector<OwnedRecord> consume_until(
+    const std::string& bootstrap, const std::string& topic,
+    const std::function<bool(const std::vector<OwnedRecord>&)>& done, std::chrono::seconds timeout) {
   NullListener l;
   static int n = 0;
   kafka::Consumer c({{"bootstrap.servers", bootstrap},

@@ -1,14 +1,14 @@
-// The whole data path on the real Kafka protocol: readings with known anomalies and malformed records in, alerts
-// and dead letters out, offsets committed, and a real scrape of /metrics checked by promtool.
+// The whole data path on the real Kafka protocol: readings with known anomalies and malformed records in,
+// alerts and dead letters out, offsets committed, and a real scrape of /metrics checked by promtool.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <set>
-#include <cstdlib>
-#include <iostream>
 #include <thread>
 
 #include "TestSupport.h"
@@ -70,7 +70,8 @@ TEST(PipelineOnKafka, KnownAnomaliesAlertMalformedRecordsDeadLetterOffsetsCommit
                  {sim::MeterAnomalyType::kVoltageSag, 6, t0 + 3 * day + 10 * 900'000, 2},
                  {sim::MeterAnomalyType::kVoltageSwell, 10, t0 + 2 * day + 60 * 900'000, 2}};
   const std::vector<Expected> expected = {
-      {"MTR-000003", "active_power_w", "high_value", t0 + 3 * day + 40 * 900'000, t0 + 3 * day + 40 * 900'000},
+      {"MTR-000003", "active_power_w", "high_value", t0 + 3 * day + 40 * 900'000,
+       t0 + 3 * day + 40 * 900'000},
       {"MTR-000007", "voltage_v", "low_value", t0 + 3 * day + 10 * 900'000, t0 + 3 * day + 11 * 900'000},
       {"MTR-000011", "voltage_v", "high_value", t0 + 2 * day + 60 * 900'000, t0 + 2 * day + 61 * 900'000}};
   sim::FleetSimulator fleet(sc);
@@ -117,14 +118,16 @@ TEST(PipelineOnKafka, KnownAnomaliesAlertMalformedRecordsDeadLetterOffsetsCommit
   r.set_power_factor(3);
   bad("meter-readings", "k7", r.SerializeAsString(), "invalid_value");
   r = good;
-  r.set_event_time_ms(t0 + day);  // three days older than MTR-000001's newest reading, same partition (same key)
+  r.set_event_time_ms(t0 +
+                      day);  // three days older than MTR-000001's newest reading, same partition (same key)
   bad("meter-readings", "MTR-000001", r.SerializeAsString(), "late_event");
   bad("meter-readings-json", "k9", "{\"meterId\": ", "json_error");
   auto no_source = infra;
   no_source.clear_source();
   bad("infra-metrics", "k10", no_source.SerializeAsString(), "missing_id");
   // A reading pushed by hand as JSON (what kcat would send) is processed, not dead-lettered.
-  in.send("meter-readings-json", "MTR-000999", R"({"meterId":"MTR-000999","eventTimeMs":"1704067200000","voltageV":231})");
+  in.send("meter-readings-json", "MTR-000999",
+          R"({"meterId":"MTR-000999","eventTimeMs":"1704067200000","voltageV":231})");
   ASSERT_TRUE(in.flush());
   const uint64_t total_records = in.sent();
 
@@ -155,8 +158,8 @@ TEST(PipelineOnKafka, KnownAnomaliesAlertMalformedRecordsDeadLetterOffsetsCommit
   EXPECT_EQ(rc, 0);
 
   // --- Alerts: each injected anomaly alerted with the right entity, feature and type, inside its window.
-  const auto alert_records =
-      consume_until(bootstrap, "gridsentinel-alerts", [](const auto&) { return false; }, std::chrono::seconds(8));
+  const auto alert_records = consume_until(
+      bootstrap, "gridsentinel-alerts", [](const auto&) { return false; }, std::chrono::seconds(8));
   std::vector<v1::Alert> alerts;
   for (const auto& rec : alert_records) {
     v1::Alert a;
@@ -177,17 +180,22 @@ TEST(PipelineOnKafka, KnownAnomaliesAlertMalformedRecordsDeadLetterOffsetsCommit
     EXPECT_TRUE(found) << "no " << e.type << " alert on " << e.feature << " for " << e.meter_id;
   }
   std::map<std::string, int> by_detector;
-  for (const auto& a : alerts) ++by_detector[a.detector() + "/" + a.anomaly_type() + (a.detector() == "ks_drift" ? "/" + a.feature() : "")];
+  for (const auto& a : alerts)
+    ++by_detector[a.detector() + "/" + a.anomaly_type() +
+                  (a.detector() == "ks_drift" ? "/" + a.feature() : "")];
   for (const auto& [k, n] : by_detector) std::cout << "alerts " << k << ": " << n << "\n";
   if (std::getenv("GS_DEBUG_ALERTS"))
-    for (const auto& a : alerts) std::cout << "alert " << a.entity_id() << " " << a.event_time_ms() << " " << a.detector() << " " << a.explanation() << "\n";
+    for (const auto& a : alerts)
+      std::cout << "alert " << a.entity_id() << " " << a.event_time_ms() << " " << a.detector() << " "
+                << a.explanation() << "\n";
   // False alarms on clean meters: per-meter alerts outside the injected windows (fleet drift alerts aside).
   size_t meter_alerts_outside = 0;
   for (const auto& a : alerts) {
     if (a.entity_kind() != v1::ENTITY_KIND_METER) continue;
     bool injected = false;
     for (const auto& e : expected)
-      injected |= a.entity_id() == e.meter_id && a.event_time_ms() >= e.start_ms && a.event_time_ms() <= e.end_ms;
+      injected |=
+          a.entity_id() == e.meter_id && a.event_time_ms() >= e.start_ms && a.event_time_ms() <= e.end_ms;
     meter_alerts_outside += injected ? 0 : 1;
   }
   std::cout << "per-meter alerts outside injected windows: " << meter_alerts_outside << " of " << readings
@@ -218,7 +226,8 @@ TEST(PipelineOnKafka, KnownAnomaliesAlertMalformedRecordsDeadLetterOffsetsCommit
 
   // --- Offsets: committed up to the end of every input partition (partitions that got no record have none).
   testing::NullListener nl;
-  kafka::Consumer check({{"bootstrap.servers", bootstrap}, {"group.id", cfg.kafka.group_id}}, {"unrelated"}, &nl);
+  kafka::Consumer check({{"bootstrap.servers", bootstrap}, {"group.id", cfg.kafka.group_id}}, {"unrelated"},
+                        &nl);
   std::vector<kafka::TopicPartition> parts;
   for (const auto& t : inputs)
     for (int p = 0; p < kPartitions; ++p) parts.push_back({t, p});

@@ -47,13 +47,17 @@ detectors:
 
 TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(error_of("kafka: {grup_id: x}").find("kafka.grup_id: unknown key"), std::string::npos);
-  EXPECT_NE(error_of("detectors: {cooldown: {meter: 5 minutes}}").find("detectors.cooldown.meter"), std::string::npos);
-  EXPECT_NE(error_of("detectors: {zscore: {meter: [{feature: volts}]}}").find("detectors.zscore.meter[0].feature"),
+  EXPECT_NE(error_of("detectors: {cooldown: {meter: 5 minutes}}").find("detectors.cooldown.meter"),
             std::string::npos);
+  EXPECT_NE(
+      error_of("detectors: {zscore: {meter: [{feature: volts}]}}").find("detectors.zscore.meter[0].feature"),
+      std::string::npos);
   EXPECT_NE(error_of("embedded: {partitions: -3}").find("embedded.partitions"), std::string::npos);
-  EXPECT_NE(error_of("ingest: {max_message_bytes: lots}").find("ingest.max_message_bytes"), std::string::npos);
-  EXPECT_NE(error_of("topics: {inputs: [{name: x, kind: infra, message: MeterReading}]}").find("topics.inputs[0]"),
+  EXPECT_NE(error_of("ingest: {max_message_bytes: lots}").find("ingest.max_message_bytes"),
             std::string::npos);
+  EXPECT_NE(
+      error_of("topics: {inputs: [{name: x, kind: infra, message: MeterReading}]}").find("topics.inputs[0]"),
+      std::string::npos);
   EXPECT_NE(error_of("log: {json: maybe}").find("log.json"), std::string::npos);
   EXPECT_NE(error_of("a: [").find("not valid YAML"), std::string::npos);
 }
@@ -81,9 +85,11 @@ topics: {risk: risk-out}
   EXPECT_EQ(c.silence.missing_after_intervals, 4u);
   EXPECT_EQ(c.risk.ml_weight, 0.6);
   EXPECT_EQ(c.topics.risk, "risk-out");
-  EXPECT_NE(error_of("detectors: {iforest: {meter: {contamination: 0.9}}}").find("detectors.iforest.meter.contamination"),
+  EXPECT_NE(error_of("detectors: {iforest: {meter: {contamination: 0.9}}}")
+                .find("detectors.iforest.meter.contamination"),
             std::string::npos);
-  EXPECT_NE(error_of("detectors: {spike: {meter: {treshold: 3}}}").find("detectors.spike.meter.treshold: unknown key"),
+  EXPECT_NE(error_of("detectors: {spike: {meter: {treshold: 3}}}")
+                .find("detectors.spike.meter.treshold: unknown key"),
             std::string::npos);
   EXPECT_NE(error_of("rules: {sag_ratio: 1.5}").find("rules"), std::string::npos);
 }

@@ -12,7 +12,8 @@ namespace {
 constexpr int64_t kNow = 1'700'000'000'000;
 
 config::InputTopic topic(config::MessageType m, config::PayloadFormat f = config::PayloadFormat::kProtobuf) {
-  return {"t", m == config::MessageType::kInfraMetric ? config::InputKind::kInfra : config::InputKind::kMeter, f, m};
+  return {"t", m == config::MessageType::kInfraMetric ? config::InputKind::kInfra : config::InputKind::kMeter,
+          f, m};
 }
 
 v1::MeterReading good_reading() {
@@ -25,7 +26,8 @@ v1::MeterReading good_reading() {
   return r;
 }
 
-DeadLetterReason decode_reason(const std::string& bytes, config::InputTopic t, config::Config::Ingest limits = {}) {
+DeadLetterReason decode_reason(const std::string& bytes, config::InputTopic t,
+                               config::Config::Ingest limits = {}) {
   RecordDecoder d(limits, t);
   DecodedRecord out;
   d.decode(bytes, kNow, out);

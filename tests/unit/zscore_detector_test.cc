@@ -14,7 +14,9 @@ using testing::Labelled;
 struct ZScoreTraits {
   using Detector = ZScoreDetector;
   using Input = Point;
-  static Detector make(uint64_t) { return ZScoreDetector(ZScoreConfig{.window_ms = 3'600'000, .buckets = 12}); }
+  static Detector make(uint64_t) {
+    return ZScoreDetector(ZScoreConfig{.window_ms = 3'600'000, .buckets = 12});
+  }
   static std::vector<Labelled<Input>> fixture(uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<double> noise(0.0, 1.0);
@@ -53,7 +55,7 @@ TEST(ZScoreDetector, FlatSeriesNeverDividesByZero) {
   for (int i = 0; i < 100; ++i) d.learn({i * 1000LL, 7.0});
   EXPECT_EQ(d.score({101'000, 7.0}), 0.0);
   EXPECT_TRUE(std::isfinite(d.score({101'000, 7.1})));
-  EXPECT_LT(d.score({101'000, 7.4}), 0.5);  // within the floor: noise, not an anomaly
+  EXPECT_LT(d.score({101'000, 7.4}), 0.5);   // within the floor: noise, not an anomaly
   EXPECT_GT(d.score({101'000, 10.0}), 0.5);  // 6 floors away
   const auto [lo, hi] = d.expected_range();
   EXPECT_DOUBLE_EQ(lo, 7.0 - 4 * 0.5);

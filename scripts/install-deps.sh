@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config ccache
       librdkafka-dev libprotobuf-dev protobuf-compiler libeigen3-dev libspdlog-dev libfmt-dev
-      prometheus-cpp-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
+      prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       kcat prometheus curl python3-confluent-kafka python3-protobuf python3-scipy python3-sklearn python3-numpy python3-yaml)
 missing=()

@@ -69,9 +69,10 @@ int cmd_run(const std::string& config_path, const std::string& bootstrap_overrid
   std::vector<std::string> input_topics;
   for (const auto& t : cfg.topics.inputs) input_topics.push_back(t.name);
   sinks::Metrics metrics(input_topics, pipeline::Processor::detector_names());
+  sinks::HealthState health;
   std::unique_ptr<sinks::MetricsServer> server;
   if (!cfg.metrics.bind.empty()) {
-    server = std::make_unique<sinks::MetricsServer>(cfg.metrics.bind, metrics.registry());
+    server = std::make_unique<sinks::MetricsServer>(cfg.metrics.bind, metrics.registry(), &health);
     spdlog::info("metrics at http://{}/metrics", cfg.metrics.bind);
     std::cout << "metrics at http://" << cfg.metrics.bind << "/metrics" << std::endl;
   }
@@ -110,7 +111,7 @@ int cmd_run(const std::string& config_path, const std::string& bootstrap_overrid
 
   int rc = 0;
   {
-    pipeline::KafkaRunner runner(cfg, bootstrap, metrics);
+    pipeline::KafkaRunner runner(cfg, bootstrap, metrics, &health);
     rc = runner.run(g_stop);
   }
   tools_stop.store(true);

@@ -32,8 +32,9 @@ kafka::Properties client_properties(const config::Config& cfg, const std::string
 
 }  // namespace
 
-KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap, sinks::Metrics& metrics)
-    : cfg_(cfg), metrics_(metrics), processor_(cfg, metrics) {
+KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap, sinks::Metrics& metrics,
+                         sinks::HealthState* health)
+    : cfg_(cfg), metrics_(metrics), processor_(cfg, metrics), health_(health) {
   kafka::Properties pp = client_properties(cfg, bootstrap, cfg.kafka.producer_properties);
   pp.try_emplace("linger.ms", "5");
   pp.try_emplace("acks", "all");
@@ -61,6 +62,7 @@ void KafkaRunner::on_assigned(const std::vector<kafka::TopicPartition>& partitio
   processor_.reset_partition_progress();
   assigned_ = static_cast<int>(partitions.size());
   metrics_.assigned_partitions().Set(assigned_);
+  if (health_) health_->assigned_partitions.store(assigned_);
   spdlog::info("assigned {} partitions", partitions.size());
 }
 
@@ -74,6 +76,7 @@ void KafkaRunner::on_revoked(const std::vector<kafka::TopicPartition>& partition
   have_current_ = false;
   assigned_ = 0;
   metrics_.assigned_partitions().Set(0);
+  if (health_) health_->assigned_partitions.store(0);
   metrics_.inflight_records().Set(static_cast<double>(tracker_.inflight()));
   spdlog::info("revoked {} partitions", partitions.size());
 }
@@ -224,6 +227,7 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
   std::vector<kafka::Record> records;
   auto last_gauges = std::chrono::steady_clock::now();
   while (!stop.load(std::memory_order_relaxed)) {
+    if (health_) health_->loop_heartbeat_ms.store(wall_ms(), std::memory_order_relaxed);
     if (tracker_.inflight() >= cfg_.limits.max_inflight_records) {
       serve_producer(50);  // backpressure: wait for acknowledgements before consuming more
     } else {
@@ -250,6 +254,7 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
       metrics_.inflight_records().Set(static_cast<double>(tracker_.inflight()));
     }
   }
+  if (health_) health_->stopping.store(true);
   spdlog::info("stopping: delivering queued outputs and committing offsets");
   drain(8'000);
   store_offsets();

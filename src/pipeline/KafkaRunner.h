@@ -26,7 +26,9 @@ namespace gridsentinel::pipeline {
 class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Listener, public Emitter {
  public:
   // Throws kafka::KafkaError / config::ConfigError at start-up.
-  KafkaRunner(const config::Config& cfg, const std::string& bootstrap_servers, sinks::Metrics& metrics);
+  // `health` (optional) receives the loop's heartbeat and assignment for the /healthz and /readyz endpoints.
+  KafkaRunner(const config::Config& cfg, const std::string& bootstrap_servers, sinks::Metrics& metrics,
+              sinks::HealthState* health = nullptr);
   ~KafkaRunner() override;
 
   // Runs until `stop` becomes true; returns the process exit code (0 after a clean shutdown).
@@ -74,6 +76,7 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   std::string buffer_;
   uint64_t alerts_acked_ = 0;
   int assigned_ = 0;
+  sinks::HealthState* health_;
 };
 
 }  // namespace gridsentinel::pipeline

@@ -1,6 +1,10 @@
 #include "sinks/Metrics.h"
 
+#include <CivetServer.h>
 #include <prometheus/counter.h>
+#include <prometheus/text_serializer.h>
+
+#include <chrono>
 
 #include "gridsentinel/v1/alert.pb.h"
 
@@ -222,13 +226,80 @@ prometheus::Counter& Metrics::producer_errors(const char* kind) {
   return *producer_errors_.at(kind);
 }
 
-MetricsServer::MetricsServer(const std::string& bind_address, std::shared_ptr<prometheus::Registry> registry)
-    : exposer_(std::make_unique<prometheus::Exposer>(bind_address, 2)) {
-  exposer_->RegisterCollectable(registry);
+namespace {
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void reply(mg_connection* conn, int status, const char* content_type, const std::string& body) {
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status,
+            status == 200 ? "OK" : "Service Unavailable", content_type, body.size());
+  mg_write(conn, body.data(), body.size());
+}
+
+class MetricsHandler : public CivetHandler {
+ public:
+  explicit MetricsHandler(std::shared_ptr<prometheus::Registry> r) : registry_(std::move(r)) {}
+  bool handleGet(CivetServer*, mg_connection* conn) override {
+    reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8",
+          prometheus::TextSerializer().Serialize(registry_->Collect()));
+    return true;
+  }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+};
+
+class HealthHandler : public CivetHandler {
+ public:
+  HealthHandler(const HealthState* h, bool readiness) : health_(h), readiness_(readiness) {}
+  bool handleGet(CivetServer*, mg_connection* conn) override {
+    std::string why;
+    if (health_) {
+      const int64_t beat = health_->loop_heartbeat_ms.load();
+      if (beat == 0) why = "processing loop not started";
+      else if (wall_ms() - beat > health_->liveness_timeout_ms) why = "processing loop stalled";
+      else if (readiness_ && health_->stopping.load()) why = "shutting down";
+      else if (readiness_ && health_->assigned_partitions.load() == 0) why = "no partitions assigned";
+    }
+    reply(conn, why.empty() ? 200 : 503, "text/plain; charset=utf-8", why.empty() ? "ok\n" : why + "\n");
+    return true;
+  }
+
+ private:
+  const HealthState* health_;
+  bool readiness_;
+};
+
+}  // namespace
+
+struct MetricsServer::Impl {
+  MetricsHandler metrics;
+  HealthHandler live, ready;
+  std::unique_ptr<CivetServer> server;
+  Impl(std::shared_ptr<prometheus::Registry> r, const HealthState* h)
+      : metrics(std::move(r)), live(h, false), ready(h, true) {}
+};
+
+MetricsServer::MetricsServer(const std::string& bind_address, std::shared_ptr<prometheus::Registry> registry,
+                             const HealthState* health)
+    : impl_(std::make_unique<Impl>(std::move(registry), health)) {
+  const std::vector<std::string> options = {"listening_ports", bind_address, "num_threads", "2"};
+  impl_->server = std::make_unique<CivetServer>(options);  // throws CivetException when it cannot bind
+  impl_->server->addHandler("/metrics", impl_->metrics);
+  impl_->server->addHandler("/healthz", impl_->live);
+  impl_->server->addHandler("/readyz", impl_->ready);
+}
+
+MetricsServer::~MetricsServer() {
+  if (impl_ && impl_->server) impl_->server->close();
 }
 
 int MetricsServer::port() const {
-  const auto ports = exposer_->GetListeningPorts();
+  const auto ports = impl_->server->getListeningPorts();
   return ports.empty() ? 0 : ports.front();
 }
 

@@ -14,6 +14,7 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -89,15 +90,31 @@ class Metrics {
   prometheus::Counter* risk_updates_;
 };
 
-// The /metrics HTTP endpoint. Throws at start-up if the address cannot be bound.
+// What the health endpoints report, written by the processing thread, read by the HTTP threads.
+struct HealthState {
+  std::atomic<int64_t> loop_heartbeat_ms{0};  // wall clock of the processing loop's latest iteration
+  std::atomic<int> assigned_partitions{0};
+  std::atomic<bool> stopping{false};
+  int64_t liveness_timeout_ms = 30'000;  // no loop iteration for this long = not alive
+};
+
+// The operator's HTTP endpoint (civetweb):
+//   /metrics  Prometheus text exposition of the registry;
+//   /healthz  200 while the processing loop iterates (liveness), else 503;
+//   /readyz   200 once partitions are assigned and being consumed, else 503 with the reason (readiness).
+// Throws at start-up if the address cannot be bound. Handlers run on civetweb's threads and only read atomics
+// and the registry (prometheus-cpp collection is thread-safe).
 class MetricsServer {
  public:
-  MetricsServer(const std::string& bind_address, std::shared_ptr<prometheus::Registry> registry);
+  MetricsServer(const std::string& bind_address, std::shared_ptr<prometheus::Registry> registry,
+                const HealthState* health = nullptr);
+  ~MetricsServer();
   // The port actually bound (useful with port 0).
   int port() const;
 
  private:
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 const char* severity_name(int severity);

@@ -313,8 +313,8 @@ def check_metrics_ports():
         facts[f"{name} metrics.bind"] = port
     facts["Dockerfile EXPOSE"] = int(docker_instr("EXPOSE")[-1].split("/")[0])
     hc = docker_instr("HEALTHCHECK")[-1]
-    m = re.search(r"https?://[^/\s:]+:(\d+)/metrics", hc)
-    assert m, f"HEALTHCHECK does not probe http://...:PORT/metrics: {hc}"
+    m = re.search(r"https?://[^/\s:]+:(\d+)/healthz", hc)
+    assert m, f"HEALTHCHECK does not probe http://...:PORT/healthz: {hc}"
     facts["Dockerfile HEALTHCHECK"] = int(m.group(1))
     gs = services["gridsentinel"]
     container_ports = [int(str(p).split(":")[-1].split("/")[0]) for p in gs.get("ports", [])]
@@ -330,9 +330,9 @@ def check_metrics_ports():
     ann = deployment["spec"]["template"]["metadata"]["annotations"]
     assert ann.get("prometheus.io/scrape") == "true" and ann.get("prometheus.io/path") == "/metrics", ann
     facts["k8s prometheus.io/port"] = int(ann["prometheus.io/port"])
-    for probe in ("livenessProbe", "readinessProbe"):
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         g = container[probe]["httpGet"]
-        assert g["path"] == "/metrics", f"{probe} path {g['path']}"
+        assert g["path"] == path, f"{probe} path {g['path']} (expected {path})"
         facts[f"k8s {probe}"] = ports[g["port"]] if isinstance(g["port"], str) else g["port"]
     pm = k8s("PodMonitor")
     ep = pm["spec"]["podMetricsEndpoints"][0]

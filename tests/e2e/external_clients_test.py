@@ -95,6 +95,10 @@ detectors:
         check = subprocess.run(["promtool", "check", "metrics"], input=body, text=True, capture_output=True)
         assert check.returncode == 0, check.stdout + check.stderr
         print("/metrics passes promtool check metrics")
+        for path in ("/healthz", "/readyz"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+                assert r.status == 200 and r.read() == b"ok\n", path
+        print("/healthz and /readyz answer 200 while consuming")
     finally:
         proc.terminate()
         try:

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -16,8 +17,8 @@
 
 namespace gridsentinel::testing {
 
-// Plain HTTP/1.0 GET on 127.0.0.1; returns the body ("" on failure).
-inline std::string http_get(int port, const std::string& path) {
+// Plain HTTP/1.0 GET on 127.0.0.1; returns the body ("" on failure) and, when asked, the status code.
+inline std::string http_get(int port, const std::string& path, int* status = nullptr) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return "";
   sockaddr_in addr{};
@@ -33,6 +34,7 @@ inline std::string http_get(int port, const std::string& path) {
     }
   }
   ::close(fd);
+  if (status) *status = response.size() > 12 ? std::atoi(response.substr(9, 3).c_str()) : 0;
   const auto body = response.find("\r\n\r\n");
   return body == std::string::npos ? "" : response.substr(body + 4);
 }

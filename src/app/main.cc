@@ -10,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "app/BacktestCommand.h"
 #include "app/Logging.h"
 #include "config/Config.h"
 #include "kafka/KafkaClients.h"
@@ -186,8 +187,12 @@ int main(int argc, char** argv) {
   bool keep_duplicates = false;
   alerts->add_flag("--keep-duplicates", keep_duplicates, "Print redelivered alerts again");
 
+  std::function<int()> backtest_action;
+  app::add_backtest_command(app, backtest_action);
+
   CLI11_PARSE(app, argc, argv);
   try {
+    if (backtest_action) return backtest_action();
     if (*run) return cmd_run(config_path, bootstrap, metrics_bind, bootstrap_file);
     if (*check) {
       const auto cfg = config::load_config_file(check_path);

@@ -29,7 +29,9 @@ class ConfigError : public std::runtime_error {
 };
 
 enum class InputKind { kMeter, kInfra };
-enum class PayloadFormat { kProtobuf, kJson };
+// kConfluentProtobuf: Confluent Schema Registry's wire format (magic byte 0, 4-byte schema id, message indexes)
+// around protobuf binary, as producers using a Schema Registry serializer write it.
+enum class PayloadFormat { kProtobuf, kJson, kConfluentProtobuf };
 enum class MessageType { kMeterReading, kMeterReadingBatch, kInfraMetric };
 
 struct InputTopic {

@@ -32,6 +32,47 @@ bool finite_if_set(bool has, double v) {
 
 }  // namespace
 
+namespace {
+bool read_zigzag_varint(std::string_view& in, int64_t& out) {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (in.empty()) return false;
+    const auto b = static_cast<uint8_t>(in.front());
+    in.remove_prefix(1);
+    v |= uint64_t{b & 0x7fu} << shift;
+    if (!(b & 0x80u)) {
+      out = static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+bool strip_confluent_framing(std::string_view& value, int32_t& schema_id, std::string& why) {
+  if (value.size() < 6 || value[0] != '\0') {
+    why = "not in Confluent Schema Registry wire format (expected magic byte 0 and a 4-byte schema id)";
+    return false;
+  }
+  uint32_t id = 0;
+  for (int i = 1; i <= 4; ++i) id = (id << 8) | static_cast<uint8_t>(value[static_cast<size_t>(i)]);
+  schema_id = static_cast<int32_t>(id);
+  value.remove_prefix(5);
+  int64_t count = 0;
+  if (!read_zigzag_varint(value, count) || count < 0 || count > 64) {
+    why = "malformed message-index path in the Confluent wire format";
+    return false;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t index = 0;
+    if (!read_zigzag_varint(value, index) || index < 0) {
+      why = "malformed message index in the Confluent wire format";
+      return false;
+    }
+  }
+  return true;
+}
+
 void DecodedRecord::clear() {
   meters.Clear();
   valid.clear();
@@ -55,6 +96,14 @@ bool RecordDecoder::parse(std::string_view value, google::protobuf::Message& msg
                         : Rejection{DeadLetterReason::kWrongMessageType,
                                     "expected " + msg.GetTypeName() + ", got what parses as " + other, -1};
     return false;
+  }
+  if (topic_.format == config::PayloadFormat::kConfluentProtobuf) {
+    int32_t schema_id = 0;
+    std::string err;
+    if (!strip_confluent_framing(value, schema_id, err)) {
+      why = {DeadLetterReason::kDecodeError, err, -1};
+      return false;
+    }
   }
   if (!msg.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
     why = {DeadLetterReason::kDecodeError, "not a valid protobuf encoding of " + msg.GetTypeName(), -1};

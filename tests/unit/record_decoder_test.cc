@@ -106,6 +106,36 @@ TEST(RecordDecoder, EachBadInputClassDecodesToItsReason) {
   EXPECT_EQ(decode_reason(nosrc.SerializeAsString(), infra_topic), DeadLetterReason::kMissingId);
 }
 
+std::string confluent_frame(int32_t schema_id, std::string_view indexes, const std::string& payload) {
+  std::string out(1, '\0');
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((schema_id >> shift) & 0xff));
+  out.append(indexes);
+  return out + payload;
+}
+
+TEST(RecordDecoder, AcceptsConfluentSchemaRegistryFraming) {
+  const auto t = topic(config::MessageType::kMeterReading, config::PayloadFormat::kConfluentProtobuf);
+  RecordDecoder d({}, t);
+  DecodedRecord out;
+  // A single 0 byte: the message-index path [0] (the first message of the schema).
+  d.decode(confluent_frame(42, std::string(1, '\0'), good_reading().SerializeAsString()), kNow, out);
+  ASSERT_TRUE(out.rejections.empty()) << out.rejections[0].detail;
+  EXPECT_EQ(out.meters.readings(0).meter_id(), "MTR-1");
+  // An explicit path [1, 0]: count 2 (zigzag 4), then 1 (zigzag 2) and 0.
+  d.decode(confluent_frame(7, std::string("\x04\x02\x00", 3), good_reading().SerializeAsString()), kNow, out);
+  EXPECT_TRUE(out.rejections.empty());
+
+  EXPECT_EQ(decode_reason(good_reading().SerializeAsString(), t), DeadLetterReason::kDecodeError)
+      << "plain protobuf without the framing is refused";
+  EXPECT_EQ(decode_reason(confluent_frame(1, "\x80", ""), t), DeadLetterReason::kDecodeError)
+      << "a truncated varint is refused";
+  int32_t id = 0;
+  std::string why;
+  std::string_view v = "\x01\x00\x00\x00\x01\x00";
+  EXPECT_FALSE(strip_confluent_framing(v, id, why));
+  EXPECT_NE(why.find("magic byte"), std::string::npos);
+}
+
 TEST(RecordDecoder, SplitsABatchIntoValidReadingsAndIndexedRejections) {
   v1::MeterReadingBatch batch;
   *batch.add_readings() = good_reading();

@@ -29,8 +29,8 @@ class ConfigError : public std::runtime_error {
 };
 
 enum class InputKind { kMeter, kInfra };
-// kConfluentProtobuf: Confluent Schema Registry's wire format (magic byte 0, 4-byte schema id, message indexes)
-// around protobuf binary, as producers using a Schema Registry serializer write it.
+// kConfluentProtobuf: Confluent Schema Registry's wire format (magic byte 0, 4-byte schema id, message
+// indexes) around protobuf binary, as producers using a Schema Registry serializer write it.
 enum class PayloadFormat { kProtobuf, kJson, kConfluentProtobuf };
 enum class MessageType { kMeterReading, kMeterReadingBatch, kInfraMetric };
 

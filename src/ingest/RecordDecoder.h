@@ -36,10 +36,11 @@ struct DecodedRecord {
   void clear();
 };
 
-// Strips Confluent Schema Registry's protobuf framing: magic byte 0, the schema id (4 bytes, big-endian), then the
-// message-index path as zigzag varints (a count, then the indexes; a single 0 means "the first message").
-// Returns false (with `why`) when the framing is malformed. The schema id is returned but not checked against a
-// registry: gridsentinel decodes with the compiled schema of the topic's configured message type.
+// Strips Confluent Schema Registry's protobuf framing: magic byte 0, the schema id (4 bytes, big-endian),
+// then the message-index path as zigzag varints (a count, then the indexes; a single 0 means "the first
+// message"). Returns false (with `why`) when the framing is malformed. The schema id is returned but not
+// checked against a registry: gridsentinel decodes with the compiled schema of the topic's configured message
+// type.
 bool strip_confluent_framing(std::string_view& value, int32_t& schema_id, std::string& why);
 
 class RecordDecoder {

@@ -229,14 +229,14 @@ prometheus::Counter& Metrics::producer_errors(const char* kind) {
 namespace {
 
 int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
 void reply(mg_connection* conn, int status, const char* content_type, const std::string& body) {
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status,
-            status == 200 ? "OK" : "Service Unavailable", content_type, body.size());
+  mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+            status, status == 200 ? "OK" : "Service Unavailable", content_type, body.size());
   mg_write(conn, body.data(), body.size());
 }
 
@@ -260,10 +260,14 @@ class HealthHandler : public CivetHandler {
     std::string why;
     if (health_) {
       const int64_t beat = health_->loop_heartbeat_ms.load();
-      if (beat == 0) why = "processing loop not started";
-      else if (wall_ms() - beat > health_->liveness_timeout_ms) why = "processing loop stalled";
-      else if (readiness_ && health_->stopping.load()) why = "shutting down";
-      else if (readiness_ && health_->assigned_partitions.load() == 0) why = "no partitions assigned";
+      if (beat == 0)
+        why = "processing loop not started";
+      else if (wall_ms() - beat > health_->liveness_timeout_ms)
+        why = "processing loop stalled";
+      else if (readiness_ && health_->stopping.load())
+        why = "shutting down";
+      else if (readiness_ && health_->assigned_partitions.load() == 0)
+        why = "no partitions assigned";
     }
     reply(conn, why.empty() ? 200 : 503, "text/plain; charset=utf-8", why.empty() ? "ok\n" : why + "\n");
     return true;

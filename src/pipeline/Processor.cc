@@ -412,10 +412,11 @@ double Processor::run_forest(EntityState& st, const Context& c, const double* va
   double score = 0;
   bool flagged = false;
   if (forest.warmed_up()) {
-    score = forest.score_with_attribution(vec, std::span<double>(attribution_.data(), dim));
+    score = forest.score(vec);  // one walk of each tree; attribution (costlier) only for the rare alert
     flagged = forest.is_alert(score);
   }
   if (flagged && st.iforest_episode.should_report(kHigh, c.t, c.kind->cfg->cooldown_ms)) {
+    forest.score_with_attribution(vec, std::span<double>(attribution_.data(), dim));
     static constexpr const char* kMeterVec[] = {
         "voltage_v",    "active_power_w.z_24h",         "active_power_w.robust_z",
         "power_factor", "apparent_vs_active_log_ratio", "frequency_hz"};
@@ -437,7 +438,7 @@ double Processor::run_forest(EntityState& st, const Context& c, const double* va
   } else if (flagged) {
     metrics_.alerts_suppressed(std::string(kIForest)).Increment();
   }
-  if (!flagged) forest.learn(vec);  // anomalies stay out of the model of "normal"
+  if (!flagged) forest.learn_scored(vec, score);  // anomalies stay out of the model of "normal"
   // On the same [0, 1] footing as the other detectors: 0.5 at the forest's alert threshold.
   const double thr = forest.threshold();
   return score <= 0.5 || thr <= 0.5 ? 0.0 : std::clamp(0.5 * (score - 0.5) / (thr - 0.5), 0.0, 1.0);

@@ -80,12 +80,14 @@ double StreamingIsolationForest::score_with_attribution(std::span<const double> 
 }
 
 double StreamingIsolationForest::score_then_learn(std::span<const double> x) {
-  if (!judgeable(x)) return 0.0;
-  double s = 0.0;
-  if (built_) {
-    s = to_score(forest_.total_path(x.data()));
-    scores_.push(s);
-  }
+  const double s = score(x);
+  learn_scored(x, s);
+  return s;
+}
+
+void StreamingIsolationForest::learn_scored(std::span<const double> x, double s) {
+  if (!judgeable(x)) return;
+  if (built_) scores_.push(s);
   double* slot = window_.data() + size_t{next_slot_} * cfg_.dim;
   if (count_ == cfg_.window) {
     standardizer_.remove(slot);
@@ -105,7 +107,6 @@ double StreamingIsolationForest::score_then_learn(std::span<const double> x) {
     next_tree_ = (next_tree_ + 1) % cfg_.n_trees;
     since_regrow_ = 0;
   }
-  return s;
 }
 
 void StreamingIsolationForest::refresh() {

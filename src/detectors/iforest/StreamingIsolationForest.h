@@ -82,6 +82,9 @@ class StreamingIsolationForest {
   void learn(std::span<const double> x) { (void)score_then_learn(x); }
   // score(x) followed by learn(x), with one walk through the forest instead of two.
   double score_then_learn(std::span<const double> x);
+  // learn() for a point whose score(x) the caller already computed on this same state (saves a walk of every
+  // tree). Passing any other value corrupts the threshold's score history.
+  void learn_scored(std::span<const double> x, double score_of_x);
 
   // Regrows every tree from the current window (after a drift). No-op before warm-up.
   void refresh();

@@ -1,0 +1,95 @@
+// The bare consume rate: gridsentinel's own kafka::Consumer (same properties as KafkaRunner's consumer), doing
+// nothing but poll, in a fresh consumer group, until `expected` records have arrived. The ceiling that
+// `gridsentinel run` is compared against in bench/e2e/run_e2e.sh.
+//
+//   ./build-bench/bench/bare_consume_bench BOOTSTRAP TOPIC EXPECTED [GROUP]
+//
+// Prints one line of key=value: records, seconds (first record -> last), rate (records/s over that span),
+// cpu_s (process CPU over the same span), rate_per_cpu_s, assign_wait_s (subscribe -> first record).
+// Not a Google Benchmark (it needs a broker); it has its own main.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "kafka/KafkaClients.h"
+
+namespace {
+
+using namespace gridsentinel;
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+struct Quiet : kafka::Consumer::Listener {
+  void on_assigned(const std::vector<kafka::TopicPartition>& p) override {
+    std::fprintf(stderr, "assigned %zu partitions\n", p.size());
+  }
+  void on_revoked(const std::vector<kafka::TopicPartition>&) override {}
+  void on_error(std::string_view what, bool fatal) override {
+    std::fprintf(stderr, "kafka error%s: %.*s\n", fatal ? " (fatal)" : "", static_cast<int>(what.size()),
+                 what.data());
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: %s BOOTSTRAP TOPIC EXPECTED [GROUP]\n", argv[0]);
+    return 2;
+  }
+  const std::string bootstrap = argv[1], topic = argv[2];
+  const uint64_t expected = std::strtoull(argv[3], nullptr, 10);
+  const std::string group =
+      argc > 4 ? argv[4] : "bare-consume-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  // The consumer properties KafkaRunner sets (src/pipeline/KafkaRunner.cc), minus offset storing.
+  const kafka::Properties props = {{"bootstrap.servers", bootstrap},
+                                   {"group.id", group},
+                                   {"client.id", "bare-consume-bench"},
+                                   {"auto.offset.reset", "earliest"},
+                                   {"enable.auto.commit", "false"},
+                                   {"queued.min.messages", "100000"}};
+  Quiet listener;
+  using clock = std::chrono::steady_clock;
+  const auto t_sub = clock::now();
+  kafka::Consumer consumer(props, {topic}, &listener);
+  std::vector<kafka::Record> records;
+  uint64_t n = 0, bytes = 0;
+  clock::time_point t_first{}, t_last = clock::now();
+  double cpu_first = 0;
+  while (n < expected) {
+    consumer.poll(records, 10'000, 100);
+    if (records.empty()) {
+      if (n > 0 && clock::now() - t_last > std::chrono::seconds(20)) {
+        std::fprintf(stderr, "stalled at %llu of %llu records\n", static_cast<unsigned long long>(n),
+                     static_cast<unsigned long long>(expected));
+        break;
+      }
+      continue;
+    }
+    if (n == 0) {
+      t_first = clock::now();
+      cpu_first = cpu_seconds();
+    }
+    for (const auto& r : records) bytes += r.value.size();
+    n += records.size();
+    t_last = clock::now();
+  }
+  const double secs = std::chrono::duration<double>(t_last - t_first).count();
+  const double cpu = cpu_seconds() - cpu_first;
+  std::printf(
+      "records=%llu bytes=%llu seconds=%.3f rate=%.0f cpu_s=%.3f rate_per_cpu_s=%.0f assign_wait_s=%.2f\n",
+      static_cast<unsigned long long>(n), static_cast<unsigned long long>(bytes), secs,
+      secs > 0 ? static_cast<double>(n) / secs : 0.0, cpu, cpu > 0 ? static_cast<double>(n) / cpu : 0.0,
+      std::chrono::duration<double>(t_first - t_sub).count());
+  consumer.close();
+  return n >= expected ? 0 : 1;
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# End-to-end throughput of gridsentinel against a mock Kafka broker in its own process, next to the bare consume
+# rate and the Python peer (bench/peers/python_peer.py), on the same pre-produced topic.
+#
+#   bench/e2e/run_e2e.sh                       # N=1000000 readings, M=10000 meters, P=32 partitions, 1 run
+#   N=2000000 M=20000 P=64 RUNS=3 bench/e2e/run_e2e.sh
+#
+# Environment: N (readings), M (meters), P (partitions; keep N*87 bytes / P under ~5 MB, the mock broker's
+# per-partition retention), RUNS (repetitions of a-c; medians printed), BUILD (Release build dir with
+# gridsentinel and bench/bare_consume_bench; default build-bench), SKIP_PEER=1 to skip the Python peer.
+# Rates are measured from the first record to the last (the ~3 s group join is reported separately); CPU seconds
+# are the consuming process's own (utime+stime) over the same span. The broker runs on the same 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${N:-1000000}
+M=${M:-10000}
+P=${P:-32}
+RUNS=${RUNS:-1}
+BUILD=${BUILD:-build-bench}
+PY=/usr/bin/python3
+GS=$BUILD/gridsentinel
+BARE=$BUILD/bench/bare_consume_bench
+TOPIC=meter-readings
+TICKS=$((N / M))
+N=$((TICKS * M))
+[[ -x $GS && -x $BARE ]] || { echo "build first: cmake --build $BUILD -j2" >&2; exit 2; }
+if (( N * 87 / P > 5000000 )); then echo "P=$P too small for N=$N (5 MB per partition)" >&2; exit 2; fi
+
+WORK=$(mktemp -d /tmp/gs-e2e.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+CLK_TCK=$(getconf CLK_TCK)
+cpu_of() { awk -v hz="$CLK_TCK" '{ split($0, a, ") "); split(a[2], f, " "); printf "%.3f", (f[12] + f[13]) / hz }' "/proc/$1/stat"; }
+now() { date +%s.%N; }
+
+echo "== N=$N readings, M=$M meters, $TICKS ticks, P=$P partitions, RUNS=$RUNS; $(nproc) cores; work dir $WORK"
+"$GS" broker --partitions "$P" --bootstrap-file "$WORK/bootstrap" >"$WORK/broker.log" 2>&1 &
+BROKER_PID=$!
+PIDS+=("$BROKER_PID")
+for _ in $(seq 100); do [[ -s $WORK/bootstrap ]] && break; sleep 0.1; done
+B=$(head -1 "$WORK/bootstrap")
+echo "broker pid $BROKER_PID at $B"
+
+t0=$(now)
+"$GS" simulate --bootstrap-servers "$B" --topic "$TOPIC" --meters "$M" --ticks "$TICKS" --seed 1 \
+  >"$WORK/simulate.log" 2>&1
+t1=$(now)
+echo "produced: $(tail -1 "$WORK/simulate.log") in $(echo "$t1 - $t0" | bc) s"
+
+# Every reading must still be on the broker (the mock cluster drops old data silently past ~5 MB/partition).
+STORED=$("$PY" - "$B" "$TOPIC" "$P" <<'EOF'
+import sys
+from confluent_kafka import Consumer, TopicPartition
+b, topic, p = sys.argv[1], sys.argv[2], int(sys.argv[3])
+c = Consumer({"bootstrap.servers": b, "group.id": "wm"})
+print(sum(hi - lo for lo, hi in (c.get_watermark_offsets(TopicPartition(topic, i), timeout=10) for i in range(p))))
+c.close()
+EOF
+)
+echo "stored on broker: $STORED records"
+[[ $STORED -eq $N ]] || { echo "expected $N stored records: raise P" >&2; exit 1; }
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+run_gridsentinel() {  # prints: rate cpu_s rate_per_cpu hwm_kb rss_start_kb assign_wait_s
+  local run=$1 port cfg pid
+  port=$(free_port)
+  cfg=$WORK/run$run.yaml
+  cat >"$cfg" <<EOF
+kafka:
+  bootstrap_servers: "$B"
+  group_id: "gs-e2e-$run-$$"
+metrics:
+  bind: 127.0.0.1:$port
+log:
+  level: warn
+EOF
+  local ts
+  ts=$(now)
+  "$GS" run -c "$cfg" >"$WORK/run$run.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  local c=0 t c1="" t1="" cpu1="" rss0="" last_change
+  last_change=$(now)
+  while :; do
+    c=$(curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null |
+      awk '/^gridsentinel_records_consumed_total/ { s += $NF } END { printf "%d", s }') || c=0
+    t=$(now)
+    if [[ -z $c1 ]]; then
+      rss0=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+      if (( c > 0 )); then c1=$c; t1=$t; cpu1=$(cpu_of "$pid"); fi
+    fi
+    (( c >= N )) && break
+    kill -0 "$pid" 2>/dev/null || { echo "gridsentinel exited early; see $WORK/run$run.log" >&2; return 1; }
+    sleep 0.05
+  done
+  local cpu2 hwm
+  cpu2=$(cpu_of "$pid")
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+  grep -h "^gridsentinel_alerts_total\|^gridsentinel_dead_letters_total" \
+    <(curl -s "http://127.0.0.1:$port/metrics") | awk '{s += $NF} END {printf "alerts+dead letters (metrics): %d\n", s}' >&2 || true
+  kill -TERM "$pid"
+  wait "$pid" || true
+  "$PY" -c "
+c1,c,t1,t,cpu1,cpu2=$c1,$c,$t1,$t,$cpu1,$cpu2
+r=(c-c1)/(t-t1); cpu=cpu2-cpu1
+print(f'{r:.0f} {cpu:.3f} {(c-c1)/cpu:.0f} $hwm $rss0 {t1-$ts:.2f}')"
+}
+
+declare -a BARE_R GS_R GS_CPU GS_RPC GS_HWM PY_E2E PY_CORE PY_E2E_RPC
+for run in $(seq "$RUNS"); do
+  echo "-- run $run"
+  line=$("$BARE" "$B" "$TOPIC" "$N" "bare-$run-$$" 2>"$WORK/bare$run.log")
+  echo "(a) bare consume: $line"
+  BARE_R+=("$(sed -E 's/.* rate=([0-9.]+).*/\1/' <<<"$line")")
+
+  read -r r cpu rpc hwm rss0 wait_s < <(run_gridsentinel "$run")
+  echo "(b) gridsentinel run: rate=$r events/s cpu_s=$cpu rate_per_cpu_s=$rpc peak_rss_kb=$hwm" \
+    "rss_at_start_kb=$rss0 bytes_per_meter(peak/M)=$((hwm * 1024 / M))" \
+    "bytes_per_meter((peak-start)/M)=$(((hwm - rss0) * 1024 / M)) start_to_first_record_s=$wait_s"
+  GS_R+=("$r"); GS_CPU+=("$cpu"); GS_RPC+=("$rpc"); GS_HWM+=("$hwm")
+
+  if [[ ${SKIP_PEER:-0} != 1 ]]; then
+    "$PY" bench/peers/python_peer.py --bootstrap-servers "$B" --topic "$TOPIC" --expected "$N" \
+      --group "peer-$run-$$" >"$WORK/peer$run.log" 2>&1 || { cat "$WORK/peer$run.log" >&2; exit 1; }
+    sed 's/^/(c) python peer: /' "$WORK/peer$run.log"
+    PY_E2E+=("$(sed -nE 's/.* e2e_rate=([0-9.]+).*/\1/p' "$WORK/peer$run.log")")
+    PY_E2E_RPC+=("$(sed -nE 's/.* e2e_rate_per_cpu_s=([0-9.]+).*/\1/p' "$WORK/peer$run.log")")
+    PY_CORE+=("$(sed -nE 's/.* core_rate=([0-9.]+).*/\1/p' "$WORK/peer$run.log")")
+  fi
+done
+
+med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)}'; }
+echo "== medians over $RUNS run(s)"
+mb=$(med "${BARE_R[@]}"); mg=$(med "${GS_R[@]}"); mh=$(med "${GS_HWM[@]}")
+echo "bare consume rate:        $mb records/s"
+echo "gridsentinel end to end:  $mg events/s ($(med "${GS_RPC[@]}") per CPU-second; $(med "${GS_CPU[@]}") CPU-s)" \
+  "= $(echo "scale=3; $mg / $mb" | bc) x bare"
+echo "gridsentinel peak RSS:    $mh kB = $((mh * 1024 / M)) bytes per meter (M=$M, whole process)"
+if [[ ${#PY_E2E[@]} -gt 0 ]]; then
+  mp=$(med "${PY_E2E[@]}"); mc=$(med "${PY_CORE[@]}")
+  echo "python peer end to end:   $mp events/s ($(med "${PY_E2E_RPC[@]}") per CPU-second);" \
+    "gridsentinel = $(echo "scale=2; $mg / $mp" | bc) x peer"
+  echo "python peer compute core: $mc events/s (compare with pipeline_bench BM_ProcessorStream/10000/100 items/s)"
+fi
+echo "logs in $WORK"

@@ -29,7 +29,7 @@ double cpu_seconds() {
 }
 
 struct Quiet : kafka::Consumer::Listener {
-  void on_assigned(const std::vector<kafka::TopicPartition>& p) override {
+  void on_assigned(std::vector<kafka::TopicPartition>& p) override {
     std::fprintf(stderr, "assigned %zu partitions\n", p.size());
   }
   void on_revoked(const std::vector<kafka::TopicPartition>&) override {}

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -25,6 +26,8 @@ namespace {
 using namespace gridsentinel;
 
 std::atomic<bool> g_stop{false};
+constexpr int kShutdownDeadlineMs =
+    9'000;  // SIGTERM -> exit at the latest (Kubernetes' grace period is 30 s)
 
 extern "C" void on_signal(int) {
   g_stop.store(true);
@@ -42,7 +45,12 @@ config::Config load(const std::string& path) {
 
 std::unique_ptr<kafka::MockCluster> start_embedded(const config::Config& cfg, std::string& bootstrap) {
   auto mock = std::make_unique<kafka::MockCluster>(1);
-  for (const auto& t : cfg.topics.inputs) mock->create_topic(t.name, cfg.embedded.partitions);
+  for (const auto& t : cfg.topics.inputs) {
+    mock->create_topic(t.name, cfg.embedded.partitions);
+    // Co-partitioned with its input (the mock keeps every record: no compaction; restore reads the latest).
+    if (cfg.state.changelog)
+      mock->create_topic(cfg.state.changelog_for(cfg.kafka.group_id, t.name), cfg.embedded.partitions);
+  }
   mock->create_topic(cfg.topics.alerts, cfg.embedded.partitions);
   mock->create_topic(cfg.topics.dead_letter, cfg.embedded.partitions);
   mock->create_topic(cfg.topics.risk, cfg.embedded.partitions);
@@ -110,6 +118,20 @@ int cmd_run(const std::string& config_path, const std::string& bootstrap_overrid
     });
   }
 
+  // Bounded shutdown: librdkafka's synchronous commit, consumer close and producer flush wait for the broker,
+  // so with the broker unreachable they would block past an orchestrator's grace period. Past the deadline
+  // the process exits without them: nothing is lost (uncommitted records are redelivered to the next owner).
+  std::thread([] {
+    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(kShutdownDeadlineMs));
+    spdlog::error(
+        "shutdown still blocked {} ms after the signal (broker unreachable?); exiting without the final "
+        "commit: uncommitted records will be redelivered",
+        kShutdownDeadlineMs);
+    spdlog::default_logger()->flush();
+    std::_Exit(0);
+  }).detach();
+
   int rc = 0;
   {
     pipeline::KafkaRunner runner(cfg, bootstrap, metrics, &health);
@@ -124,7 +146,13 @@ int cmd_run(const std::string& config_path, const std::string& bootstrap_overrid
 int cmd_broker(int partitions, const std::vector<std::string>& topics, const std::string& bootstrap_file) {
   app::setup_logging("info", false);
   kafka::MockCluster mock(1);
-  for (const auto& t : topics) mock.create_topic(t, partitions);
+  // Each topic's state changelog under the default group and naming, co-partitioned with it, so that a
+  // gridsentinel with the default `state` config finds it (an auto-created topic would have 4 partitions).
+  const config::Config defaults;
+  for (const auto& t : topics) {
+    mock.create_topic(t, partitions);
+    mock.create_topic(defaults.state.changelog_for(defaults.kafka.group_id, t), partitions);
+  }
   const std::string bootstrap = mock.bootstrap_servers();
   std::cout << bootstrap << std::endl;
   if (!bootstrap_file.empty()) std::ofstream(bootstrap_file) << bootstrap << "\n";
@@ -159,7 +187,8 @@ int main(int argc, char** argv) {
       "gridsentinel-alerts", "gridsentinel-dead-letters", "meter-risk"};
   auto* broker = app.add_subcommand("broker", "Run librdkafka's mock Kafka cluster standalone (development)");
   broker->add_option("--partitions", partitions, "Partitions per topic")->check(CLI::Range(1, 1024));
-  broker->add_option("--topic", broker_topics, "Topics to create");
+  broker->add_option("--topic", broker_topics,
+                     "Topics to create (each with its state changelog, gridsentinel-<topic>-changelog)");
   broker->add_option("--bootstrap-file", bootstrap_file, "Write the bootstrap address here");
 
   tools::SimulatorProducerOptions sim;

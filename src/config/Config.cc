@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -14,6 +15,34 @@ namespace {
 
 [[noreturn]] void fail(const std::string& key, const std::string& what) {
   throw ConfigError("config error: " + key + ": " + what);
+}
+
+// Secrets from the environment: each "${ENV:NAME}" in `value` becomes the value of environment variable NAME
+// ("$${" stands for a literal "${"). An unset variable is an error naming the key and the variable, never a
+// value.
+std::string expand_env(const std::string& value, const std::string& key) {
+  std::string out;
+  for (size_t i = 0; i < value.size();) {
+    if (value.compare(i, 3, "$${") == 0) {
+      out += "${";
+      i += 3;
+    } else if (value.compare(i, 6, "${ENV:") == 0) {
+      const size_t end = value.find('}', i);
+      if (end == std::string::npos) fail(key, "unterminated ${ENV:...} reference");
+      const std::string name = value.substr(i + 6, end - i - 6);
+      const bool valid = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      });
+      if (!valid) fail(key, "'${ENV:" + name + "}' does not name an environment variable");
+      const char* env = std::getenv(name.c_str());
+      if (!env) fail(key, "environment variable " + name + " is not set");
+      out += env;
+      i = end + 1;
+    } else {
+      out += value[i++];
+    }
+  }
+  return out;
 }
 
 // A YAML mapping read strictly: every key read is remembered; `finish()` rejects the ones never read.
@@ -63,7 +92,7 @@ class Section {
     if (!v.IsMap()) fail(key(k), "expected a mapping of property names to values");
     for (const auto& kv : v) {
       if (!kv.second.IsScalar()) fail(key(k) + "." + kv.first.Scalar(), "expected a single value");
-      out[kv.first.Scalar()] = kv.second.Scalar();
+      out[kv.first.Scalar()] = expand_env(kv.second.Scalar(), key(k) + "." + kv.first.Scalar());
     }
   }
   Section child(const std::string& k) { return Section(raw(k), key(k)); }
@@ -211,6 +240,7 @@ void read_detector_sections(Section& det, Config& c) {
     s.get("scale_floor_relative", k.spike.scale_floor_rel);
     s.get("confirm_points", k.spike.confirm_points);
     s.get("return_z", k.spike.return_z);
+    s.get("alert_on_return", k.spike_alert_on_return);
     s.get("level_shift_alerts", k.level_shift_alerts);
     require(k.spike.window_points >= 3 && k.spike.window_points <= 4096, s.key("window_points"),
             k.spike.window_points, "3..4096");
@@ -280,6 +310,7 @@ void read_rules(Section& top, Config& c) {
   r.get("tamper_flag_mask", m.tamper_flag_mask);
   r.get("drop_ratio", m.drop_ratio);
   r.get("drop_min_readings", m.drop_min_readings);
+  r.get("drop_fast_tau_h", m.fast_tau_h);
   r.get("baseline_min_hours", m.baseline_min_hours);
   r.get("stuck_min_readings", m.stuck_min_readings);
   r.get("default_interval_s", m.default_interval_s);
@@ -467,6 +498,18 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   require(c.limits.max_inflight_records >= 100, "limits.max_inflight_records", c.limits.max_inflight_records,
           ">= 100");
 
+  Section state = top.child("state");
+  state.get("changelog", c.state.changelog);
+  state.get("changelog_topic", c.state.changelog_topic);
+  state.get_duration("checkpoint_interval", c.state.checkpoint_interval_ms);
+  state.get_duration("restore_timeout", c.state.restore_timeout_ms);
+  state.finish();
+  if (c.state.changelog_topic.find("{topic}") == std::string::npos)
+    fail("state.changelog_topic", "must contain {topic}: each input topic has its own changelog");
+  require(c.state.checkpoint_interval_ms >= 100, "state.checkpoint_interval", c.state.checkpoint_interval_ms,
+          ">= 100ms");
+  require(c.state.restore_timeout_ms >= 1000, "state.restore_timeout", c.state.restore_timeout_ms, ">= 1s");
+
   Section metrics = top.child("metrics");
   metrics.get("bind", c.metrics.bind);
   metrics.finish();
@@ -483,6 +526,15 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
 
   top.finish();
   return c;
+}
+
+std::string Config::State::changelog_for(const std::string& group, const std::string& input_topic) const {
+  std::string out = changelog_topic;
+  for (const auto& [token, value] :
+       {std::pair<std::string, std::string>{"{group}", group}, {"{topic}", input_topic}})
+    for (size_t at = out.find(token); at != std::string::npos; at = out.find(token, at + value.size()))
+      out.replace(at, token.size(), value);
+  return out;
 }
 
 Config load_config_file(const std::string& path) {

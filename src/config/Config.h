@@ -59,6 +59,9 @@ struct KindConfig {
   bool spike_enabled = true;
   detectors::SpikeConfig spike;
   bool level_shift_alerts = true;  // alert when a spike candidate turns out to be a lasting level shift
+  // Alert a spike only once the series came back (the verdict, spike.confirm_points readings later) instead
+  // of at the jump: a household's morning rise jumps as far as a spike does but stays, and is no anomaly.
+  bool spike_alert_on_return = false;
   // Fleet-level detectors, one instance per kind.
   bool iforest_enabled = true;
   detectors::StreamingIsolationForestConfig iforest;
@@ -71,7 +74,10 @@ struct Config {
   struct Kafka {
     std::string bootstrap_servers;  // empty = start the embedded mock cluster
     std::string group_id = "gridsentinel";
-    std::map<std::string, std::string> properties;  // librdkafka properties for every client (TLS, SASL)
+    // librdkafka properties for every client (TLS, SASL). In the three property maps, "${ENV:NAME}" in a
+    // value is replaced by environment variable NAME at load time (secrets stay out of the file; unset =
+    // error).
+    std::map<std::string, std::string> properties;
     std::map<std::string, std::string> consumer_properties;  // librdkafka properties for the consumer only
     std::map<std::string, std::string> producer_properties;  // librdkafka properties for the producer only
   } kafka;
@@ -134,9 +140,12 @@ struct Config {
                              .min_samples = 15,
                              .threshold = 8.0,
                              .scale_floor_abs = 50.0,
-                             .scale_floor_rel = 0.5},
-                   // A household changing its level (home, away, heating on) is normal: not an alert.
+                             .scale_floor_rel = 0.5,
+                             .confirm_points = 2},
+                   // A household changing its level (home, away, heating on) is normal: not an alert; a
+                   // spike is alerted when the next two readings came back.
                    .level_shift_alerts = false,
+                   .spike_alert_on_return = true,
                    .iforest_enabled = true,
                    .iforest = {.dim = 6,
                                .n_trees = 100,
@@ -192,6 +201,16 @@ struct Config {
                                         // dead-lettered as "entity_limit"
     uint32_t max_inflight_records = 100'000;  // consumed records awaiting broker acks before consuming pauses
   } limits;
+
+  // Per-entity state and fleet models checkpointed to a changelog topic per input topic, co-partitioned with
+  // it (create it with cleanup.policy=compact and the input's partition count); restored on assignment.
+  struct State {
+    bool changelog = true;
+    std::string changelog_topic = "{group}-{topic}-changelog";  // {group} = kafka.group_id, {topic} = input
+    int64_t checkpoint_interval_ms = 10'000;
+    int64_t restore_timeout_ms = 120'000;  // per assignment; past it the partitions start cold
+    std::string changelog_for(const std::string& group, const std::string& input_topic) const;
+  } state;
 
   struct Metrics {
     std::string bind = "127.0.0.1:9464";  // Prometheus endpoint (host:port); "" = off

@@ -99,7 +99,12 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      if (listener) listener->on_assigned(to_ours(partitions));
+      if (listener) {
+        auto ours = to_ours(partitions);
+        listener->on_assigned(ours);
+        for (size_t i = 0; i < partitions.size() && i < ours.size(); ++i)
+          partitions[i]->set_offset(ours[i].offset);
+      }
       c->assign(partitions);
     } else {
       if (listener) listener->on_revoked(to_ours(partitions));
@@ -263,6 +268,18 @@ Producer::Status Producer::produce(const std::string& topic, std::string_view ke
   return Status::kFailed;
 }
 
+Producer::Status Producer::produce_to(const std::string& topic, int32_t partition, std::string_view key,
+                                      const std::string_view* value, uint64_t token, std::string* error) {
+  const auto e = impl_->producer->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY,
+                                          value ? const_cast<char*>(value->data()) : nullptr,
+                                          value ? value->size() : 0, key.data(), key.size(), 0, nullptr,
+                                          reinterpret_cast<void*>(static_cast<uintptr_t>(token)));
+  if (e == RdKafka::ERR_NO_ERROR) return Status::kOk;
+  if (e == RdKafka::ERR__QUEUE_FULL) return Status::kQueueFull;
+  if (error) *error = RdKafka::err2str(e);
+  return Status::kFailed;
+}
+
 int Producer::poll(int timeout_ms) {
   return impl_->producer->poll(timeout_ms);
 }
@@ -314,6 +331,15 @@ void MockCluster::set_broker_up(int32_t id) {
 }
 void MockCluster::set_broker_rtt(int32_t id, int rtt_ms) {
   rd_kafka_mock_broker_set_rtt(impl_->cluster, id, rtt_ms);
+}
+void MockCluster::push_request_errors(int16_t api_key, const std::vector<int>& errors) {
+  std::vector<rd_kafka_resp_err_t> errs;
+  errs.reserve(errors.size());
+  for (int e : errors) errs.push_back(static_cast<rd_kafka_resp_err_t>(e));
+  rd_kafka_mock_push_request_errors_array(impl_->cluster, api_key, errs.size(), errs.data());
+}
+void MockCluster::clear_request_errors(int16_t api_key) {
+  rd_kafka_mock_clear_request_errors(impl_->cluster, api_key);
 }
 
 }  // namespace gridsentinel::kafka

@@ -51,8 +51,9 @@ class Consumer {
    public:
     virtual ~Listener() = default;
     // Eager rebalancing: `assigned` is the new full assignment; `revoked` the whole previous one. Called from
-    // poll.
-    virtual void on_assigned(const std::vector<TopicPartition>& partitions) = 0;
+    // poll. The listener may set a partition's `offset` in on_assigned to start there instead of at the
+    // group's committed offset (state restored from a changelog knows its own position).
+    virtual void on_assigned(std::vector<TopicPartition>& partitions) = 0;
     virtual void on_revoked(const std::vector<TopicPartition>& partitions) = 0;
     virtual void on_stats(std::string_view /*json*/) {}
     virtual void on_error(std::string_view /*what*/, bool /*fatal*/) {}
@@ -108,6 +109,9 @@ class Producer {
   // Enqueues a copy of the message. Never blocks; kQueueFull asks the caller to poll and retry.
   Status produce(const std::string& topic, std::string_view key, std::string_view value, uint64_t token,
                  std::span<const Header> headers = {}, std::string* error = nullptr);
+  // As produce(), to an explicit partition (co-partitioned changelogs); a null `value` is a tombstone.
+  Status produce_to(const std::string& topic, int32_t partition, std::string_view key,
+                    const std::string_view* value, uint64_t token, std::string* error = nullptr);
   // Serves delivery reports. Returns how many were served.
   int poll(int timeout_ms);
   // Waits for every queued message to be delivered or fail. Returns false on timeout.
@@ -134,6 +138,13 @@ class MockCluster {
   void set_broker_down(int32_t broker_id);
   void set_broker_up(int32_t broker_id);
   void set_broker_rtt(int32_t broker_id, int rtt_ms);
+  // Fault injection: the next errors.size() requests with Kafka API key `api_key` (0 Produce, 1 Fetch,
+  // 8 OffsetCommit, 9 OffsetFetch, 10 FindCoordinator, 12 Heartbeat, ...) fail with these Kafka error codes
+  // (e.g. 6 NOT_LEADER_OR_FOLLOWER, 7 REQUEST_TIMED_OUT, 15 COORDINATOR_NOT_AVAILABLE), one per request, on
+  // any broker. 0 in the list lets one request through.
+  void push_request_errors(int16_t api_key, const std::vector<int>& errors);
+  // Drops the errors still queued for `api_key`.
+  void clear_request_errors(int16_t api_key);
 
  private:
   struct Impl;

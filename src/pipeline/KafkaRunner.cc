@@ -1,10 +1,13 @@
 #include "pipeline/KafkaRunner.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
+#include <unordered_map>
 
 namespace gridsentinel::pipeline {
 
@@ -52,14 +55,38 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
   spdlog::info("consumer properties: {}", kafka::redacted(cp));
   std::vector<std::string> topics;
   for (const auto& t : cfg.topics.inputs) topics.push_back(t.name);
+  if (cfg.state.changelog) {
+    for (const auto& t : cfg.topics.inputs)
+      changelog_topics_.push_back(cfg.state.changelog_for(cfg.kafka.group_id, t.name));
+    kafka::Properties sp = pp;
+    sp["linger.ms"] = "20";
+    sp["compression.type"] = cfg.kafka.producer_properties.count("compression.type")
+                                 ? cfg.kafka.producer_properties.at("compression.type")
+                                 : "lz4";
+    changelog_producer_ = std::make_unique<kafka::Producer>(sp, &changelog_listener_);
+    changelog_reader_ = std::make_unique<kafka::PartitionReader>(
+        client_properties(cfg, bootstrap, cfg.kafka.consumer_properties));
+    spdlog::info("state changelog: {} (checkpoint every {} ms)", fmt::join(changelog_topics_, ", "),
+                 cfg.state.checkpoint_interval_ms);
+  }
+  last_checkpoint_ = std::chrono::steady_clock::now();
   consumer_ = std::make_unique<kafka::Consumer>(cp, topics, this);
 }
 
 KafkaRunner::~KafkaRunner() = default;
 
-void KafkaRunner::on_assigned(const std::vector<kafka::TopicPartition>& partitions) {
+void KafkaRunner::on_assigned(std::vector<kafka::TopicPartition>& partitions) {
   for (const auto& p : partitions) tracker_.assign(p.topic, p.partition);
   processor_.reset_partition_progress();
+  homes_.clear();
+  positions_.clear();
+  for (const auto& p : partitions) {
+    const int ti = processor_.topic_index(p.topic);
+    if (ti >= 0) homes_.push_back(Processor::home_of(static_cast<size_t>(ti), p.partition));
+  }
+  std::sort(homes_.begin(), homes_.end());
+  if (changelog_producer_) restore(partitions);
+  last_checkpoint_ = std::chrono::steady_clock::now();
   assigned_ = static_cast<int>(partitions.size());
   metrics_.assigned_partitions().Set(assigned_);
   if (health_) health_->assigned_partitions.store(assigned_);
@@ -67,12 +94,20 @@ void KafkaRunner::on_assigned(const std::vector<kafka::TopicPartition>& partitio
 }
 
 void KafkaRunner::on_revoked(const std::vector<kafka::TopicPartition>& partitions) {
-  // Everything derived from the revoked partitions must be acknowledged and committed before another instance
-  // takes them over, or it would reprocess (duplicates) more than necessary.
+  // Everything derived from the revoked partitions must be acknowledged, checkpointed and committed before
+  // another instance takes them over, or it would reprocess (duplicates) more than necessary.
   drain(30'000);
   store_offsets();
+  if (changelog_producer_) {
+    checkpoint(homes_);
+    size_t dropped = 0;
+    for (const uint64_t h : homes_) dropped += processor_.drop(h);
+    spdlog::info("revoked: {} entities checkpointed and released", dropped);
+  }
   commit();
   for (const auto& p : partitions) tracker_.revoke(p.topic, p.partition);
+  homes_.clear();
+  positions_.clear();
   have_current_ = false;
   assigned_ = 0;
   metrics_.assigned_partitions().Set(0);
@@ -240,6 +275,10 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
         if (!token) continue;
         current_ = *token;
         have_current_ = true;
+        if (changelog_producer_) {
+          const int ti = processor_.topic_index(r.topic);
+          if (ti >= 0) positions_[Processor::home_of(static_cast<size_t>(ti), r.partition)] = r.offset + 1;
+        }
         processor_.process(r, now, *this);
         have_current_ = false;
         tracker_.release(*token, [&](int64_t consumed_ns) {
@@ -249,6 +288,11 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
       serve_producer(0);
     }
     store_offsets();
+    if (changelog_producer_ && std::chrono::steady_clock::now() - last_checkpoint_ >
+                                   std::chrono::milliseconds(cfg_.state.checkpoint_interval_ms)) {
+      checkpoint(homes_);
+      store_offsets();
+    }
     if (const auto t = std::chrono::steady_clock::now(); t - last_gauges > std::chrono::seconds(1)) {
       last_gauges = t;
       metrics_.inflight_records().Set(static_cast<double>(tracker_.inflight()));
@@ -258,10 +302,169 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
   spdlog::info("stopping: delivering queued outputs and committing offsets");
   drain(8'000);
   store_offsets();
+  if (changelog_producer_) checkpoint(homes_);
   commit();
   consumer_->close();
   spdlog::info("stopped cleanly");
   return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// State changelog
+
+namespace {
+constexpr std::string_view kPositionKey = "_pos";
+constexpr std::string_view kMeterModelsKey = "_models:meter";
+constexpr std::string_view kInfraModelsKey = "_models:infra";
+}  // namespace
+
+void KafkaRunner::produce_state(const std::string& topic, int32_t partition, std::string_view key,
+                                std::string_view value) {
+  checkpoint_bytes_ += key.size() + value.size();
+  for (int attempt = 0;; ++attempt) {
+    std::string err;
+    const auto st = changelog_producer_->produce_to(topic, partition, key, &value, 0, &err);
+    if (st == kafka::Producer::Status::kOk) return;
+    if (st == kafka::Producer::Status::kFailed) {
+      ++changelog_listener_.failures;
+      changelog_listener_.last_error = err;
+      return;
+    }
+    changelog_producer_->poll(20);  // queue full: let the broker catch up
+    if (stop_ && stop_->load() && attempt > 500) {
+      ++changelog_listener_.failures;
+      changelog_listener_.last_error = "queue full at shutdown";
+      return;
+    }
+  }
+}
+
+bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
+  last_checkpoint_ = std::chrono::steady_clock::now();
+  const auto t0 = std::chrono::steady_clock::now();
+  // 1. Everything processed so far must be acknowledged, so that the position written below is one whose
+  // outputs are all delivered: a restore from it never loses an alert.
+  drain(30'000);
+  if (producer_->outstanding() > 0 || !retry_.empty()) {
+    metrics_.state().checkpoints_failed->Increment();
+    return false;
+  }
+  changelog_listener_.failures = 0;
+  checkpoint_bytes_ = 0;
+  size_t entities = 0;
+  bool models_written[2] = {false, false};
+  for (const uint64_t home : homes) {
+    const size_t ti = home >> 32;
+    const auto partition = static_cast<int32_t>(home & 0xffffffffu);
+    const std::string& topic = changelog_topics_[ti];
+    // 2. Changed entities, then the position: within a partition the broker keeps order, so a position that
+    // reached the log implies every entity written before it did.
+    entities += processor_.checkpoint(home, false, [&](std::string_view key, std::string_view value) {
+      produce_state(topic, partition, key, value);
+    });
+    const auto kind = processor_.kind_of_topic(ti);
+    const int k = kind == config::InputKind::kMeter ? 0 : 1;
+    if (!models_written[k]) {  // fleet models: into the first assigned partition of the kind
+      models_written[k] = true;
+      produce_state(topic, partition, k == 0 ? kMeterModelsKey : kInfraModelsKey,
+                    processor_.save_models(kind));
+    }
+    if (const auto it = positions_.find(home); it != positions_.end()) {
+      StateWriter w;
+      w.put<int64_t>(it->second);
+      produce_state(topic, partition, kPositionKey, w.bytes());
+    }
+  }
+  const bool flushed = changelog_producer_->flush(30'000);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!flushed || changelog_listener_.failures > 0) {
+    metrics_.state().checkpoints_failed->Increment();
+    spdlog::warn("state checkpoint failed ({} writes failed{}: {}); the entities are written again next time",
+                 changelog_listener_.failures, flushed ? "" : ", flush timed out",
+                 changelog_listener_.last_error);
+    for (const uint64_t home : homes) processor_.mark_dirty(home);
+    return false;
+  }
+  metrics_.state().checkpoints_ok->Increment();
+  metrics_.state().checkpointed_entities->Increment(static_cast<double>(entities));
+  metrics_.state().checkpoint_bytes->Increment(static_cast<double>(checkpoint_bytes_));
+  metrics_.state().checkpoint_seconds->Observe(secs);
+  spdlog::debug("state checkpoint: {} entities, {} bytes, {:.3f} s", entities, checkpoint_bytes_, secs);
+  return true;
+}
+
+void KafkaRunner::restore(std::vector<kafka::TopicPartition>& partitions) {
+  const auto t0 = std::chrono::steady_clock::now();
+  metrics_.state().restoring_partitions->Set(static_cast<double>(partitions.size()));
+  size_t ok = 0, refused = 0;
+  int64_t records = 0;
+  std::map<std::string, int> partition_counts;
+  for (auto& p : partitions) {
+    const int ti = processor_.topic_index(p.topic);
+    if (ti < 0) continue;
+    const std::string& topic = changelog_topics_[static_cast<size_t>(ti)];
+    const uint64_t home = Processor::home_of(static_cast<size_t>(ti), p.partition);
+    std::string err;
+    auto [count_it, fresh] = partition_counts.try_emplace(topic, 0);
+    if (fresh) count_it->second = changelog_reader_->partition_count(topic, 10'000, &err);
+    if (count_it->second <= p.partition) {
+      spdlog::error(
+          "state changelog {} has {} partitions, fewer than input {} ({}): partition {} starts cold; "
+          "create the changelog with the input's partition count and cleanup.policy=compact",
+          topic, count_it->second, p.topic, err.empty() ? "its partition count" : err, p.partition);
+      continue;
+    }
+    // Latest value per key wins; a tombstone deletes. Reading the whole partition into a map first makes an
+    // uncompacted log restore exactly as its compacted form would.
+    std::unordered_map<std::string, std::string> latest;
+    std::unordered_map<std::string, bool> deleted;
+    const auto n = changelog_reader_->read_all(
+        topic, p.partition, static_cast<int>(cfg_.state.restore_timeout_ms),
+        [&](int64_t, std::string_view key, const std::string_view* value) {
+          if (value) {
+            latest.insert_or_assign(std::string(key), std::string(*value));
+          } else {
+            latest.erase(std::string(key));
+          }
+        },
+        &err);
+    if (n < 0) {
+      spdlog::error("restoring {}/{} failed: {}; the partition starts cold", topic, p.partition, err);
+      continue;
+    }
+    records += n;
+    metrics_.state().restore_records->Increment(static_cast<double>(n));
+    size_t part_ok = 0;
+    for (const auto& [key, value] : latest) {
+      if (key == kPositionKey) {
+        StateReader r(value);
+        int64_t pos = -1;
+        if (r.get(pos) && r.done() && pos >= 0) {
+          p.offset = pos;  // consume from the checkpointed position
+          positions_[home] = pos;
+        }
+      } else if (key == kMeterModelsKey || key == kInfraModelsKey) {
+        const auto kind = key == kMeterModelsKey ? config::InputKind::kMeter : config::InputKind::kInfra;
+        if (processor_.restore_models(kind, value))
+          spdlog::info("restored the {} models from {}", key.substr(8), topic);
+      } else if (processor_.restore(home, key, value)) {
+        ++part_ok;
+      } else {
+        ++refused;
+      }
+    }
+    ok += part_ok;
+    metrics_.state().restoring_partitions->Decrement();
+    spdlog::info("restored {} entities of {} [{}] from {} records of {}{}", part_ok, p.topic, p.partition, n,
+                 topic, p.offset >= 0 ? fmt::format(", resuming at offset {}", p.offset) : std::string());
+  }
+  metrics_.state().restoring_partitions->Set(0);
+  metrics_.state().restored_ok->Increment(static_cast<double>(ok));
+  metrics_.state().restored_refused->Increment(static_cast<double>(refused));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  metrics_.state().last_restore_seconds->Set(secs);
+  spdlog::info("state restore: {} entities ({} refused) from {} changelog records in {:.2f} s", ok, refused,
+               records, secs);
 }
 
 }  // namespace gridsentinel::pipeline

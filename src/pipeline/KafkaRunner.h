@@ -8,14 +8,27 @@
 // and shutdown. Backpressure: when `limits.max_inflight_records` records await acknowledgements, or the
 // producer queue is full, consumption waits (serving delivery reports) instead of buffering more. An
 // undeliverable output is retried, never dropped: its record's offset is not committed until it is delivered.
-// Shutdown: `stop` set (SIGTERM/SIGINT) -> stop consuming, deliver what is queued, commit, leave the group.
+// Shutdown: `stop` set (SIGTERM/SIGINT) -> stop consuming, deliver what is queued, checkpoint state, commit,
+// leave the group.
+//
+// State (config `state`): every `checkpoint_interval` the loop drains its outputs (so everything processed so
+// far is acknowledged), writes the state of every entity that changed to the changelog partition
+// co-partitioned with its input partition, then a position record ("_pos": the next input offset), then waits
+// for the broker. On assignment each partition's changelog is read to its end (latest value per key wins,
+// tombstones delete, so a compacted and an uncompacted topic restore the same), its entities are restored and
+// consumption starts at the checkpointed position: records after it are processed again on warm state, and
+// their alerts come out again with the same ids (at-least-once), while nothing already reported re-alerts as
+// a new episode. On revocation: drain, checkpoint, commit, forget the partition's entities.
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/Config.h"
 #include "kafka/KafkaClients.h"
+#include "kafka/PartitionReader.h"
 #include "pipeline/Emitter.h"
 #include "pipeline/OffsetTracker.h"
 #include "pipeline/Processor.h"
@@ -35,7 +48,7 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   int run(const std::atomic<bool>& stop);
 
   // Consumer::Listener
-  void on_assigned(const std::vector<kafka::TopicPartition>& partitions) override;
+  void on_assigned(std::vector<kafka::TopicPartition>& partitions) override;
   void on_revoked(const std::vector<kafka::TopicPartition>& partitions) override;
   void on_stats(std::string_view json) override;
   void on_error(std::string_view what, bool fatal) override;
@@ -60,6 +73,21 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   void store_offsets();
   void drain(int timeout_ms);
   void commit();
+  // State changelog (see above). checkpoint() returns false when it could not complete.
+  bool checkpoint(const std::vector<uint64_t>& homes);
+  void restore(std::vector<kafka::TopicPartition>& partitions);
+  void produce_state(const std::string& topic, int32_t partition, std::string_view key,
+                     std::string_view value);
+  struct ChangelogListener : kafka::Producer::Listener {
+    uint64_t failures = 0;
+    std::string last_error;
+    void on_delivery(uint64_t, const kafka::UndeliveredMessage* failed, std::string_view error) override {
+      if (failed) {
+        ++failures;
+        last_error = error;
+      }
+    }
+  };
 
   const config::Config& cfg_;
   sinks::Metrics& metrics_;
@@ -67,6 +95,14 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   OffsetTracker tracker_;
   std::unique_ptr<kafka::Producer> producer_;
   std::unique_ptr<kafka::Consumer> consumer_;
+  ChangelogListener changelog_listener_;
+  std::unique_ptr<kafka::Producer> changelog_producer_;  // null when state.changelog is off
+  std::unique_ptr<kafka::PartitionReader> changelog_reader_;
+  std::vector<std::string> changelog_topics_;  // per input topic, in config order
+  std::vector<uint64_t> homes_;                // Processor::home_of() of the assigned partitions
+  std::map<uint64_t, int64_t> positions_;      // next offset to process, per assigned home
+  std::chrono::steady_clock::time_point last_checkpoint_;
+  uint64_t checkpoint_bytes_ = 0;
   std::vector<Outgoing> outgoing_;
   std::vector<uint32_t> free_outgoing_;
   std::vector<std::pair<uint64_t, kafka::UndeliveredMessage>> retry_;

@@ -136,6 +136,17 @@ Processor::Processor(const config::Config& cfg, sinks::Metrics& metrics)
   attribution_.resize(64);
 }
 
+Processor::EntityState Processor::make_state(const KindRuntime& kind) const {
+  EntityState s;
+  s.zscore.reserve(kind.cfg->zscore.size());
+  for (const auto& f : kind.cfg->zscore) s.zscore.push_back({detectors::ZScoreDetector(f.params), {}, {}});
+  if (kind.cfg->iqr_enabled)
+    s.iqr.emplace(Guarded<detectors::IqrDetector>{detectors::IqrDetector(kind.cfg->iqr), {}, {}});
+  if (kind.cfg->spike_enabled)
+    s.spike.emplace(Guarded<detectors::SpikeDetector>{detectors::SpikeDetector(kind.cfg->spike), {}, {}});
+  return s;
+}
+
 size_t Processor::entities(config::InputKind kind) const {
   return kind == config::InputKind::kMeter ? meters_.table.size() : infra_.table.size();
 }
@@ -151,6 +162,7 @@ void Processor::process(const kafka::Record& rec, int64_t now_ms, Emitter& out) 
   while (decoders_[topic_index].topic().name != rec.topic) ++topic_index;
   const uint64_t progress_key = (uint64_t{topic_index} << 32) | static_cast<uint32_t>(rec.partition);
   current_progress_ = &partition_progress_.try_emplace(progress_key, cfg_.watermark).first->second;
+  current_home_ = progress_key;
 
   decoder->decode(rec.value, now_ms, decoded_);
   for (const auto& rej : decoded_.rejections) {
@@ -215,16 +227,7 @@ bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int6
                              const v1::MeterReading* reading, const std::string* transformer_id,
                              int64_t now_ms, Emitter& out, ingest::DeadLetterReason& refused,
                              std::string& detail) {
-  const auto idx = kind.table.find_or_insert(entity_id, [&] {
-    EntityState s;
-    s.zscore.reserve(kind.cfg->zscore.size());
-    for (const auto& f : kind.cfg->zscore) s.zscore.push_back({detectors::ZScoreDetector(f.params), {}, {}});
-    if (kind.cfg->iqr_enabled)
-      s.iqr.emplace(Guarded<detectors::IqrDetector>{detectors::IqrDetector(kind.cfg->iqr), {}, {}});
-    if (kind.cfg->spike_enabled)
-      s.spike.emplace(Guarded<detectors::SpikeDetector>{detectors::SpikeDetector(kind.cfg->spike), {}, {}});
-    return s;
-  });
+  const auto idx = kind.table.find_or_insert(entity_id, [&] { return make_state(kind); });
   if (!idx) {
     refused = ingest::DeadLetterReason::kEntityLimit;
     detail = fmt::format("{} entities already tracked (limits.max_entities)", kind.table.size());
@@ -256,6 +259,8 @@ bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int6
   }
 
   st.newest_event_ms = std::max(st.newest_event_ms, t);
+  st.home = current_home_;
+  st.dirty = true;
   if (t > kind.watermark_ms) {
     kind.watermark_ms = t;
     metrics_.event_time_watermark_seconds(kind.name).Set(static_cast<double>(t) / 1000.0);
@@ -339,7 +344,8 @@ double Processor::run_spike(EntityState& st, const Context& c, double x) {
   const double score = slot.detector.score({c.t, x});
   const bool flagged = score >= policy_.threshold;
   const std::string_view feature = feature_name(c.kind->input_kind, c.kind->primary_feature);
-  if (flagged) {
+  const bool on_return = c.kind->cfg->spike_alert_on_return;
+  if (flagged && !on_return) {
     const double level = slot.detector.level(), scale = slot.detector.scale();
     const double rz = slot.detector.robust_z(x);
     if (slot.episode.should_report(rz > 0 ? kHigh : kLow, c.t, c.kind->cfg->cooldown_ms)) {
@@ -358,6 +364,26 @@ double Processor::run_spike(EntityState& st, const Context& c, double x) {
   // Spike and level shift are told apart once the following points are seen: the detector learns every point
   // (its window must see a shift to confirm it), so the learning guard does not apply here.
   slot.detector.learn({c.t, x});
+  if (const auto& v = slot.detector.resolved(); on_return && v && v->kind == detectors::SpikeKind::kSpike) {
+    if (slot.episode.should_report(v->value > v->baseline ? kHigh : kLow, v->time_ms,
+                                   c.kind->cfg->cooldown_ms)) {
+      // The spike's own event time and id: the alert is the same whichever later reading confirmed it.
+      const double half = c.kind->cfg->spike.threshold * slot.detector.scale();
+      start_alert(c, kSpike, "spike", v->score, feature, v->value, v->baseline - half, v->baseline + half);
+      add_feature(std::string(feature) + ".median_before", v->baseline);
+      add_feature(std::string(feature) + ".level_after", v->level_after);
+      add_feature("away_points", v->away_points);
+      alert_.set_event_time_ms(v->time_ms);
+      alert_.set_alert_id(make_alert_id(c.kind->entity_kind, c.entity_id, kSpike, "spike", v->time_ms));
+      publish_alert(
+          c, severity_of(v->score),
+          fmt::format("{} = {:.6g} jumped away from its recent level {:.6g} and came back to {:.6g} "
+                      "within {} readings: a spike",
+                      feature, v->value, v->baseline, v->level_after, c.kind->cfg->spike.confirm_points));
+    } else {
+      metrics_.alerts_suppressed(std::string(kSpike)).Increment();
+    }
+  }
   if (const auto& v = slot.detector.resolved();
       c.kind->cfg->level_shift_alerts && v && v->kind == detectors::SpikeKind::kLevelShift &&
       slot.episode.should_report(kLevelShiftEpisode, v->time_ms, c.kind->cfg->cooldown_ms)) {

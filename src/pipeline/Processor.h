@@ -17,6 +17,7 @@
 // Flagged points are kept out of learning (LearningGuard) unless the shift persists. Everything is
 // deterministic given the records, so a replay gives the same alerts and alert ids. Never throws on record
 // data. Not thread-safe: one processor per consuming thread.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,6 +57,32 @@ class Processor {
   void reset_partition_progress();
 
   size_t entities(config::InputKind kind) const;
+
+  // --- State checkpoints (the changelog; KafkaRunner does the I/O, see pipeline/StateChangelog.h) ---
+  // An entity's home is the input partition it last arrived on: (index of its topic in topics.inputs,
+  // partition). Its state is checkpointed to that partition of the topic's changelog.
+  static uint64_t home_of(size_t topic_index, int32_t partition) {
+    return (uint64_t{topic_index} << 32) | static_cast<uint32_t>(partition);
+  }
+  // Index of `topic` in topics.inputs, or -1.
+  int topic_index(std::string_view topic) const;
+  // Calls fn(key, value) with the saved state of every entity homed on `home` that changed since its last
+  // checkpoint (every one when `all`) and marks it clean. Returns how many were written.
+  using StateSink = std::function<void(std::string_view key, std::string_view value)>;
+  size_t checkpoint(uint64_t home, bool all, const StateSink& fn);
+  // Restores one entity from a changelog record written by checkpoint(). False when the key or value is
+  // malformed or was written under a different detector configuration: the entity then starts cold.
+  bool restore(uint64_t home, std::string_view key, std::string_view value);
+  // Marks every entity homed on `home` changed (a checkpoint failed: write them all again next time).
+  void mark_dirty(uint64_t home);
+  // Forgets every entity homed on `home` (its partition went to another instance). Returns how many.
+  size_t drop(uint64_t home);
+  // The fleet-wide models of a kind (isolation forest, drift detector and its sampler) as one value, and
+  // their restore. restore_models only replaces models that have learned nothing yet (a cold start); it
+  // returns whether it did.
+  std::string save_models(config::InputKind kind) const;
+  bool restore_models(config::InputKind kind, std::string_view value);
+  config::InputKind kind_of_topic(size_t topic_index) const;
   // Every detector name this processor can put on an alert (a bounded label set for metrics).
   static std::vector<std::string> detector_names();
 
@@ -68,6 +95,8 @@ class Processor {
   };
   struct EntityState {
     int64_t newest_event_ms = std::numeric_limits<int64_t>::min();
+    uint64_t home = 0;   // see home_of()
+    bool dirty = false;  // changed since its last checkpoint
     std::vector<Guarded<detectors::ZScoreDetector>> zscore;
     std::optional<Guarded<detectors::IqrDetector>> iqr;
     std::optional<Guarded<detectors::SpikeDetector>> spike;
@@ -116,6 +145,9 @@ class Processor {
                    detectors::RuleScores& rule_scores);
   void update_risk(EntityState& st, const Context& c, double ml, const detectors::RuleScores& rule_scores);
   void emit_finding(const Context& c, const detectors::Finding& f);
+  EntityState make_state(const KindRuntime& kind) const;
+  void save_entity(const KindRuntime& kind, uint32_t idx, std::string& out) const;
+  bool restore_entity(KindRuntime& kind, uint32_t idx, std::string_view bytes);
 
   v1::Alert& start_alert(const Context& c, std::string_view detector, std::string_view anomaly_type,
                          double score, std::string_view feature, double observed, double lo, double hi);
@@ -138,6 +170,7 @@ class Processor {
   // the minimum over partitions.
   std::unordered_map<uint64_t, detectors::FleetWatermark> partition_progress_;
   detectors::FleetWatermark* current_progress_ = nullptr;
+  uint64_t current_home_ = 0;  // home_of() the record being processed
   int64_t fleet_watermark();
   std::vector<detectors::MissingReport> missing_;
   std::array<int64_t, 3> band_counts_{};
@@ -147,6 +180,7 @@ class Processor {
   v1::MeterRisk risk_msg_;
   v1::DeadLetter dead_letter_;
   std::string scratch_;
+  std::string state_buffer_;
   std::vector<double> attribution_;
 };
 

@@ -125,6 +125,52 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
                       .Register(r);
   commits_ok_ = &commits.Add({{"result", "ok"}});
   commits_failed_ = &commits.Add({{"result", "failed"}});
+  auto& checkpoints = BuildCounter()
+                          .Name("gridsentinel_state_checkpoints_total")
+                          .Help("State checkpoints to the changelog topics, by result.")
+                          .Register(r);
+  state_.checkpoints_ok = &checkpoints.Add({{"result", "ok"}});
+  state_.checkpoints_failed = &checkpoints.Add({{"result", "failed"}});
+  state_.checkpointed_entities = &BuildCounter()
+                                      .Name("gridsentinel_state_checkpointed_entities_total")
+                                      .Help("Entity states written to the changelog topics.")
+                                      .Register(r)
+                                      .Add({});
+  state_.checkpoint_bytes = &BuildCounter()
+                                 .Name("gridsentinel_state_checkpoint_bytes_total")
+                                 .Help("Bytes of state (keys and values) written to the changelog topics.")
+                                 .Register(r)
+                                 .Add({});
+  state_.checkpoint_seconds =
+      &BuildHistogram()
+           .Name("gridsentinel_state_checkpoint_duration_seconds")
+           .Help("One checkpoint: draining outputs, writing changed state, waiting for the broker.")
+           .Register(r)
+           .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30});
+  auto& restored = BuildCounter()
+                       .Name("gridsentinel_state_restored_entities_total")
+                       .Help(
+                           "Entities restored from the changelog on assignment, by result (ok, refused = "
+                           "malformed or written under another detector configuration: started cold).")
+                       .Register(r);
+  state_.restored_ok = &restored.Add({{"result", "ok"}});
+  state_.restored_refused = &restored.Add({{"result", "refused"}});
+  state_.restore_records = &BuildCounter()
+                                .Name("gridsentinel_state_restore_records_total")
+                                .Help("Changelog records read while restoring.")
+                                .Register(r)
+                                .Add({});
+  state_.restoring_partitions = &BuildGauge()
+                                     .Name("gridsentinel_state_restoring_partitions")
+                                     .Help("Assigned partitions whose state is being restored.")
+                                     .Register(r)
+                                     .Add({});
+  state_.last_restore_seconds =
+      &BuildGauge()
+           .Name("gridsentinel_state_last_restore_duration_seconds")
+           .Help("Duration of the latest restore (all partitions of one assignment).")
+           .Register(r)
+           .Add({});
   auto& wm = BuildGauge()
                  .Name("gridsentinel_event_time_watermark_seconds")
                  .Help("Newest event time processed, by input kind (Unix seconds).")

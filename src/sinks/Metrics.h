@@ -51,6 +51,18 @@ class Metrics {
   prometheus::Gauge& assigned_partitions() { return *assigned_partitions_; }
   prometheus::Gauge& inflight_records() { return *inflight_; }
   prometheus::Counter& commits(bool ok) { return *(ok ? commits_ok_ : commits_failed_); }
+  // State checkpoints to the changelog and restores from it.
+  struct State {
+    prometheus::Counter *checkpoints_ok, *checkpoints_failed;  // gridsentinel_state_checkpoints_total{result}
+    prometheus::Counter* checkpointed_entities;                // ..._state_checkpointed_entities_total
+    prometheus::Counter* checkpoint_bytes;                     // ..._state_checkpoint_bytes_total
+    prometheus::Histogram* checkpoint_seconds;                 // ..._state_checkpoint_duration_seconds
+    prometheus::Counter *restored_ok, *restored_refused;       // ..._state_restored_entities_total{result}
+    prometheus::Counter* restore_records;                      // ..._state_restore_records_total
+    prometheus::Gauge* restoring_partitions;                   // ..._state_restoring_partitions
+    prometheus::Gauge* last_restore_seconds;                   // ..._state_last_restore_duration_seconds
+  };
+  const State& state() const { return state_; }
   // Latest two-sample K-S test of a fleet feature: p-value and D. Labels: kind and configured feature names.
   prometheus::Gauge& drift_p_value(const std::string& kind, const std::string& feature);
   prometheus::Gauge& drift_statistic(const std::string& kind, const std::string& feature);
@@ -81,6 +93,7 @@ class Metrics {
   std::map<std::string, prometheus::Counter*> producer_errors_;
   prometheus::Gauge *assigned_partitions_, *inflight_;
   prometheus::Counter *commits_ok_, *commits_failed_;
+  State state_{};
   prometheus::Gauge *watermark_meter_, *watermark_infra_;
   prometheus::Family<prometheus::Gauge>*drift_p_family_, *drift_d_family_;
   std::map<std::pair<std::string, std::string>, std::pair<prometheus::Gauge*, prometheus::Gauge*>> drift_;

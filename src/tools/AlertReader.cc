@@ -52,7 +52,7 @@ std::string format_alert(const v1::Alert& a) {
 namespace {
 class NoopListener : public kafka::Consumer::Listener {
  public:
-  void on_assigned(const std::vector<kafka::TopicPartition>&) override {}
+  void on_assigned(std::vector<kafka::TopicPartition>&) override {}
   void on_revoked(const std::vector<kafka::TopicPartition>&) override {}
 };
 }  // namespace

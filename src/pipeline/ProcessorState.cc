@@ -1,0 +1,230 @@
+// Processor's state checkpoints: per-entity state and fleet models to and from changelog records.
+//
+// Entity record: key "m:<meter id>" or "i:<source>/<metric>"; value = format version, then every detector's
+// own save() (windows included), its learning guard and episode, and for meters the rule, risk and silence
+// state. A value written under another detector configuration (a different number of z-score features, a
+// detector switched on or off) is refused and the entity starts cold: restoring it into differently shaped
+// detectors would be wrong, and the detectors' own restore() checks their parameters too.
+#include <fmt/format.h>
+
+#include <type_traits>
+
+#include "common/StateCodec.h"
+#include "pipeline/Processor.h"
+
+namespace gridsentinel::pipeline {
+
+namespace {
+
+constexpr uint8_t kEntityFormat = 1;
+constexpr uint8_t kModelsFormat = 1;
+
+template <class D>
+void put_guarded(StateWriter& w, const D& detector, const detectors::LearningGuard& guard,
+                 const detectors::EpisodeTracker& episode) {
+  w.put_bytes(detector.save());
+  w.put<uint32_t>(guard.flagged_run());
+  w.put<uint8_t>(episode.last_type());
+  w.put<int64_t>(episode.last_report_ms());
+}
+
+template <class D>
+bool get_guarded(StateReader& r, D& detector, detectors::LearningGuard& guard,
+                 detectors::EpisodeTracker& episode, std::string& scratch) {
+  uint32_t run = 0;
+  uint8_t type = 0;
+  int64_t last = 0;
+  if (!r.get_bytes(scratch) || !r.get(run) || !r.get(type) || !r.get(last)) return false;
+  if (!detector.restore(scratch)) return false;
+  guard.set_flagged_run(run);
+  episode.restore(type, last);
+  return true;
+}
+
+void put_episode(StateWriter& w, const detectors::EpisodeTracker& e) {
+  w.put<uint8_t>(e.last_type());
+  w.put<int64_t>(e.last_report_ms());
+}
+bool get_episode(StateReader& r, detectors::EpisodeTracker& e) {
+  uint8_t type = 0;
+  int64_t last = 0;
+  if (!r.get(type) || !r.get(last)) return false;
+  e.restore(type, last);
+  return true;
+}
+
+}  // namespace
+
+int Processor::topic_index(std::string_view topic) const {
+  for (size_t i = 0; i < decoders_.size(); ++i)
+    if (decoders_[i].topic().name == topic) return static_cast<int>(i);
+  return -1;
+}
+
+config::InputKind Processor::kind_of_topic(size_t topic_index) const {
+  return decoders_[topic_index].topic().kind;
+}
+
+void Processor::save_entity(const KindRuntime& kind, uint32_t idx, std::string& out) const {
+  const EntityState& st = kind.table.at(idx);
+  StateWriter w;
+  w.put<uint8_t>(kEntityFormat);
+  w.put<int64_t>(st.newest_event_ms);
+  w.put<uint8_t>(static_cast<uint8_t>(st.zscore.size()));
+  for (const auto& z : st.zscore) put_guarded(w, z.detector, z.guard, z.episode);
+  w.put<uint8_t>(st.iqr ? 1 : 0);
+  if (st.iqr) put_guarded(w, st.iqr->detector, st.iqr->guard, st.iqr->episode);
+  w.put<uint8_t>(st.spike ? 1 : 0);
+  if (st.spike) put_guarded(w, st.spike->detector, st.spike->guard, st.spike->episode);
+  put_episode(w, st.iforest_episode);
+  const bool meter = kind.input_kind == config::InputKind::kMeter;
+  w.put<uint8_t>(meter ? 1 : 0);
+  if (meter) {
+    detectors::encode(st.rules, w);
+    w.put<int64_t>(st.risk.rules_time_ms);
+    w.put<float>(st.risk.ml);
+    w.put<float>(st.risk.rules);
+    w.put<uint8_t>(static_cast<uint8_t>(st.risk.band));
+    silence_.save_meter(idx, w);
+  }
+  out = w.take();
+}
+
+bool Processor::restore_entity(KindRuntime& kind, uint32_t idx, std::string_view bytes) {
+  EntityState st = make_state(kind);
+  StateReader r(bytes);
+  uint8_t format = 0, zscores = 0, has_iqr = 0, has_spike = 0, meter = 0;
+  std::string scratch;
+  if (!r.get(format) || format != kEntityFormat || !r.get(st.newest_event_ms) || !r.get(zscores) ||
+      zscores != st.zscore.size())
+    return false;
+  for (auto& z : st.zscore)
+    if (!get_guarded(r, z.detector, z.guard, z.episode, scratch)) return false;
+  if (!r.get(has_iqr) || (has_iqr != 0) != st.iqr.has_value()) return false;
+  if (st.iqr && !get_guarded(r, st.iqr->detector, st.iqr->guard, st.iqr->episode, scratch)) return false;
+  if (!r.get(has_spike) || (has_spike != 0) != st.spike.has_value()) return false;
+  if (st.spike && !get_guarded(r, st.spike->detector, st.spike->guard, st.spike->episode, scratch))
+    return false;
+  if (!get_episode(r, st.iforest_episode)) return false;
+  const bool is_meter = kind.input_kind == config::InputKind::kMeter;
+  if (!r.get(meter) || (meter != 0) != is_meter) return false;
+  if (is_meter) {
+    uint8_t band = 0;
+    if (!detectors::decode(r, st.rules) || !r.get(st.risk.rules_time_ms) || !r.get(st.risk.ml) ||
+        !r.get(st.risk.rules) || !r.get(band) || band > 2)
+      return false;
+    st.risk.band = static_cast<detectors::RiskBand>(band);
+    if (!silence_.restore_meter(idx, r)) return false;
+  }
+  if (!r.done()) return false;
+  st.home = kind.table.at(idx).home;
+  kind.table.at(idx) = std::move(st);
+  return true;
+}
+
+size_t Processor::checkpoint(uint64_t home, bool all, const StateSink& fn) {
+  size_t written = 0;
+  for (KindRuntime* kind : {&meters_, &infra_}) {
+    const char prefix = kind->input_kind == config::InputKind::kMeter ? 'm' : 'i';
+    kind->table.for_each([&](uint32_t idx, const std::string& id, EntityState& st) {
+      if (st.home != home || (!st.dirty && !all)) return;
+      scratch_.clear();
+      scratch_ += prefix;
+      scratch_ += ':';
+      scratch_ += id;
+      save_entity(*kind, idx, state_buffer_);
+      fn(scratch_, state_buffer_);
+      st.dirty = false;
+      ++written;
+    });
+  }
+  return written;
+}
+
+bool Processor::restore(uint64_t home, std::string_view key, std::string_view value) {
+  if (key.size() < 3 || key[1] != ':' || (key[0] != 'm' && key[0] != 'i')) return false;
+  KindRuntime& kind = key[0] == 'm' ? meters_ : infra_;
+  const std::string_view id = key.substr(2);
+  const auto idx = kind.table.find_or_insert(id, [&] { return make_state(kind); });
+  if (!idx) return false;  // table full: the entity will be refused as entity_limit when it reports
+  kind.table.at(*idx).home = home;
+  if (!restore_entity(kind, *idx, value)) {
+    // Cold start for this entity: forget whatever a partial restore left behind.
+    if (kind.input_kind == config::InputKind::kMeter) silence_.forget(*idx);
+    kind.table.erase(*idx);
+    return false;
+  }
+  kind.table.at(*idx).dirty = false;
+  if (kind.table.at(*idx).newest_event_ms > kind.watermark_ms)
+    kind.watermark_ms = kind.table.at(*idx).newest_event_ms;
+  return true;
+}
+
+void Processor::mark_dirty(uint64_t home) {
+  for (KindRuntime* kind : {&meters_, &infra_})
+    kind->table.for_each([&](uint32_t, const std::string&, EntityState& st) {
+      if (st.home == home) st.dirty = true;
+    });
+}
+
+size_t Processor::drop(uint64_t home) {
+  size_t dropped = 0;
+  for (KindRuntime* kind : {&meters_, &infra_}) {
+    std::vector<uint32_t> gone;
+    kind->table.for_each([&](uint32_t idx, const std::string&, EntityState& st) {
+      if (st.home == home) gone.push_back(idx);
+    });
+    for (uint32_t idx : gone) {
+      if (kind->input_kind == config::InputKind::kMeter) silence_.forget(idx);
+      kind->table.erase(idx);
+    }
+    dropped += gone.size();
+    metrics_.active_entities(kind->name).Set(static_cast<double>(kind->table.size()));
+  }
+  partition_progress_.erase(home);
+  return dropped;
+}
+
+std::string Processor::save_models(config::InputKind k) const {
+  const KindRuntime& kind = k == config::InputKind::kMeter ? meters_ : infra_;
+  StateWriter w;
+  w.put<uint8_t>(kModelsFormat);
+  w.put<uint8_t>(kind.forest ? 1 : 0);
+  if (kind.forest) w.put_bytes(kind.forest->save());
+  w.put<uint8_t>(kind.drift ? 1 : 0);
+  if (kind.drift) {
+    w.put_bytes(kind.drift->save());
+    w.put<uint64_t>(kind.drift_tests_seen);
+    static_assert(std::is_trivially_copyable_v<DriftSampler>);
+    w.put(*kind.drift_sampler);
+  }
+  return w.take();
+}
+
+bool Processor::restore_models(config::InputKind k, std::string_view value) {
+  KindRuntime& kind = k == config::InputKind::kMeter ? meters_ : infra_;
+  StateReader r(value);
+  uint8_t format = 0, has_forest = 0, has_drift = 0;
+  std::string forest_bytes, drift_bytes;
+  uint64_t tests_seen = 0;
+  DriftSampler sampler(1, 1);
+  if (!r.get(format) || format != kModelsFormat || !r.get(has_forest) || (has_forest != 0) != !!kind.forest)
+    return false;
+  if (kind.forest && !r.get_bytes(forest_bytes, 1u << 30)) return false;
+  if (!r.get(has_drift) || (has_drift != 0) != !!kind.drift) return false;
+  if (kind.drift && (!r.get_bytes(drift_bytes, 1u << 30) || !r.get(tests_seen) || !r.get(sampler)))
+    return false;
+  if (!r.ok()) return false;
+  // Only into a cold model: a warm one has learned from this instance's own partitions since start-up.
+  bool restored = false;
+  if (kind.forest && kind.forest->points_learned() == 0)
+    restored = kind.forest->restore(forest_bytes) || restored;
+  if (kind.drift && kind.drift_tests_seen == 0 && kind.drift->restore(drift_bytes)) {
+    kind.drift_tests_seen = tests_seen;
+    *kind.drift_sampler = sampler;
+    restored = true;
+  }
+  return restored;
+}
+
+}  // namespace gridsentinel::pipeline

@@ -1,0 +1,156 @@
+// State in Kafka: per-entity state checkpointed to the changelog topic and restored on assignment, on the
+// real Kafka protocol (librdkafka's mock cluster).
+//
+// The oracle is the same records through one Processor in memory, never restarted: a restart that restores
+// exactly gives the same per-entity alerts (ids included) as no restart at all. A cold restart would not: its
+// detectors would be back in warm-up (missing alerts) and its episodes forgotten (new alerts for anomalies
+// already reported).
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "TestSupport.h"
+
+namespace gridsentinel {
+namespace {
+
+using testing::InputRecord;
+
+constexpr int kPartitions = 4;
+
+config::Config state_config(const std::string& bootstrap, const std::string& group) {
+  config::Config c = config::parse_config(R"(
+topics:
+  inputs:
+    - {name: meter-readings, kind: meter, format: protobuf, message: MeterReading}
+state:
+  checkpoint_interval: 200ms
+kafka:
+  consumer_properties: {session.timeout.ms: "6000", heartbeat.interval.ms: "500"}
+metrics:
+  bind: 127.0.0.1:0
+)");
+  c.kafka.bootstrap_servers = bootstrap;
+  c.kafka.group_id = group;
+  return c;
+}
+
+std::set<std::string> per_entity_ids(const std::vector<v1::Alert>& alerts) {
+  std::set<std::string> ids;
+  for (const auto& a : alerts)
+    if (testing::per_entity_alert(a)) ids.insert(a.alert_id());
+  return ids;
+}
+
+void produce(const std::string& bootstrap, const std::vector<InputRecord>& records, size_t from, size_t to) {
+  testing::CountingProducer in(bootstrap);
+  for (size_t i = from; i < to; ++i) in.send(records[i].topic, records[i].key, records[i].value);
+  ASSERT_TRUE(in.flush());
+}
+
+TEST(StateChangelog, RestartRestoresEveryEntityAndGivesTheAlertsOfAnUninterruptedRun) {
+  kafka::MockCluster cluster(1);
+  const std::string group = "gs-state";
+  for (const std::string t : {"meter-readings", "gs-state-meter-readings-changelog", "gridsentinel-alerts",
+                              "gridsentinel-dead-letters", "gridsentinel-meter-risk"})
+    cluster.create_topic(t, kPartitions);
+  const std::string bootstrap = cluster.bootstrap_servers();
+  const config::Config cfg = state_config(bootstrap, group);
+
+  // 40 meters, 4 days of 15-minute readings with random anomalies (some span the restart).
+  const auto records = testing::simulated_readings(40, 4 * 96, 0.5, 11);
+  const size_t split = records.size() * 3 / 4;
+  const auto expected = testing::expected_alert_ids(cfg, records);
+  ASSERT_GT(expected.size(), 10u);
+
+  // First instance: the first three days, then a graceful stop (checkpoint, commit, leave).
+  produce(bootstrap, records, 0, split);
+  {
+    testing::RunnerThread first(cfg, bootstrap);
+    ASSERT_TRUE(first.wait_consumed(static_cast<double>(split), std::chrono::seconds(90)));
+    EXPECT_EQ(first.stop(), 0);
+    const auto& st = first.metrics().state();
+    EXPECT_GE(st.checkpoints_ok->Value(), 1);
+    EXPECT_EQ(st.checkpoints_failed->Value(), 0);
+    EXPECT_GE(st.checkpointed_entities->Value(), 40);
+  }
+
+  // Second instance, new process state: restores all 40 meters before consuming the last day.
+  produce(bootstrap, records, split, records.size());
+  testing::RunnerThread second(cfg, bootstrap);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (second.metrics().state().restored_ok->Value() < 40 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(second.metrics().state().restored_ok->Value(), 40);
+  EXPECT_EQ(second.metrics().state().restored_refused->Value(), 0);
+  EXPECT_GT(second.metrics().state().restore_records->Value(), 40);
+  // It resumes at the checkpointed position: nothing of the first three days is consumed again.
+  ASSERT_TRUE(second.wait_consumed(static_cast<double>(records.size() - split), std::chrono::seconds(90)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(second.consumed(), static_cast<double>(records.size() - split));
+  EXPECT_EQ(second.stop(), 0);
+
+  const auto alerts = testing::read_alerts(
+      bootstrap, "gridsentinel-alerts",
+      [&](const std::vector<v1::Alert>& got) { return per_entity_ids(got).size() >= expected.size(); },
+      std::chrono::seconds(30));
+  const auto got = per_entity_ids(alerts);
+  std::vector<std::string> missing, extra;
+  std::set_difference(expected.begin(), expected.end(), got.begin(), got.end(), std::back_inserter(missing));
+  std::set_difference(got.begin(), got.end(), expected.begin(), expected.end(), std::back_inserter(extra));
+  EXPECT_TRUE(missing.empty()) << missing.size() << " alerts of the uninterrupted run are missing";
+  EXPECT_TRUE(extra.empty()) << extra.size() << " alerts an uninterrupted run would not raise";
+}
+
+TEST(StateChangelog, LatestValuePerKeyWinsAndMalformedStateStartsCold) {
+  kafka::MockCluster cluster(1);
+  const std::string group = "gs-state2";
+  for (const std::string t : {"meter-readings", "gs-state2-meter-readings-changelog", "gridsentinel-alerts",
+                              "gridsentinel-dead-letters", "gridsentinel-meter-risk"})
+    cluster.create_topic(t, kPartitions);
+  const std::string bootstrap = cluster.bootstrap_servers();
+  const config::Config cfg = state_config(bootstrap, group);
+  const auto records = testing::simulated_readings(12, 2 * 96, 0, 5);
+  produce(bootstrap, records, 0, records.size());
+  {
+    testing::RunnerThread first(cfg, bootstrap);
+    ASSERT_TRUE(first.wait_consumed(static_cast<double>(records.size()), std::chrono::seconds(60)));
+    EXPECT_EQ(first.stop(), 0);
+  }
+  // Appended after the real checkpoints, to one partition each: garbage for one meter (it must start cold,
+  // counted as refused) and a tombstone for another (deleted: it is not restored at all).
+  std::map<std::string, int32_t> partition_of;
+  testing::consume_until(
+      bootstrap, "gs-state2-meter-readings-changelog",
+      [&](const std::vector<testing::OwnedRecord>& recs) {
+        for (const auto& r : recs)
+          if (r.key.rfind("m:", 0) == 0) partition_of[r.key] = r.partition;
+        return partition_of.size() >= 12;
+      },
+      std::chrono::seconds(20));
+  ASSERT_EQ(partition_of.size(), 12u);
+  testing::CountingProducer p(bootstrap);
+  kafka::Producer raw({{"bootstrap.servers", bootstrap}}, &p);
+  auto it = partition_of.begin();
+  const std::string garbage = "not a state";
+  const std::string_view garbage_view = garbage;
+  ASSERT_EQ(raw.produce_to("gs-state2-meter-readings-changelog", it->second, it->first, &garbage_view, 0),
+            kafka::Producer::Status::kOk);
+  ++it;
+  ASSERT_EQ(raw.produce_to("gs-state2-meter-readings-changelog", it->second, it->first, nullptr, 0),
+            kafka::Producer::Status::kOk);
+  ASSERT_TRUE(raw.flush(10'000));
+
+  testing::RunnerThread second(cfg, bootstrap);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (second.metrics().state().restored_ok->Value() + second.metrics().state().restored_refused->Value() <
+             11 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(second.metrics().state().restored_ok->Value(), 10);
+  EXPECT_EQ(second.metrics().state().restored_refused->Value(), 1);
+  EXPECT_EQ(second.stop(), 0);
+}
+
+}  // namespace
+}  // namespace gridsentinel

@@ -1,7 +1,10 @@
 #pragma once
-// `gridsentinel backtest`: the NAB backtest subcommand (backtest/BacktestRunner.h).
+// `gridsentinel backtest`: the NAB backtest (backtest/BacktestRunner.h) and the meter scenarios
+// (backtest/ScenarioRunner.h).
 //   gridsentinel backtest --nab-dir ../shared/data/nab [--out DIR] [--threshold 0.5] [--profile standard]
 //   gridsentinel backtest --series FILE.csv [--windows FILE.json] [--out DIR] ...
+//   gridsentinel backtest --scenarios [--meters N] [--days D] [--seed S] [--anomaly-rate R] [--tolerance K]
+//                         [-c FILE] [--out DIR]
 #include <CLI/CLI.hpp>
 
 #include <functional>

@@ -15,7 +15,7 @@
 //   where the register stands still while current flows are the stuck rule's and are left out of the window,
 //   which also means registers with coarse steps (1 kWh) are not judged by the window.
 // - tamper: any MeterStatusFlag in `tamper_flag_mask`.
-// - consumption_drop: a fast EWMA (12 h) of consumption below (1 - drop_ratio) x the meter's slow EWMA
+// - consumption_drop: a fast EWMA (8 h) of consumption below (1 - drop_ratio) x the meter's slow EWMA
 //   baseline (1 week, bias-corrected) on N consecutive readings, once the baseline covers 72 h. The baseline
 //   is frozen while the condition holds or an episode is open, so the drop does not teach it; a drop lasting
 //   `drop_adopt_after_h` becomes the new baseline. Readings without supply are not consumption and are not

@@ -1,5 +1,5 @@
-// The bare consume rate: gridsentinel's own kafka::Consumer (same properties as KafkaRunner's consumer), doing
-// nothing but poll, in a fresh consumer group, until `expected` records have arrived. The ceiling that
+// The bare consume rate: gridsentinel's own kafka::Consumer (same properties as KafkaRunner's consumer),
+// doing nothing but poll, in a fresh consumer group, until `expected` records have arrived. The ceiling that
 // `gridsentinel run` is compared against in bench/e2e/run_e2e.sh.
 //
 //   ./build-bench/bench/bare_consume_bench BOOTSTRAP TOPIC EXPECTED [GROUP]
@@ -49,14 +49,13 @@ int main(int argc, char** argv) {
   const std::string bootstrap = argv[1], topic = argv[2];
   const uint64_t expected = std::strtoull(argv[3], nullptr, 10);
   const std::string group =
-      argc > 4 ? argv[4] : "bare-consume-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+      argc > 4
+          ? argv[4]
+          : "bare-consume-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
   // The consumer properties KafkaRunner sets (src/pipeline/KafkaRunner.cc), minus offset storing.
-  const kafka::Properties props = {{"bootstrap.servers", bootstrap},
-                                   {"group.id", group},
-                                   {"client.id", "bare-consume-bench"},
-                                   {"auto.offset.reset", "earliest"},
-                                   {"enable.auto.commit", "false"},
-                                   {"queued.min.messages", "100000"}};
+  const kafka::Properties props = {{"bootstrap.servers", bootstrap},    {"group.id", group},
+                                   {"client.id", "bare-consume-bench"}, {"auto.offset.reset", "earliest"},
+                                   {"enable.auto.commit", "false"},     {"queued.min.messages", "100000"}};
   Quiet listener;
   using clock = std::chrono::steady_clock;
   const auto t_sub = clock::now();

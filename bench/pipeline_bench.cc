@@ -5,14 +5,16 @@
 //   ./build-bench/bench/pipeline_bench --benchmark_counters_tabular=true
 //
 // Stages:
-//   BM_DecodeValidate      RecordDecoder::decode of one pre-encoded MeterReading (protobuf parse + validation)
-//   BM_RollingWindowAdd    RollingWindow::add + stats() (24 h window, 24 buckets, 15-minute readings)
-//   BM_ZScoreScoreLearn    ZScoreDetector score then learn (prequential, as the Processor calls it)
-//   BM_AlertEncode         v1::Alert (typical z-score alert, 9 features) SerializeToString into a reused string
-//   BM_ProcessorStream     Processor::process over a pre-encoded FleetSimulator stream (M meters x T ticks, one
+//   BM_DecodeValidate      RecordDecoder::decode of one pre-encoded MeterReading (protobuf parse +
+//   validation) BM_RollingWindowAdd    RollingWindow::add + stats() (24 h window, 24 buckets, 15-minute
+//   readings) BM_ZScoreScoreLearn    ZScoreDetector score then learn (prequential, as the Processor calls it)
+//   BM_AlertEncode         v1::Alert (typical z-score alert, 9 features) SerializeToString into a reused
+//   string BM_ProcessorStream     Processor::process over a pre-encoded FleetSimulator stream (M meters x T
+//   ticks, one
 //                          MeterReading per record, default config: every detector on), in-memory Emitter.
 //                          One iteration = the whole stream through a fresh Processor (construction untimed).
-// items/s = readings/s. Use --benchmark_repetitions=3 on a noisy machine; CPU time is reported next to real time.
+// items/s = readings/s. Use --benchmark_repetitions=3 on a noisy machine; CPU time is reported next to real
+// time.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -241,13 +243,18 @@ void BM_ProcessorStream(benchmark::State& state) {
   state.counters["dead_letters"] = static_cast<double>(dead);
   state.counters["risk_changes"] = static_cast<double>(risks);
   state.counters["entities"] = static_cast<double>(entities);
-  // Processor state (entity table, windows, detectors, forest) per meter, as resident memory: no Kafka buffers.
+  // Processor state (entity table, windows, detectors, forest) per meter, as resident memory: no Kafka
+  // buffers.
   state.counters["rss_bytes_per_entity"] = entities ? rss_growth / static_cast<double>(entities) : 0.0;
   state.counters["bytes_per_reading"] = static_cast<double>(s.bytes) / static_cast<double>(s.values.size());
 }
 // 2k meters x 200 ticks (past the simulator's 2-day warm-up, so anomalies and alerts occur), and the e2e
 // shape (10k meters x 100 ticks = 1M readings).
-BENCHMARK(BM_ProcessorStream)->Args({2000, 200})->Args({10000, 100})->Iterations(2)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ProcessorStream)
+    ->Args({2000, 200})
+    ->Args({10000, 100})
+    ->Iterations(2)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace gridsentinel

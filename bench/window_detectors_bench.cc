@@ -60,6 +60,15 @@ void BM_IqrExact(benchmark::State& state) {
 }
 BENCHMARK(BM_IqrExact)->Arg(96)->Arg(288)->Arg(1024)->Arg(4096);
 
+// Bucketed window (the default): the default meter shape, 3 days in 24 buckets, 288 points, 15-minute
+// readings.
+void BM_IqrBucketed(benchmark::State& state) {
+  detectors::IqrDetector d(
+      detectors::IqrConfig{.window_ms = 3 * 86'400'000LL, .max_points = 288, .buckets = 24});
+  run_prequential(state, d, 900'000);
+}
+BENCHMARK(BM_IqrBucketed);
+
 // Sketched week-long window, 24 buckets, k = 200; arg = seconds between points (10 s: 2,520 points a bucket).
 void BM_IqrSketch(benchmark::State& state) {
   detectors::IqrDetector d(detectors::IqrConfig{.window_ms = 7 * 86'400'000LL, .sketch_buckets = 24}, 1);

@@ -18,8 +18,11 @@
 #include <concepts>
 #include <cstdint>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gridsentinel::detectors {
 
@@ -70,6 +73,23 @@ class LearningGuard {
  private:
   uint32_t flagged_run_ = 0;
 };
+
+// One shared, immutable copy of each distinct detector configuration (compared with ==), so that a million
+// per-entity detectors hold an 8-byte pointer instead of a copy each. Copies live for the whole process;
+// there are as many as there are distinct configurations (a handful; a parameter sweep creates one per
+// setting). Thread-safe; the pointer is stable.
+template <class Config>
+const Config* intern(const Config& cfg) {
+  static std::mutex mu;
+  static std::vector<std::unique_ptr<const Config>> pool;
+  static const Config* last = nullptr;  // detectors are created in runs with the same configuration
+  const std::lock_guard lock(mu);
+  if (last && *last == cfg) return last;
+  for (const auto& p : pool)
+    if (*p == cfg) return last = p.get();
+  pool.push_back(std::make_unique<const Config>(cfg));
+  return last = pool.back().get();
+}
 
 // Maps an unbounded non-negative statistic (a z-score, a distance in IQRs) to [0, 1):
 // 0 at `neutral`, 0.5 at `half`, approaching 1 as it grows. Monotone, so thresholds on the statistic and on

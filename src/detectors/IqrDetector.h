@@ -6,10 +6,15 @@
 // that score = squash(d, 0, k) is 0 inside the box, 0.5 exactly at a fence (the default LearningPolicy
 // threshold, so "flagged" means "on or beyond a fence") and rises towards 1 further out (0.67 at 2k). Scored
 // before the point is learned (prequential).
-// Window (IqrConfig), exact or sketched:
-//   - exact (sketch_buckets = 0): the `max_points` most recent points within `window_ms` (0 = count only),
-//     with exact type-7 quartiles (features/RollingQuantiles.h). For short windows: up to a few thousand
-//     points.
+// Window (IqrConfig), one of three:
+//   - bucketed (the default; sketch_buckets = 0, window_ms > 0, buckets = B > 0): every point of the window
+//   as
+//     a 16-bit code, in B event-time buckets; quartiles of the B complete buckets before the current one (at
+//     most max_points points), refreshed when a bucket closes (features/BucketedQuantiles.h). Ranks exact,
+//     values within 2^-11 relative (0.05%). 2 bytes a point: 626 bytes for the default meter window.
+//   - exact (sketch_buckets = 0 and window_ms = 0 (count only) or buckets = 0): the `max_points` most recent
+//     points within `window_ms`, updated on every point, exact type-7 quartiles
+//     (features/RollingQuantiles.h). 24 bytes a point.
 //   - sketched (sketch_buckets = B > 0): a KLL sketch per event-time bucket; quartiles of the B complete
 //     buckets before the current one, refreshed when a bucket closes (features/SlidingQuantileSketch.h); rank
 //     error KllSketch::rank_error(k) (1.33% at k = 200, 99% confidence). For long windows of frequent data.
@@ -21,9 +26,10 @@
 // Cost per point, score + learn (bench/window_detectors_bench.cc, Release): exact 0.17 us at N = 288, 0.6 us
 // at N = 4,096; sketched (a week, B = 24, k = 200) 0.3 us at a point per 10 s, 1.0 us at one per minute,
 // mostly the rotation's merge amortised over a bucket's points.
-// Memory: exact 24 bytes x max_points + 128 bytes, fixed (7 kB at 288 points); sketched B + 1 KLL sketches,
-// grown on demand, at most ~5 kB each at k = 200 (86-107 kB for a week of 10-60 s data).
-// Non-finite values score 0 and are not learned.
+// Memory: bucketed 2 bytes x (max_points + B + 1) + 96 bytes, fixed (0.7 kB at 288 points, B = 24); exact 24
+// bytes x max_points + 128 bytes, fixed (7 kB at 288 points); sketched B + 1 KLL sketches, grown on demand,
+// at most ~5 kB each at k = 200 (86-107 kB for a week of 10-60 s data). Non-finite values score 0 and are not
+// learned.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,6 +37,8 @@
 #include <variant>
 
 #include "detectors/Detector.h"
+#include "features/BucketedQuantiles.h"
+#include "features/HeapArray.h"
 #include "features/Quartiles.h"
 #include "features/RollingQuantiles.h"
 #include "features/SlidingQuantileSketch.h"
@@ -39,13 +47,16 @@ namespace gridsentinel::detectors {
 
 struct IqrConfig {
   int64_t window_ms = 24LL * 3600 * 1000;  // window duration (exact: 0 = count only)
-  uint32_t max_points = 288;    // exact window's cap (<= RollingQuantiles::kMaxPoints): a day at 5 min
+  uint32_t max_points = 288;  // bucketed/exact window's cap (<= RollingQuantiles::kMaxPoints): a day at 5 min
+  uint32_t buckets = 24;      // bucketed window's buckets; 0 = exact (point by point) window
   uint32_t sketch_buckets = 0;  // 0 = exact window; B > 0 = sliding KLL sketch with B buckets
   uint16_t sketch_k = 200;      // KLL accuracy/memory trade-off
   uint32_t min_samples = 16;    // warm-up
   double k = 1.5;               // fence multiplier: score 0.5 at Q1 - k IQR and Q3 + k IQR
   double iqr_floor_abs = 1e-9;  // in the feature's unit
   double iqr_floor_rel = 0.01;  // fraction of |median|
+
+  bool operator==(const IqrConfig&) const = default;
 };
 
 // What the window says is normal; `lower`/`upper` are the alert's expected range.
@@ -65,10 +76,11 @@ class IqrDetector {
   // input.
   double distance(double value) const;
   void learn(const Input& p);
-  bool warmed_up() const { return quartiles().count >= cfg_.min_samples; }
+  bool warmed_up() const { return quartiles().count >= cfg_->min_samples; }
   // The fences; nullopt before warm-up.
   std::optional<IqrFences> fences() const;
-  bool sketched() const { return std::holds_alternative<features::SlidingQuantileSketch>(window_); }
+  bool sketched() const { return window_.index() == kSketched; }
+  bool bucketed() const { return window_.index() == kBucketed; }
   size_t memory_bytes() const;
 
   std::string save() const;
@@ -76,8 +88,12 @@ class IqrDetector {
 
  private:
   features::Quartiles quartiles() const;
-  IqrConfig cfg_;
-  std::variant<features::RollingQuantiles, features::SlidingQuantileSketch> window_;
+  static constexpr size_t kBucketed = 0, kExact = 1, kSketched = 2;
+  using Window = std::variant<features::BucketedQuantiles, features::Boxed<features::RollingQuantiles>,
+                              features::Boxed<features::SlidingQuantileSketch>>;
+  static Window make_window(const IqrConfig& cfg, uint64_t seed);
+  const IqrConfig* cfg_;  // interned (see intern())
+  Window window_;
 };
 
 }  // namespace gridsentinel::detectors

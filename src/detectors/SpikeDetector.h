@@ -25,21 +25,24 @@
 // learn, a level shift becomes the new median after about N/2 points, and the verdict needs `learn` to see
 // the candidate and the points after it.
 //
-// Out of order: a point older than the window's oldest (full window) is not learned (RollingQuantiles); a
+// Out of order: a point older than the window's oldest (full window) is not learned (MedianWindow); a
 // point older than the pending candidate does not count towards its confirmation.
 // Warm-up: scores 0, and opens no candidate, until the window holds `min_samples` points.
 // Cost per point, score + learn: O(N) memmove plus O(log N) for the MAD; 0.19 us at N = 31, 0.23 us at N =
 // 101 (bench/window_detectors_bench.cc, Release).
-// Memory: 24 bytes x window_points + 8 bytes x confirm_points + 280 bytes, fixed at construction (1.1 kB at N
-// = 31).
+// Memory: 8 bytes x window_points + 136 bytes, fixed at construction (384 bytes at N = 31; the window is a
+// features/MedianWindow, floats with 32-bit time offsets); a pending candidate and its verdict take another
+// ~170 bytes on the heap while one is open (rarely: once per spike).
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <memory>
 #include "detectors/Detector.h"
-#include "features/RollingQuantiles.h"
+
+#include "features/MedianWindow.h"
 
 namespace gridsentinel::detectors {
 
@@ -51,6 +54,8 @@ struct SpikeConfig {
   double scale_floor_rel = 0.001;  // fraction of |median|
   uint32_t confirm_points = 5;     // later points seen before the verdict, 1..kMaxConfirmPoints
   double return_z = 2.5;           // back to the old level = within return_z old scales of the old median
+
+  bool operator==(const SpikeConfig&) const = default;
 };
 
 enum class SpikeKind : uint8_t { kSpike = 1, kLevelShift = 2 };
@@ -70,15 +75,19 @@ class SpikeDetector {
   using Input = Point;
   static constexpr uint32_t kMaxConfirmPoints = 64;
   explicit SpikeDetector(const SpikeConfig& cfg = {});
+  SpikeDetector(const SpikeDetector& o);
+  SpikeDetector(SpikeDetector&&) noexcept = default;
+  SpikeDetector& operator=(const SpikeDetector& o);
+  SpikeDetector& operator=(SpikeDetector&&) noexcept = default;
 
   double score(const Input& p) const;
   // Robust z of `value` against the window; 0 before warm-up or for non-finite input.
   double robust_z(double value) const;
   void learn(const Input& p);
-  bool warmed_up() const { return window_.count() >= cfg_.min_samples; }
+  bool warmed_up() const { return window_.count() >= cfg_->min_samples; }
 
   // The verdict the last `learn` reached, if it reached one; cleared by the next `learn` and by `restore`.
-  const std::optional<SpikeVerdict>& resolved() const { return resolved_; }
+  const std::optional<SpikeVerdict>& resolved() const;
   // Whether a candidate is waiting for its confirmation points, and its event time.
   std::optional<int64_t> pending_since_ms() const;
   // The recent level and the scale a point is measured in (median, floored 1.4826 MAD); NaN before the first
@@ -100,12 +109,18 @@ class SpikeDetector {
   bool is_away(const Candidate& c, double value) const;
   SpikeVerdict resolve(const Candidate& c) const;
 
-  SpikeConfig cfg_;
-  features::RollingQuantiles window_;
-  bool armed_ = true;  // a flagged point may open a candidate
-  std::optional<Candidate> pending_;
-  std::vector<double> later_;  // the pending candidate's confirmation points, at most confirm_points
-  std::optional<SpikeVerdict> resolved_;
+  // What only a spike needs, on the heap while a candidate is pending or a verdict was just reached.
+  struct Episode {
+    std::optional<Candidate> pending;
+    std::vector<double> later;  // the pending candidate's confirmation points, at most confirm_points
+    std::optional<SpikeVerdict> resolved;
+  };
+  Episode& episode();
+
+  const SpikeConfig* cfg_;  // interned (see intern())
+  features::MedianWindow window_;
+  bool armed_ = true;               // a flagged point may open a candidate
+  std::unique_ptr<Episode> state_;  // null: no candidate pending, no verdict to report
 };
 
 }  // namespace gridsentinel::detectors

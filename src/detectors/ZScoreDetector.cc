@@ -6,12 +6,12 @@
 namespace gridsentinel::detectors {
 
 namespace {
-constexpr uint8_t kStateVersion = 1;
+constexpr uint8_t kStateVersion = 2;  // 2: compact windows
 }
 
 double ZScoreDetector::effective_std(const features::WindowStats& s) const {
   const double sd = std::isfinite(s.stddev) ? s.stddev : 0.0;
-  return std::max({sd, cfg_.std_floor_abs, cfg_.std_floor_rel * std::abs(s.mean)});
+  return std::max({sd, cfg_->std_floor_abs, cfg_->std_floor_rel * std::abs(s.mean)});
 }
 
 double ZScoreDetector::signed_z(double value) const {
@@ -27,7 +27,7 @@ double ZScoreDetector::z(double value) const {
 std::pair<double, double> ZScoreDetector::expected_range() const {
   const auto s = window_.stats();
   if (s.count == 0) return {std::nan(""), std::nan("")};
-  const double half = cfg_.threshold * effective_std(s);
+  const double half = cfg_->threshold * effective_std(s);
   return {s.mean - half, s.mean + half};
 }
 

@@ -8,7 +8,9 @@
 // skewed or heavy-tailed data the IQR and spike detectors are more robust. Warm-up: scores 0 until the window
 // holds `min_samples` points. Score: squash(z, 1, threshold) maps z = threshold to 0.5 (the default alert
 // threshold), rising towards 1. Cost: O(1) amortised per point (the window's). Memory: the window's (B
-// buckets x 40 bytes + 64 bytes).
+// buckets x 12 bytes + 8, and a 96-byte object) plus a pointer to the shared configuration (intern()): 400
+// bytes for the default 24-hour, 24-bucket window. Precision: the window's (mean ~1e-6, standard deviation
+// ~1e-3 relative), so z is within ~0.1% of the exact one.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -25,19 +27,22 @@ struct ZScoreConfig {
   double threshold = 4.0;                  // z at which the score reaches 0.5
   double std_floor_abs = 1e-9;             // in the feature's unit
   double std_floor_rel = 0.001;            // fraction of |mean|
+
+  bool operator==(const ZScoreConfig&) const = default;
 };
 
 class ZScoreDetector {
  public:
   using Input = Point;
-  explicit ZScoreDetector(const ZScoreConfig& cfg = {}) : cfg_(cfg), window_(cfg.window_ms, cfg.buckets) {}
+  explicit ZScoreDetector(const ZScoreConfig& cfg = {})
+      : cfg_(intern(cfg)), window_(cfg.window_ms, cfg.buckets) {}
 
-  double score(const Input& p) const { return squash(z(p.value), 1.0, cfg_.threshold); }
+  double score(const Input& p) const { return squash(z(p.value), 1.0, cfg_->threshold); }
   // Signed z-score of `value` against the window; 0 before warm-up or for non-finite input.
   double signed_z(double value) const;
   double z(double value) const;
   void learn(const Input& p) { window_.add(p.time_ms, p.value); }
-  bool warmed_up() const { return window_.count() >= cfg_.min_samples; }
+  bool warmed_up() const { return window_.count() >= cfg_->min_samples; }
   features::WindowStats stats() const { return window_.stats(); }
   // The range of values that would score below 0.5: mean +- threshold * max(std, floor).
   std::pair<double, double> expected_range() const;
@@ -48,7 +53,7 @@ class ZScoreDetector {
 
  private:
   double effective_std(const features::WindowStats& s) const;
-  ZScoreConfig cfg_;
+  const ZScoreConfig* cfg_;  // interned (see intern())
   features::RollingWindow window_;
 };
 

@@ -11,25 +11,44 @@ RollingWindow::RollingWindow(int64_t duration_ms, uint32_t buckets)
 void RollingWindow::advance_to(int64_t head_index) {
   if (head_index_ != std::numeric_limits<int64_t>::min() && head_index <= head_index_) return;
   const auto n = static_cast<int64_t>(buckets_.size());
-  // Buckets whose index fell out of (head_index - n, head_index] are emptied; only those slots can hold them.
-  for (auto& b : buckets_)
-    if (b.index != std::numeric_limits<int64_t>::min() && b.index <= head_index - n) b = Bucket{};
+  if (head_index_ == std::numeric_limits<int64_t>::min() ||
+      static_cast<uint64_t>(head_index) - static_cast<uint64_t>(head_index_) >= static_cast<uint64_t>(n)) {
+    for (auto& b : buckets_) b = Bucket{};
+  } else {
+    // The head bucket closes: its M2 becomes a code.
+    Bucket& old_head = buckets_[slot_of(head_index_)];
+    const float m2 = total_.head_m2;
+    total_.head_m2 = 0;
+    if (old_head.count > 0) {
+      old_head.sd = encode_sd(std::sqrt(static_cast<double>(m2) / old_head.count));
+    }
+    // The buckets (head_index_ - n, head_index - n] leave the window: their slots take the new ones.
+    for (int64_t i = head_index_ + 1; i <= head_index; ++i) buckets_[slot_of(i)] = Bucket{};
+  }
+  total_.head_m2 = 0;
   head_index_ = head_index;
   recompute_totals();
 }
 
 void RollingWindow::recompute_totals() {
-  Bucket t;
-  t.min = std::numeric_limits<double>::infinity();
-  t.max = -std::numeric_limits<double>::infinity();
-  for (const auto& b : buckets_) {
+  // Pairwise combination of (count, mean, M2) (Chan, Golub, LeVeque 1979), in double precision.
+  Totals t;
+  t.min = std::numeric_limits<float>::infinity();
+  t.max = -std::numeric_limits<float>::infinity();
+  const auto n_buckets = static_cast<int64_t>(buckets_.size());
+  for (int64_t i = head_index_ - n_buckets + 1; i <= head_index_; ++i) {
+    const Bucket& b = buckets_[slot_of(i)];
     if (b.count == 0) continue;
+    const double nb = b.count, na = t.count, n = na + nb;
+    const double delta = static_cast<double>(b.mean) - t.mean;
+    t.mean += delta * nb / n;
+    t.m2 += m2_of(b, i) + delta * delta * na * nb / n;
     t.count += b.count;
-    t.sum += b.sum;
-    t.sumsq += b.sumsq;
-    t.min = std::min(t.min, b.min);
-    t.max = std::max(t.max, b.max);
+    // Codes decode to values a float holds exactly (11 significant bits, exponent within a float's range).
+    t.min = std::min(t.min, static_cast<float>(codec_.decode(b.min)));
+    t.max = std::max(t.max, static_cast<float>(codec_.decode(b.max)));
   }
+  t.head_m2 = total_.head_m2;
   total_ = t;
 }
 
@@ -38,35 +57,88 @@ bool RollingWindow::add(int64_t time_ms, double value) {
   const int64_t idx = floor_div(time_ms, bucket_ms_);
   const auto n = static_cast<int64_t>(buckets_.size());
   if (head_index_ != std::numeric_limits<int64_t>::min() && idx <= head_index_ - n) return false;  // too late
-  if (!has_shift_) {
-    shift_ = value;
-    has_shift_ = true;
-  }
   advance_to(idx);
-  auto& b = buckets_[static_cast<size_t>(((idx % n) + n) % n)];
-  if (b.index != idx) b = Bucket{.index = idx, .count = 0, .sum = 0, .sumsq = 0, .min = value, .max = value};
+  if (total_.count == 0) {  // an empty window re-centres on its first value
+    shift_ = value;
+    codec_.reset();
+    sd_codec_.reset();
+  }
+  auto& b = buckets_[slot_of(idx)];
+  if (b.count >= kMaxPerBucket) return false;
+  fit(value);
   const double d = value - shift_;
-  b.count += 1;
-  b.sum += d;
-  b.sumsq += d * d;
-  b.min = std::min(b.min, value);
-  b.max = std::max(b.max, value);
+  if (b.count == 0) {
+    b = Bucket{.mean = static_cast<float>(d),
+               .count = 1,
+               .sd = HalfCodec::kZero,
+               .min = codec_.encode(value, Rounding::kDown),
+               .max = codec_.encode(value, Rounding::kUp)};
+    if (idx == head_index_) total_.head_m2 = 0;
+  } else {
+    const double m2 = m2_of(b, idx);
+    b.count = static_cast<uint16_t>(b.count + 1);
+    const double delta = d - static_cast<double>(b.mean);
+    const double mean = static_cast<double>(b.mean) + delta / b.count;
+    b.mean = static_cast<float>(mean);
+    set_m2(b, idx, m2 + delta * (d - mean));  // may re-anchor the codes: encode min and max after it
+    b.min = std::min(b.min, codec_.encode(value, Rounding::kDown));
+    b.max = std::max(b.max, codec_.encode(value, Rounding::kUp));
+  }
   total_.count += 1;
-  total_.sum += d;
-  total_.sumsq += d * d;
-  total_.min = std::min(total_.min, value);
-  total_.max = std::max(total_.max, value);
+  const double delta = d - total_.mean;
+  total_.mean += delta / total_.count;
+  total_.m2 += delta * (d - total_.mean);
+  total_.min = std::min(total_.min, static_cast<float>(value));
+  total_.max = std::max(total_.max, static_cast<float>(value));
 
   if (time_ms >= last_time_) {
     prev_time_ = last_time_;
-    prev_value_ = last_value_;
+    prev_value_ = static_cast<float>(last_value_);
     last_time_ = time_ms;
     last_value_ = value;
   } else if (time_ms > prev_time_) {  // a late event between the two newest: it becomes the previous one
     prev_time_ = time_ms;
-    prev_value_ = value;
+    prev_value_ = static_cast<float>(value);
   }
   return true;
+}
+
+void RollingWindow::reanchor(int8_t anchor) {
+  const HalfCodec old = codec_;
+  codec_.set_anchor(anchor);
+  for (auto& b : buckets_) {
+    if (b.count == 0) continue;
+    b.min = codec_.encode(old.decode(b.min), Rounding::kDown);
+    b.max = codec_.encode(old.decode(b.max), Rounding::kUp);
+  }
+}
+
+uint16_t RollingWindow::encode_sd(double sd) {
+  if (const int8_t a = sd_codec_.anchor_for(sd); a != sd_codec_.anchor()) {
+    const HalfCodec old = sd_codec_;
+    sd_codec_.set_anchor(a);
+    for (auto& b : buckets_)
+      if (b.count > 0) b.sd = sd_codec_.encode(old.decode(b.sd));
+  }
+  return sd_codec_.encode(sd);
+}
+
+void RollingWindow::fit(double magnitude) {
+  if (const int8_t a = codec_.anchor_for(magnitude); a != codec_.anchor()) reanchor(a);
+}
+
+double RollingWindow::m2_of(const Bucket& b, int64_t index) const {
+  if (index == head_index_) return static_cast<double>(total_.head_m2);
+  const double sd = sd_codec_.decode(b.sd);
+  return sd * sd * b.count;
+}
+
+void RollingWindow::set_m2(Bucket& b, int64_t index, double m2) {
+  if (index == head_index_) {
+    total_.head_m2 = static_cast<float>(m2);
+    return;
+  }
+  b.sd = encode_sd(std::sqrt(std::max(0.0, m2) / b.count));
 }
 
 WindowStats RollingWindow::stats() const {
@@ -74,41 +146,46 @@ WindowStats RollingWindow::stats() const {
   s.count = total_.count;
   s.last = last_value_;
   if (prev_time_ != std::numeric_limits<int64_t>::min() && last_time_ > prev_time_)
-    s.rate_per_s = (last_value_ - prev_value_) / (static_cast<double>(last_time_ - prev_time_) / 1000.0);
+    s.rate_per_s = (last_value_ - static_cast<double>(prev_value_)) /
+                   (static_cast<double>(last_time_ - prev_time_) / 1000.0);
   if (total_.count == 0) return s;
   const double n = total_.count;
-  const double mean_d = total_.sum / n;
-  s.mean = shift_ + mean_d;
-  s.min = total_.min;
-  s.max = total_.max;
-  if (total_.count >= 2) s.stddev = std::sqrt(std::max(0.0, (total_.sumsq - n * mean_d * mean_d) / (n - 1)));
+  s.mean = shift_ + total_.mean;
+  s.min = static_cast<double>(total_.min);
+  s.max = static_cast<double>(total_.max);
+  if (total_.count >= 2) s.stddev = std::sqrt(std::max(0.0, total_.m2 / (n - 1)));
   return s;
 }
 
+// Layout: shape, head, shift, last/previous, totals, then the buckets in window order (oldest first), each as
+// its count followed, when non-zero, by its moments: an empty bucket costs 4 bytes.
 void RollingWindow::save(StateWriter& w) const {
   w.put<int64_t>(bucket_ms_);
-  w.put<uint32_t>(static_cast<uint32_t>(buckets_.size()));
+  w.put<uint32_t>(buckets_.size());
   w.put(head_index_);
   w.put(shift_);
-  w.put<uint8_t>(has_shift_ ? 1 : 0);
+  w.put(codec_.anchor());
+  w.put(sd_codec_.anchor());
   w.put(last_time_);
   w.put(last_value_);
   w.put(prev_time_);
   w.put(prev_value_);
+  if (head_index_ == std::numeric_limits<int64_t>::min()) return;  // never added to: nothing more
   // Totals are saved, not recomputed on restore: a different summation order would change the last bits and a
   // restored detector must score bit-for-bit as the original.
-  for (const Bucket* b : {&total_}) {
-    w.put(b->count);
-    w.put(b->sum);
-    w.put(b->sumsq);
-    w.put(b->min);
-    w.put(b->max);
-  }
-  for (const auto& b : buckets_) {
-    w.put(b.index);
+  w.put(total_.count);
+  w.put(total_.mean);
+  w.put(total_.m2);
+  w.put(total_.min);
+  w.put(total_.max);
+  w.put(total_.head_m2);
+  const auto n = static_cast<int64_t>(buckets_.size());
+  for (int64_t i = head_index_ - n + 1; i <= head_index_; ++i) {
+    const Bucket& b = buckets_[slot_of(i)];
     w.put(b.count);
-    w.put(b.sum);
-    w.put(b.sumsq);
+    if (b.count == 0) continue;
+    w.put(b.mean);
+    w.put(b.sd);
     w.put(b.min);
     w.put(b.max);
   }
@@ -118,33 +195,46 @@ bool RollingWindow::restore(StateReader& r) {
   int64_t bucket_ms = 0;
   uint32_t n = 0;
   if (!r.get(bucket_ms) || !r.get(n) || bucket_ms != bucket_ms_ || n != buckets_.size()) return false;
-  RollingWindow next = *this;
-  uint8_t has_shift = 0;
+  RollingWindow next(bucket_ms_ * n, n);
   r.get(next.head_index_);
   r.get(next.shift_);
-  r.get(has_shift);
+  int8_t anchor = 0;
+  r.get(anchor);
+  int8_t sd_anchor = 0;
+  r.get(sd_anchor);
+  if (!next.codec_.set_anchor(anchor) || !next.sd_codec_.set_anchor(sd_anchor)) return false;
   r.get(next.last_time_);
   r.get(next.last_value_);
   r.get(next.prev_time_);
   r.get(next.prev_value_);
-  r.get(next.total_.count);
-  r.get(next.total_.sum);
-  r.get(next.total_.sumsq);
-  r.get(next.total_.min);
-  r.get(next.total_.max);
-  for (auto& b : next.buckets_) {
-    r.get(b.index);
-    r.get(b.count);
-    r.get(b.sum);
-    r.get(b.sumsq);
-    r.get(b.min);
-    r.get(b.max);
+  if (!r.ok() || !std::isfinite(next.shift_)) return false;
+  if (next.head_index_ != std::numeric_limits<int64_t>::min()) {
+    r.get(next.total_.count);
+    r.get(next.total_.mean);
+    r.get(next.total_.m2);
+    r.get(next.total_.min);
+    r.get(next.total_.max);
+    r.get(next.total_.head_m2);
+    if (!(next.total_.head_m2 >= 0) || !std::isfinite(next.total_.head_m2)) return false;
+    uint64_t bucket_count = 0;
+    for (int64_t i = next.head_index_ - static_cast<int64_t>(n) + 1; i <= next.head_index_ && r.ok(); ++i) {
+      Bucket& b = next.buckets_[next.slot_of(i)];
+      r.get(b.count);
+      if (b.count == 0) continue;
+      r.get(b.mean);
+      r.get(b.sd);
+      r.get(b.min);
+      r.get(b.max);
+      if (!std::isfinite(b.mean) || !(b.min <= b.max) || !HalfCodec::valid(b.min) ||
+          !HalfCodec::valid(b.max) || !HalfCodec::valid(b.sd) || b.sd < HalfCodec::kZero)
+        return false;
+      bucket_count += b.count;
+    }
+    if (!r.ok() || bucket_count != next.total_.count || !std::isfinite(next.total_.mean) ||
+        !(next.total_.m2 >= 0))
+      return false;
   }
   if (!r.ok()) return false;
-  next.has_shift_ = has_shift != 0;
-  uint64_t bucket_count = 0;
-  for (const auto& b : next.buckets_) bucket_count += b.count;
-  if (bucket_count != next.total_.count) return false;
   *this = std::move(next);
   return true;
 }

@@ -2,18 +2,29 @@
 // RollingWindow: event-time rolling statistics of one feature of one entity.
 //
 // Algorithm: the window's duration is split into B equal buckets (B = `buckets`, width w = duration / B).
-// Each bucket keeps count, sum and sum of squares (of values shifted by a per-window constant K, the first
-// value seen, so that sums stay small and the variance does not suffer catastrophic cancellation), min and
-// max. The window covers the B buckets ending at the bucket of the newest event time seen ("head"): events
+// Each bucket keeps the count, mean and sum of squared deviations from its mean (Welford), min and max of its
+// values. The window covers the B buckets ending at the bucket of the newest event time seen ("head"): events
 // older than that drop out a whole bucket at a time, so the covered span is between (B-1)w and Bw, never more
-// than `duration`. Cost: O(1) to add an event into a live bucket; advancing the head by k buckets costs
-// O(min(k, B)) plus one O(B) pass that recomputes the totals exactly from the buckets (once per bucket width,
-// so amortised O(1) per event when several events share a bucket, and never accumulating rounding drift as
-// running subtractions would). Out of order: an event older than the head lands in its own bucket if that
-// bucket is still in the window; an event older than the window is refused (`add` returns false) and the
-// caller counts it as late. Memory: fixed, B buckets of 40 bytes plus 64 bytes, allocated once at
-// construction. Also tracks `last` (the value at the newest event time) and the rate of change between the
-// two newest events.
+// than `duration`. Cost: O(1) to add an event into a live bucket (the window totals are updated with it, in
+// double precision); advancing the head by k buckets costs O(min(k, B)) plus one O(B) pass that recomputes
+// the totals from the buckets (Chan et al.'s pairwise combination; once per bucket width, so amortised O(1)
+// per event when several events share a bucket, and never accumulating rounding drift as running
+// subtractions would). Out of order: an event older than the head lands in its own bucket if that bucket is
+// still in the window; an event older than the window is refused (`add` returns false) and the caller counts
+// it as late. Also tracks `last` (the value at the newest event time) and the rate of change between the two
+// newest events.
+// Precision: buckets hold single-precision moments of the values minus a per-window shift (the first value
+// seen since the window was last empty), so a large offset (an energy register at 1e6 kWh moving by 0.01)
+// keeps its variance, and a bucket's deviations are measured from its own mean. A closed bucket (any but the
+// head) keeps its standard deviation, min and max as 16-bit codes (HalfCodec, features/HalfCode.h): min and
+// max rounded outwards (min <= the true min, max >= the true max, within 2^-10 relative, plus 2^-24 of the
+// largest magnitude since the window was last empty), the standard deviation to nearest (2^-11 relative, with
+// its own anchor, so a tiny spread on a large level keeps its digits). Hence: mean within ~1e-6 relative (of
+// the spread and of the shifted mean), standard deviation within ~1e-3 relative, min and max exact to a float
+// for the head bucket's events and within 2^-10 (outwards) for older ones. The rate of change uses the
+// previous value as a float (relative error 2^-24). At most kMaxPerBucket (65,535) events a bucket: 18 a
+// second in a 1-hour bucket. Memory: fixed, B buckets of 12 bytes (one allocation, no spare capacity) plus a
+// 104-byte object, allocated once at construction: 392 bytes for the default meter window (24 h, 24 buckets).
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -21,6 +32,8 @@
 #include <vector>
 
 #include "common/StateCodec.h"
+#include "features/HalfCode.h"
+#include "features/HeapArray.h"
 
 namespace gridsentinel::features {
 
@@ -38,12 +51,13 @@ struct WindowStats {
 class RollingWindow {
  public:
   static constexpr uint32_t kMaxBuckets = 1024;
+  static constexpr uint32_t kMaxPerBucket = 65535;  // events beyond this many in one bucket are refused
   // duration_ms > 0, 1 <= buckets <= kMaxBuckets, duration_ms divisible into buckets of >= 1 ms (checked by
   // config).
   RollingWindow(int64_t duration_ms, uint32_t buckets);
 
-  // Adds one event. Returns false (and changes nothing) when the event is older than the window or not
-  // finite.
+  // Adds one event. Returns false (and changes nothing) when the event is older than the window, not finite,
+  // or its bucket already holds kMaxPerBucket events.
   bool add(int64_t time_ms, double value);
   // Statistics of the events in the window. O(1).
   WindowStats stats() const;
@@ -51,32 +65,53 @@ class RollingWindow {
   // Newest event time seen, or INT64_MIN before the first event.
   int64_t head_time_ms() const { return last_time_; }
   int64_t duration_ms() const { return bucket_ms_ * static_cast<int64_t>(buckets_.size()); }
+  size_t memory_bytes() const { return sizeof(*this) + buckets_.heap_bytes(); }
 
   void save(StateWriter& w) const;
   bool restore(
       StateReader& r);  // false on malformed input or a different shape; then this window is unchanged
 
  private:
+  // One bucket's values, shifted by `shift_`; count 0 = empty. The head bucket's sum of squared deviations is
+  // head_m2_ (single precision) while it fills; a bucket keeps its standard deviation as a code once closed.
   struct Bucket {
-    int64_t index = std::numeric_limits<int64_t>::min();  // absolute bucket number floor(t / w); MIN = empty
+    float mean = 0;  // Welford: mean of the shifted values
+    uint16_t count = 0;
+    uint16_t sd = HalfCodec::kZero;  // sd_codec_ code of sqrt(M2 / count), for a closed bucket
+    uint16_t min = 0, max = 0;       // codec_ codes, rounded down / up
+  };
+  struct Totals {
+    double mean = 0, m2 = 0;  // of the shifted values
+    float min = 0, max = 0;   // of the values
     uint32_t count = 0;
-    double sum = 0, sumsq = 0;  // of (x - shift_)
-    double min = 0, max = 0;
+    float head_m2 = 0;  // the head bucket's M2 (kept here, where the struct has room for it)
   };
   static int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+  size_t slot_of(int64_t index) const {
+    const auto n = static_cast<int64_t>(buckets_.size());
+    return static_cast<size_t>(((index % n) + n) % n);
+  }
   void advance_to(int64_t head_index);
   void recompute_totals();
+  void reanchor(int8_t anchor);
+  void fit(double magnitude);     // re-anchors codec_ when `magnitude` would not fit
+  uint16_t encode_sd(double sd);  // re-anchors sd_codec_ when needed
+  double m2_of(const Bucket& b, int64_t index) const;
+  void set_m2(Bucket& b, int64_t index, double m2);
 
   int64_t bucket_ms_;
-  std::vector<Bucket> buckets_;
+  // Bucket i of the window (absolute index floor(t / w), in (head - B, head]) lives in slot i mod B; a slot
+  // whose bucket left the window is emptied when the head passes it, so slots need not remember indices.
+  HeapArray<Bucket> buckets_;
   int64_t head_index_ = std::numeric_limits<int64_t>::min();
   double shift_ = 0;
-  bool has_shift_ = false;
-  Bucket total_;
+  Totals total_;
   int64_t last_time_ = std::numeric_limits<int64_t>::min();
   double last_value_ = std::numeric_limits<double>::quiet_NaN();
   int64_t prev_time_ = std::numeric_limits<int64_t>::min();
-  double prev_value_ = std::numeric_limits<double>::quiet_NaN();
+  float prev_value_ = std::numeric_limits<float>::quiet_NaN();  // only for the rate of change
+  HalfCodec codec_;                                             // of the buckets' min and max
+  HalfCodec sd_codec_;  // of the buckets' standard deviations (anchored on the spread, not the level)
 };
 
 }  // namespace gridsentinel::features

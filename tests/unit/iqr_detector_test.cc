@@ -1,8 +1,9 @@
-// IqrDetector: the conformance suite in both window modes, and Tukey's fences against a brute-force
-// computation.
+// IqrDetector: the conformance suite in its three window modes, and Tukey's fences against a brute-force
+// computation (exactly for the exact window, within the 16-bit codes' stated bound for the bucketed one).
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -36,9 +37,25 @@ std::vector<Labelled<Point>> noisy_level_with_excursions(uint64_t seed, int poin
 struct IqrExactTraits {
   using Detector = IqrDetector;
   using Input = Point;
-  static Detector make(uint64_t seed) { return IqrDetector(IqrConfig{.max_points = 288}, seed); }
+  static Detector make(uint64_t seed) {
+    return IqrDetector(IqrConfig{.max_points = 288, .buckets = 0}, seed);
+  }
   static std::vector<Labelled<Input>> fixture(uint64_t seed) {
     return noisy_level_with_excursions(seed, 1500, 300'000, 50);  // 5-minute meter readings
+  }
+  static Input with_nan(const Input& like) { return {like.time_ms, std::nan("")}; }
+  static constexpr double kMinAuc = 0.95;
+};
+
+// The default meter shape: a day in 24 one-hour buckets, 5-minute readings (12 a bucket).
+struct IqrBucketedTraits {
+  using Detector = IqrDetector;
+  using Input = Point;
+  static Detector make(uint64_t seed) {
+    return IqrDetector(IqrConfig{.window_ms = 86'400'000LL, .max_points = 288, .buckets = 24}, seed);
+  }
+  static std::vector<Labelled<Input>> fixture(uint64_t seed) {
+    return noisy_level_with_excursions(seed, 1500, 300'000, 50);
   }
   static Input with_nan(const Input& like) { return {like.time_ms, std::nan("")}; }
   static constexpr double kMinAuc = 0.95;
@@ -63,6 +80,8 @@ struct IqrSketchTraits {
 
 namespace gridsentinel::testing {
 INSTANTIATE_TYPED_TEST_SUITE_P(IqrExact, DetectorConformance, ::testing::Types<detectors::IqrExactTraits>);
+INSTANTIATE_TYPED_TEST_SUITE_P(IqrBucketed, DetectorConformance,
+                               ::testing::Types<detectors::IqrBucketedTraits>);
 INSTANTIATE_TYPED_TEST_SUITE_P(IqrSketch, DetectorConformance, ::testing::Types<detectors::IqrSketchTraits>);
 }  // namespace gridsentinel::testing
 
@@ -135,8 +154,8 @@ TEST(IqrDetector, ScoreIsHalfAtTheFenceAndRisesBeyondIt) {
 
 TEST(IqrDetector, FlatSeriesNeverDividesByZeroAndIgnoresTinyWiggles) {
   for (const double level : {230.0, 0.0}) {
-    IqrDetector d(
-        IqrConfig{.max_points = 64, .min_samples = 8, .iqr_floor_abs = 0.01, .iqr_floor_rel = 0.01});
+    IqrDetector d(IqrConfig{
+        .max_points = 64, .buckets = 0, .min_samples = 8, .iqr_floor_abs = 0.01, .iqr_floor_rel = 0.01});
     for (int i = 0; i < 200; ++i) {
       const Point p{i * 1000LL, level};
       ASSERT_EQ(d.score(p), 0.0);
@@ -152,7 +171,7 @@ TEST(IqrDetector, FlatSeriesNeverDividesByZeroAndIgnoresTinyWiggles) {
 }
 
 TEST(IqrDetector, ScoresZeroUntilMinSamples) {
-  IqrDetector d(IqrConfig{.min_samples = 10});
+  IqrDetector d(IqrConfig{.buckets = 0, .min_samples = 10});
   for (int i = 0; i < 9; ++i) {
     EXPECT_FALSE(d.warmed_up());
     EXPECT_EQ(d.score({i * 1000LL, 1e9}), 0.0);
@@ -164,7 +183,7 @@ TEST(IqrDetector, ScoresZeroUntilMinSamples) {
 }
 
 TEST(IqrDetector, StepIsFlaggedThenAdoptedOnceTheWindowHoldsTheNewLevel) {
-  IqrDetector d(IqrConfig{.max_points = 48, .min_samples = 16});
+  IqrDetector d(IqrConfig{.max_points = 48, .buckets = 0, .min_samples = 16});
   std::mt19937_64 rng(3);
   std::normal_distribution<double> noise(0.0, 1.0);
   for (int i = 0; i < 100; ++i) d.learn({i * 1000LL, 100 + noise(rng)});
@@ -183,7 +202,7 @@ TEST(IqrDetector, StepIsFlaggedThenAdoptedOnceTheWindowHoldsTheNewLevel) {
 }
 
 TEST(IqrDetector, OutOfOrderPointsWithinTheWindowGiveTheSameFences) {
-  const IqrConfig cfg{.window_ms = 3'600'000, .max_points = 500, .min_samples = 8};
+  const IqrConfig cfg{.window_ms = 3'600'000, .max_points = 500, .buckets = 0, .min_samples = 8};
   std::mt19937_64 rng(5);
   std::normal_distribution<double> noise(50.0, 5.0);
   std::vector<Point> points;
@@ -198,7 +217,7 @@ TEST(IqrDetector, OutOfOrderPointsWithinTheWindowGiveTheSameFences) {
 }
 
 TEST(IqrDetector, NanIsNeitherScoredNorLearned) {
-  IqrDetector d(IqrConfig{.min_samples = 2});
+  IqrDetector d(IqrConfig{.buckets = 0, .min_samples = 2});
   d.learn({0, 1.0});
   d.learn({1, std::nan("")});
   d.learn({2, std::numeric_limits<double>::infinity()});
@@ -255,11 +274,114 @@ TEST(IqrDetector, SketchModeFlagsAnOutlierAgainstAWeekOfInfraMetrics) {
 }
 
 TEST(IqrDetector, RestoreRefusesTheOtherWindowMode) {
-  IqrDetector exact(IqrConfig{}), sketched(IqrConfig{.sketch_buckets = 24});
+  IqrDetector exact(IqrConfig{.buckets = 0}), sketched(IqrConfig{.sketch_buckets = 24}),
+      bucketed(IqrConfig{});
+  ASSERT_TRUE(bucketed.bucketed());
   exact.learn({0, 1.0});
+  bucketed.learn({0, 1.0});
   EXPECT_FALSE(sketched.restore(exact.save()));
   EXPECT_FALSE(exact.restore(sketched.save()));
+  EXPECT_FALSE(bucketed.restore(exact.save()));
+  EXPECT_FALSE(exact.restore(bucketed.save()));
+  EXPECT_FALSE(sketched.restore(bucketed.save()));
   EXPECT_TRUE(exact.restore(exact.save()));
+  EXPECT_TRUE(bucketed.restore(bucketed.save()));
+}
+
+// The bucketed window (the default), type 7 within 2^-11 of the order statistics interpolated (plus 2^-24 of
+// the largest magnitude), ranks exact. Phase 1, filling (fewer than max_points held): every point held, the
+// head bucket's included, after every point. Phase 2, full: the B complete buckets before the head (their
+// most recent max_points), right after each rotation.
+TEST(IqrDetector, BucketedFencesMatchBruteForceWithinTheCodeBound) {
+  for (const uint32_t max_points : {500u, 300u}) {  // 500: never full (7 x 60 points held); 300: full
+    const IqrConfig cfg{
+        .window_ms = 6 * 3'600'000LL, .max_points = max_points, .buckets = 6, .min_samples = 8};
+    IqrDetector d(cfg);
+    ASSERT_TRUE(d.bucketed());
+    std::mt19937_64 rng(21);
+    std::lognormal_distribution<double> load(6.0, 0.9);  // household watts: skewed, 50 W .. 5 kW
+    std::vector<Point> seen;
+    int checked = 0;
+    int64_t newest = 0;
+    for (int i = 0; i < 3000; ++i) {
+      Point p{i * 60'000LL, std::round(load(rng) * 10) / 10};
+      if (max_points == 500 && i % 7 == 3 && i > 20) p.time_ms -= 20 * 60'000;  // some arrive 20 minutes late
+      if (i % 500 == 0) p.value = -p.value;                                     // a few exports
+      d.learn(p);
+      seen.push_back(p);
+      const int64_t head_before = newest / 3'600'000;
+      newest = std::max(newest, p.time_ms);
+      const int64_t head = newest / 3'600'000;
+      const bool filling = max_points == 500;
+      if (!filling && (head == head_before || i < 600)) continue;  // full: compare right after a rotation
+      std::vector<double> ref;
+      double biggest = 0;
+      for (const auto& q : seen) {
+        biggest = std::max(biggest, std::abs(q.value));
+        const int64_t b = q.time_ms / 3'600'000;
+        if (b >= head - 6 && (filling ? b <= head : b < head)) ref.push_back(q.value);
+      }
+      if (!filling && ref.size() > max_points)
+        ref.erase(ref.begin(), ref.end() - max_points);  // in time order
+      if (ref.size() < 8) {
+        ASSERT_FALSE(d.fences().has_value());
+        continue;
+      }
+      std::sort(ref.begin(), ref.end());
+      const auto f = d.fences();
+      ASSERT_TRUE(f.has_value()) << i;
+      ASSERT_EQ(f->quartiles.count, ref.size()) << i;
+      const std::array<std::pair<double, double>, 3> got_q{
+          {{f->quartiles.q1, 0.25}, {f->quartiles.median, 0.5}, {f->quartiles.q3, 0.75}}};
+      for (const auto& [got, q] : got_q) {
+        const double h = static_cast<double>(ref.size() - 1) * q;
+        const auto lo = static_cast<size_t>(h);
+        const size_t hi = std::min(lo + 1, ref.size() - 1);
+        const double want = ref[lo] + (h - static_cast<double>(lo)) * (ref[hi] - ref[lo]);
+        const double bound = 0x1p-10 * std::max(std::abs(ref[lo]), std::abs(ref[hi])) + 0x1p-24 * biggest;
+        ASSERT_NEAR(got, want, bound) << "point " << i << " q " << q << " max_points " << max_points;
+      }
+      ++checked;
+    }
+    EXPECT_GE(checked, 40);
+  }
+}
+
+TEST(IqrDetector, BucketedWindowKeepsTheMostRecentMaxPointsAndRefusesOlderThanTheReference) {
+  // 4 one-minute buckets, at most 10 points.
+  IqrDetector d(IqrConfig{.window_ms = 240'000,
+                          .max_points = 10,
+                          .buckets = 4,
+                          .min_samples = 1,
+                          .iqr_floor_abs = 0,
+                          .iqr_floor_rel = 0});
+  for (int i = 0; i < 20; ++i) d.learn({i * 12'000LL, static_cast<double>(i)});  // 5 a minute, 0..19 in 4 min
+  d.learn({240'000, 100.0});  // opens minute 4: the reference is minutes 0..3, its 10 most recent points
+  auto f = d.fences();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->quartiles.count, 10u);  // 10..19; then 100, the head's first point, made room by dropping 10
+  EXPECT_DOUBLE_EQ(f->quartiles.median, 14.5);
+  const std::string before = d.save();
+  d.learn({-60'001, 5.0});  // before the reference: refused, nothing changes
+  EXPECT_EQ(d.save(), before);
+}
+
+TEST(IqrDetector, BucketedOutOfOrderPointsGiveTheSameFencesAfterTheNextRotation) {
+  const IqrConfig cfg{.window_ms = 3'600'000, .max_points = 500, .buckets = 12, .min_samples = 8};
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> noise(50.0, 5.0);
+  std::vector<Point> points;
+  for (int i = 0; i < 100; ++i) points.push_back({i * 30'000LL, noise(rng)});  // 50 minutes of data
+  IqrDetector in_order(cfg), shuffled(cfg);
+  for (const auto& p : points) in_order.learn(p);
+  std::shuffle(points.begin(), points.end(), rng);
+  for (const auto& p : points) shuffled.learn(p);
+  for (auto* d : {&in_order, &shuffled}) d->learn({3'300'000, 50.0});  // a rotation folds the late points in
+  ASSERT_TRUE(in_order.fences().has_value());
+  EXPECT_EQ(in_order.fences()->quartiles.count, shuffled.fences()->quartiles.count);
+  EXPECT_EQ(in_order.fences()->quartiles.median, shuffled.fences()->quartiles.median);
+  EXPECT_EQ(in_order.fences()->lower, shuffled.fences()->lower);
+  EXPECT_EQ(in_order.fences()->upper, shuffled.fences()->upper);
 }
 
 }  // namespace

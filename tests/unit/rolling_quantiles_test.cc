@@ -7,6 +7,8 @@
 #include <random>
 #include <vector>
 
+#include "features/HalfCode.h"
+#include "features/MedianWindow.h"
 #include "features/RollingQuantiles.h"
 
 namespace gridsentinel::features {
@@ -186,5 +188,82 @@ TEST(RollingQuantiles, SaveRestoreRoundTripsAndRejectsAnotherShapeOrDisorder) {
   EXPECT_EQ(target.count(), 0u);
 }
 
+// HalfCodec (the 16-bit codes of the compact windows): monotone, within its stated error bound, and rounding
+// down/up encloses the value.
+TEST(HalfCodec, CodesAreMonotoneAndWithinTheBound) {
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> mant(-1.0, 1.0);
+  std::uniform_int_distribution<int> exp(-12, 10);  // within the anchor's headroom (>= 2^11 above first)
+  for (double first : {1.0, 230.0, 1e-3, 4.2e6}) {
+    HalfCodec c;
+    c.set_anchor(c.anchor_for(first));
+    std::vector<double> xs;
+    for (int i = 0; i < 20000; ++i) xs.push_back(mant(rng) * std::ldexp(std::abs(first), exp(rng)));
+    xs.push_back(0.0);
+    std::sort(xs.begin(), xs.end());
+    const double scale = std::ldexp(1.0, c.anchor());
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const double x = xs[i];
+      ASSERT_EQ(c.anchor_for(x), c.anchor()) << x;
+      const uint16_t k = c.encode(x);
+      ASSERT_TRUE(HalfCodec::valid(k));
+      ASSERT_NEAR(c.decode(k), x, 0x1p-11 * std::abs(x) + 0x1p-25 * scale) << x;
+      ASSERT_LE(c.decode(c.encode(x, Rounding::kDown)), x);
+      ASSERT_GE(c.decode(c.encode(x, Rounding::kUp)), x);
+      if (i > 0) {
+        ASSERT_LE(c.encode(xs[i - 1]), k);  // order-preserving
+      }
+    }
+    // A value beyond the headroom asks for a larger anchor (the windows then re-encode what they hold).
+    EXPECT_GT(c.anchor_for(first * 1e5), c.anchor());
+  }
+}
+
+// MedianWindow (the spike detector's window): the last N points by event time, median and MAD of their
+// float values, against brute force over a stream with late points, ties and a too-late point.
+TEST(MedianWindow, MatchesBruteForceOverTheLastNPointsWithLatePoints) {
+  for (uint32_t n : {1u, 2u, 5u, 31u}) {
+    MedianWindow w(n);
+    BruteForceWindow brute(n, 0);
+    std::mt19937_64 rng(n);
+    std::student_t_distribution<double> heavy(2.0);
+    int64_t t = 1'700'000'000'000;
+    for (int i = 0; i < 2000; ++i) {
+      t += 1000 + static_cast<int64_t>(rng() % 1000);
+      int64_t et = t;
+      if (rng() % 4 == 0) et -= static_cast<int64_t>(rng() % 20'000);  // late by up to 20 s
+      if (i % 500 == 499) et = t + 20LL * 86'400'000;  // 20-day jumps: the time offsets rebase
+      if (i % 500 == 499) t = et;
+      const double v = std::round(heavy(rng) * 100) / 4;  // quarters: floats hold them exactly; ties
+      ASSERT_EQ(w.add(et, v), brute.add(et, v)) << n << " " << i;
+      const auto sorted = brute.sorted();
+      ASSERT_EQ(w.count(), sorted.size());
+      const double m = type7(sorted, 0.5);
+      ASSERT_EQ(w.median(), static_cast<double>(static_cast<float>(m))) << n << " " << i;
+      ASSERT_EQ(w.mad(), static_cast<double>(static_cast<float>(brute_mad(sorted)))) << n << " " << i;
+    }
+    MedianWindow copy(n);
+    StateWriter sw;
+    w.save(sw);
+    const std::string bytes = sw.take();
+    StateReader r(bytes);
+    ASSERT_TRUE(copy.restore(r));
+    EXPECT_TRUE(r.done());
+    EXPECT_EQ(copy.median(), w.median());
+    EXPECT_EQ(copy.mad(), w.mad());
+    MedianWindow other(n + 1);
+    StateReader r2(bytes);
+    EXPECT_FALSE(other.restore(r2));
+  }
+}
+
+TEST(MedianWindow, EmptyIsNaNAndNonFiniteIsRefused) {
+  MedianWindow w(5);
+  EXPECT_TRUE(std::isnan(w.median()));
+  EXPECT_TRUE(std::isnan(w.mad()));
+  EXPECT_FALSE(w.add(0, std::nan("")));
+  EXPECT_EQ(w.count(), 0u);
+  EXPECT_LE(w.memory_bytes(), 5 * 8 + 8 + 40u);
+}
 }  // namespace
 }  // namespace gridsentinel::features

@@ -1,0 +1,79 @@
+#pragma once
+// HeapArray: a fixed-size array on the heap with value semantics (a copy copies the elements), for the
+// per-entity windows that are sized at construction from the config. Unlike std::vector (24 bytes) it is one
+// 8-byte pointer: the size is stored in front of the elements, in the same allocation, and there is no spare
+// capacity. For trivially copyable element types.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <type_traits>
+
+namespace gridsentinel::features {
+
+template <class T>
+class HeapArray {
+  static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>);
+  static constexpr size_t kHeader = (sizeof(uint32_t) + sizeof(T) - 1) / sizeof(T);  // elements for the size
+
+ public:
+  HeapArray() = default;
+  explicit HeapArray(uint32_t n) {
+    if (n == 0) return;
+    data_ = std::make_unique<T[]>(kHeader + n);
+    std::memcpy(static_cast<void*>(data_.get()), &n, sizeof n);
+  }
+  HeapArray(const HeapArray& o) : HeapArray(o.size()) { std::copy(o.begin(), o.end(), begin()); }
+  HeapArray(HeapArray&& o) noexcept = default;
+  HeapArray& operator=(const HeapArray& o) {
+    if (this != &o) {
+      if (size() != o.size()) *this = HeapArray(o.size());
+      std::copy(o.begin(), o.end(), begin());
+    }
+    return *this;
+  }
+  HeapArray& operator=(HeapArray&& o) noexcept = default;
+
+  uint32_t size() const {
+    uint32_t n = 0;
+    if (data_) std::memcpy(&n, static_cast<const void*>(data_.get()), sizeof n);
+    return n;
+  }
+  T& operator[](size_t i) { return data()[i]; }
+  const T& operator[](size_t i) const { return data()[i]; }
+  T* data() { return data_ ? data_.get() + kHeader : nullptr; }
+  const T* data() const { return data_ ? data_.get() + kHeader : nullptr; }
+  T* begin() { return data(); }
+  T* end() { return data() + size(); }
+  const T* begin() const { return data(); }
+  const T* end() const { return data() + size(); }
+  // Heap bytes of the allocation (elements plus the size header).
+  size_t heap_bytes() const { return data_ ? (kHeader + size()) * sizeof(T) : 0; }
+
+ private:
+  std::unique_ptr<T[]> data_;
+};
+
+// Boxed: one T on the heap with value semantics, for a rarely used alternative that should not make every
+// holder as large as itself (e.g. a std::variant member).
+template <class T>
+class Boxed {
+ public:
+  explicit Boxed(T v) : p_(std::make_unique<T>(std::move(v))) {}
+  Boxed(const Boxed& o) : p_(std::make_unique<T>(*o.p_)) {}
+  Boxed(Boxed&&) noexcept = default;
+  Boxed& operator=(const Boxed& o) {
+    if (this != &o) p_ = std::make_unique<T>(*o.p_);
+    return *this;
+  }
+  Boxed& operator=(Boxed&&) noexcept = default;
+  T& operator*() { return *p_; }
+  const T& operator*() const { return *p_; }
+  T* operator->() { return p_.get(); }
+  const T* operator->() const { return p_.get(); }
+
+ private:
+  std::unique_ptr<T> p_;
+};
+
+}  // namespace gridsentinel::features

@@ -1,0 +1,121 @@
+#include "features/MedianWindow.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <vector>
+
+namespace gridsentinel::features {
+
+namespace {
+constexpr int64_t kMinOffset = std::numeric_limits<int32_t>::min();
+constexpr int64_t kMaxOffset = std::numeric_limits<int32_t>::max();
+
+int32_t clamp_offset(int64_t d) {
+  return static_cast<int32_t>(std::clamp(d, kMinOffset, kMaxOffset));
+}
+
+// Median of a[0, n) (n > 0), reordering it.
+double median_of(float* a, uint32_t n) {
+  const uint32_t mid = n / 2;
+  std::nth_element(a, a + mid, a + n);
+  const auto upper = static_cast<double>(a[mid]);
+  if (n % 2 == 1) return upper;
+  const auto lower = static_cast<double>(*std::max_element(a, a + mid));
+  return 0.5 * (lower + upper);
+}
+}  // namespace
+
+MedianWindow::MedianWindow(uint32_t capacity) : ring_(std::clamp<uint32_t>(capacity, 1, kMaxPoints)) {}
+
+int32_t MedianWindow::offset(int64_t time_ms) {
+  // Differences of arbitrary int64 times are computed in unsigned arithmetic (no overflow), then clamped.
+  const auto diff = [](int64_t a, int64_t b) {
+    const uint64_t d = static_cast<uint64_t>(a) - static_cast<uint64_t>(b);
+    if (a >= b) return d > static_cast<uint64_t>(kMaxOffset) ? kMaxOffset : static_cast<int64_t>(d);
+    const uint64_t nd = static_cast<uint64_t>(b) - static_cast<uint64_t>(a);
+    return nd > static_cast<uint64_t>(-kMinOffset) ? kMinOffset : -static_cast<int64_t>(nd);
+  };
+  if (count_ == 0) {
+    base_ = time_ms;
+    return 0;
+  }
+  const int64_t d = diff(time_ms, base_);
+  if (d > kMinOffset && d < kMaxOffset) return static_cast<int32_t>(d);
+  // Rebase on the oldest point (or the new one, if older), so that the window's span fits when it can.
+  const int64_t oldest = base_ + slot(0).dt;
+  const int64_t new_base = std::min(oldest, time_ms);
+  const int64_t shift = diff(new_base, base_);
+  for (uint32_t i = 0; i < count_; ++i) slot(i).dt = clamp_offset(int64_t{slot(i).dt} - shift);
+  base_ = new_base;
+  return clamp_offset(diff(time_ms, base_));
+}
+
+bool MedianWindow::add(int64_t time_ms, double value) {
+  if (!std::isfinite(value)) return false;
+  const uint32_t cap = ring_.size();
+  if (count_ == cap && count_ > 0) {
+    // Compare with the oldest point in full int64 event time.
+    const int64_t oldest = base_ + slot(0).dt;
+    if (time_ms < oldest) return false;  // would be the one evicted
+    head_ = (head_ + 1) % cap;
+    --count_;
+  }
+  const int32_t dt = offset(time_ms);
+  uint32_t pos = count_;
+  while (pos > 0 && slot(pos - 1).dt > dt) --pos;
+  for (uint32_t i = count_; i > pos; --i) slot(i) = slot(i - 1);
+  slot(pos) = Sample{static_cast<float>(value), dt};
+  ++count_;
+  refresh();
+  return true;
+}
+
+void MedianWindow::refresh() {
+  if (count_ == 0) {
+    median_ = mad_ = std::numeric_limits<float>::quiet_NaN();
+    return;
+  }
+  // Scratch, reused; on the heap (static TLS is taken from every thread's stack, civetweb's are 100 kB).
+  thread_local std::vector<float> a(kMaxPoints);
+  for (uint32_t i = 0; i < count_; ++i) a[i] = slot(i).value;
+  const double m = median_of(a.data(), count_);
+  // Deviations from the median; a float holds them exactly enough (they are differences of floats).
+  thread_local std::vector<double> dev(kMaxPoints);
+  for (uint32_t i = 0; i < count_; ++i) dev[i] = std::abs(static_cast<double>(a[i]) - m);
+  const uint32_t mid = count_ / 2;
+  std::nth_element(dev.begin(), dev.begin() + mid, dev.begin() + count_);
+  double mad = dev[mid];
+  if (count_ % 2 == 0) mad = 0.5 * (*std::max_element(dev.begin(), dev.begin() + mid) + mad);
+  median_ = static_cast<float>(m);
+  mad_ = static_cast<float>(mad);
+}
+
+void MedianWindow::save(StateWriter& w) const {
+  w.put<uint32_t>(ring_.size());
+  w.put<uint32_t>(count_);
+  if (count_ == 0) return;
+  w.put<int64_t>(base_);
+  for (uint32_t i = 0; i < count_; ++i) {
+    w.put<int32_t>(slot(i).dt);
+    w.put<float>(slot(i).value);
+  }
+}
+
+bool MedianWindow::restore(StateReader& r) {
+  uint32_t capacity = 0, count = 0;
+  if (!r.get(capacity) || !r.get(count) || capacity != ring_.size() || count > capacity) return false;
+  MedianWindow next(capacity);
+  if (count > 0 && !r.get(next.base_)) return false;
+  for (uint32_t i = 0; i < count; ++i) {
+    Sample& s = next.ring_[i];
+    if (!r.get(s.dt) || !r.get(s.value) || !std::isfinite(s.value)) return false;
+    if (i > 0 && s.dt < next.ring_[i - 1].dt) return false;
+  }
+  next.count_ = count;
+  next.refresh();
+  *this = std::move(next);
+  return true;
+}
+
+}  // namespace gridsentinel::features

@@ -1,11 +1,11 @@
 // libFuzzer target: RecordDecoder on arbitrary bytes, for each input-topic configuration.
 //
-// Input: byte 0 selects the topic configuration (MeterReading protobuf, MeterReadingBatch protobuf, InfraMetric
-// protobuf, MeterReading JSON, MeterReadingBatch JSON, InfraMetric JSON); the rest is the record value.
-// Checks, besides the sanitizers: the decoder never throws; its output is consistent (one validity flag per
-// reading, a rejection per invalid reading or for the whole record, reasons in range); every reading it accepts
-// satisfies the documented validation rules; and an accepted reading re-encoded (binary and JSON) is accepted
-// again (round trip).
+// Input: byte 0 selects the topic configuration (MeterReading protobuf, MeterReadingBatch protobuf,
+// InfraMetric protobuf, MeterReading JSON, MeterReadingBatch JSON, InfraMetric JSON); the rest is the record
+// value. Checks, besides the sanitizers: the decoder never throws; its output is consistent (one validity
+// flag per reading, a rejection per invalid reading or for the whole record, reasons in range); every reading
+// it accepts satisfies the documented validation rules; and an accepted reading re-encoded (binary and JSON)
+// is accepted again (round trip).
 #include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -64,8 +64,8 @@ void check_meter_valid(const gs::v1::MeterReading& r, const gs::config::Config::
   check(r.event_time_ms() > 0, "accepted reading without event time");
   check(r.event_time_ms() <= kNowMs + lim.max_future_ms, "accepted reading from the future");
   check(r.event_time_ms() >= kNowMs - lim.max_past_ms, "accepted reading older than max_past");
-  const double vals[] = {r.voltage_v(), r.current_a(), r.active_power_w(), r.energy_kwh(), r.power_factor(),
-                         r.frequency_hz()};
+  const double vals[] = {r.voltage_v(),  r.current_a(),    r.active_power_w(),
+                         r.energy_kwh(), r.power_factor(), r.frequency_hz()};
   for (double v : vals) check(std::isfinite(v), "accepted reading with a non-finite value");
   check(r.voltage_v() >= 0 && r.current_a() >= 0 && r.energy_kwh() >= 0, "accepted negative quantity");
   check(std::abs(r.power_factor()) <= 1.0, "accepted |power_factor| > 1");
@@ -107,7 +107,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (out.infra_valid) {
       const auto& m = out.infra;
       check(!m.source().empty() && !m.metric().empty(), "accepted infra metric without ids");
-      check(m.source().size() <= decoders.limits.max_id_bytes && m.metric().size() <= decoders.limits.max_id_bytes,
+      check(m.source().size() <= decoders.limits.max_id_bytes &&
+                m.metric().size() <= decoders.limits.max_id_bytes,
             "accepted infra metric with oversized ids");
       check(m.labels_size() <= 8, "accepted infra metric with > 8 labels");
       check(std::isfinite(m.value()), "accepted non-finite infra value");
@@ -151,12 +152,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check_meter_valid(r, decoders.limits);
     // Round trip: what was accepted is accepted again once re-encoded, as binary and as JSON.
     decoders.d[0].decode(r.SerializeAsString(), kNowMs, again);
-    check(again.valid.size() == 1 && again.valid[0], "meter: binary re-encoding of an accepted reading rejected");
+    check(again.valid.size() == 1 && again.valid[0],
+          "meter: binary re-encoding of an accepted reading rejected");
     std::string json;
     if (google::protobuf::util::MessageToJsonString(r, &json).ok()) {
       decoders.d[3].decode(json, kNowMs, again);
-      check(again.valid.size() == 1 && again.valid[0], "meter: JSON re-encoding of an accepted reading rejected");
-      check(again.meters.readings(0).event_time_ms() == r.event_time_ms(), "meter: JSON round trip changed time");
+      check(again.valid.size() == 1 && again.valid[0],
+            "meter: JSON re-encoding of an accepted reading rejected");
+      check(again.meters.readings(0).event_time_ms() == r.event_time_ms(),
+            "meter: JSON round trip changed time");
     }
   }
   return 0;

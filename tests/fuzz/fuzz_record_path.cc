@@ -2,9 +2,10 @@
 // sequence of records built from the fuzz input, so that per-entity and fleet state accumulates; an in-memory
 // Emitter checks every output:
 //   - alert: alert_id is 32 lowercase hex digits (and is make_alert_id of its own fields: replays dedupe),
-//     score in [0, 1], finite observed value, non-empty entity id, detector and anomaly type, a known detector,
-//     a WARNING or CRITICAL severity;
-//   - dead letter: non-empty reason and stage, the source topic/partition/offset of the record being processed;
+//     score in [0, 1], finite observed value, non-empty entity id, detector and anomaly type, a known
+//     detector, a WARNING or CRITICAL severity;
+//   - dead letter: non-empty reason and stage, the source topic/partition/offset of the record being
+//   processed;
 //   - risk: risk, ml_score and rules_score in [0, 1], a known band.
 //
 // Input format (consumed with FuzzedDataProvider, so every byte string is a valid program): a sequence of
@@ -12,7 +13,8 @@
 //   0: a raw record: topic, partition, key and value bytes straight from the input;
 //   1: a synthesised valid MeterReading (protobuf or JSON topic), meter id from a small set, event time
 //      advancing by a fuzzed step, measurements from the input;
-//   2: a synthesised MeterReadingBatch of such readings (raw record on a batch topic, which the default config
+//   2: a synthesised MeterReadingBatch of such readings (raw record on a batch topic, which the default
+//   config
 //      does not subscribe to: exercises the unknown-topic path) or an InfraMetric;
 //   3: a burst: up to 600 regular readings of one meter (or infra series) around a level, with a fuzzed
 //      anomaly injected, so that the detectors warm up and fire;
@@ -69,8 +71,9 @@ struct CheckingEmitter final : gs::pipeline::Emitter {
     if (detectors->count(a.detector()) == 0) fail("alert from a detector not in detector_names()", dbg);
     if (a.severity() != gs::v1::SEVERITY_WARNING && a.severity() != gs::v1::SEVERITY_CRITICAL)
       fail("alert severity neither WARNING nor CRITICAL", dbg);
-    // Deterministic id from the alert's own fields; a fleet drift alert keys it by the drifted feature in place
-    // of the anomaly type (Processor::run_drift), so that two features drifting at once get distinct ids.
+    // Deterministic id from the alert's own fields; a fleet drift alert keys it by the drifted feature in
+    // place of the anomaly type (Processor::run_drift), so that two features drifting at once get distinct
+    // ids.
     const std::string& kind_key = a.detector() == "ks_drift" ? a.feature() : a.anomaly_type();
     if (a.alert_id() != gs::pipeline::make_alert_id(a.entity_kind(), a.entity_id(), a.detector(), kind_key,
                                                     a.event_time_ms()))
@@ -92,7 +95,8 @@ struct CheckingEmitter final : gs::pipeline::Emitter {
     ++risks;
     const std::string dbg = r.ShortDebugString();
     auto unit = [](double v) { return v >= 0.0 && v <= 1.0; };
-    if (!unit(r.risk()) || !unit(r.ml_score()) || !unit(r.rules_score())) fail("risk value outside [0, 1]", dbg);
+    if (!unit(r.risk()) || !unit(r.ml_score()) || !unit(r.rules_score()))
+      fail("risk value outside [0, 1]", dbg);
     if (r.meter_id().empty()) fail("risk without meter id", dbg);
     if (r.band() < gs::v1::RISK_BAND_LOW || r.band() > gs::v1::RISK_BAND_HIGH) fail("risk band unknown", dbg);
   }

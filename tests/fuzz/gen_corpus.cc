@@ -1,6 +1,7 @@
 // Writes the committed seed corpora (tests/fuzz/corpus/<target>/): valid and malformed records for every
 // topic configuration of fuzz_decode, and seeds for fuzz_record_path. Deterministic; re-run with
-//   build-fuzz/gen_fuzz_corpus tests/fuzz/corpus   (build-fuzz/tests/gen_fuzz_corpus once tests/CMakeLists.txt includes fuzz.cmake)
+//   build-fuzz/gen_fuzz_corpus tests/fuzz/corpus   (build-fuzz/tests/gen_fuzz_corpus once
+//   tests/CMakeLists.txt includes fuzz.cmake)
 // (built by tests/fuzz/fuzz.cmake in the clang fuzz build) after a schema change.
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -29,7 +30,8 @@ void put(const fs::path& dir, const std::string& name, const std::string& bytes)
   ++written;
 }
 
-// Binary encoding with map entries (InfraMetric.labels) in a fixed order, so that re-running gives identical files.
+// Binary encoding with map entries (InfraMetric.labels) in a fixed order, so that re-running gives identical
+// files.
 std::string bin(const google::protobuf::Message& m) {
   std::string s;
   {
@@ -108,7 +110,8 @@ int main(int argc, char** argv) {
   d(0, "empty", "");
 
   v1::MeterReadingBatch batch;
-  for (int i = 0; i < 4; ++i) *batch.add_readings() = reading("MTR-" + std::to_string(i), kT + i * 900'000, 100 * i);
+  for (int i = 0; i < 4; ++i)
+    *batch.add_readings() = reading("MTR-" + std::to_string(i), kT + i * 900'000, 100 * i);
   d(1, "batch_valid.pb", bin(batch));
   v1::MeterReadingBatch mixed = batch;
   *mixed.add_readings() = nan_v;
@@ -148,7 +151,8 @@ int main(int argc, char** argv) {
   d(4, "batch_valid.json", json(batch));
   d(4, "batch_mixed.json", json(mixed));
   d(5, "infra_valid.json", json(infra1));
-  d(5, "infra_bad_value.json", R"({"source":"a","metric":"b","value":"Infinity","eventTimeMs":"1706000000000"})");
+  d(5, "infra_bad_value.json",
+    R"({"source":"a","metric":"b","value":"Infinity","eventTimeMs":"1706000000000"})");
 
   // fuzz_record_path: FuzzedDataProvider programs. Its integers are taken from the end of the input, its
   // strings from the front: a few deterministic pseudo-random programs of various lengths, plus the records

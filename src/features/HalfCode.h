@@ -46,7 +46,7 @@ class HalfCodec {
                                                         : static_cast<int8_t>(std::max<int>(e, anchor_));
   }
 
-  // x must be finite; callers re-anchor first (anchor_for) so that it fits, else it saturates.
+  // Callers re-anchor first (anchor_for) so that x fits, else it saturates (+-infinity and NaN too).
   uint16_t encode(double x, Rounding r = Rounding::kNearest) const {
     if (x == 0 || !anchored()) return kZero;
     const double y = std::ldexp(x, -anchor_);
@@ -70,9 +70,10 @@ class HalfCodec {
   static double round_with(double v, Rounding r) {
     return r == Rounding::kDown ? std::floor(v) : r == Rounding::kUp ? std::ceil(v) : std::nearbyint(v);
   }
-  // binary16 bits of y > 0 (finite), saturating at the largest finite half.
+  // binary16 bits of y > 0, saturating at the largest finite half; infinity and NaN saturate too (a window
+  // fed values beyond a float's range accumulates them), so encode is defined for every input.
   static uint16_t magnitude(double y, Rounding r) {
-    if (y >= kMaxHalf) return kMaxMagnitude;
+    if (!(y < kMaxHalf)) return kMaxMagnitude;
     if (y < 0x1p-14) return static_cast<uint16_t>(round_with(y * 0x1p24, r));  // subnormal, 0..1024
     int e = 0;
     const double f = std::frexp(y, &e);  // y = f 2^e, f in [0.5, 1)

@@ -206,6 +206,17 @@ bool RecordDecoder::validate_meter(const v1::MeterReading& r, int64_t now_ms, Re
     invalid = "power_factor is outside [-1, 1]";
   else if (r.has_frequency_hz() && (r.frequency_hz() < 0 || r.frequency_hz() > 1000))
     invalid = "frequency_hz is outside [0, 1000]";
+  // Beyond any meter (1 MV, 1 MA, 10 GW, 10^12 kWh): garbage, and magnitudes the per-entity windows' float
+  // accumulators cannot hold (found by fuzzing: one 1e300 W reading left a meter's windows NaN until they
+  // emptied).
+  else if (r.has_voltage_v() && r.voltage_v() > 1e6)
+    invalid = "voltage_v is above 1e6 V";
+  else if (r.has_current_a() && r.current_a() > 1e6)
+    invalid = "current_a is above 1e6 A";
+  else if (r.has_active_power_w() && std::abs(r.active_power_w()) > 1e10)
+    invalid = "active_power_w is beyond +-1e10 W";
+  else if (r.has_energy_kwh() && r.energy_kwh() > 1e12)
+    invalid = "energy_kwh is above 1e12 kWh";
   if (invalid) {
     why = {DeadLetterReason::kInvalidValue, invalid, -1};
     return false;
@@ -236,6 +247,10 @@ bool RecordDecoder::validate_infra(const v1::InfraMetric& m, int64_t now_ms, Rej
   if (!validate_time(m.event_time_ms(), now_ms, why)) return false;
   if (!std::isfinite(m.value())) {
     why = {DeadLetterReason::kNonFiniteValue, "value is not finite", -1};
+    return false;
+  }
+  if (std::abs(m.value()) > 1e15) {  // the windows' float accumulators hold squares up to ~3e38
+    why = {DeadLetterReason::kInvalidValue, "value is beyond +-1e15", -1};
     return false;
   }
   return true;

@@ -80,6 +80,9 @@ TEST(RecordDecoder, EachBadInputClassDecodesToItsReason) {
   r.set_power_factor(1.5);
   EXPECT_EQ(decode_reason(r.SerializeAsString(), meter), DeadLetterReason::kInvalidValue);
   r = good_reading();
+  r.set_active_power_w(1e300);  // finite, but no meter's
+  EXPECT_EQ(decode_reason(r.SerializeAsString(), meter), DeadLetterReason::kInvalidValue);
+  r = good_reading();
   r.set_event_time_ms(kNow + 3'600'000);
   EXPECT_EQ(decode_reason(r.SerializeAsString(), meter), DeadLetterReason::kEventTimeInFuture);
 

@@ -79,6 +79,20 @@ TEST(RollingWindow, MatchesBruteForceOnRandomOutOfOrderStreams) {
   }
 }
 
+// Found by fuzz_record_path: finite readings beyond a float's range overflow the float accumulators to
+// infinity and NaN, and encoding the bucket's deviation was undefined behaviour (UBSan). The decoder now
+// refuses such readings; the window itself must stay defined, and whole again once they have left it.
+TEST(RollingWindow, ValuesBeyondFloatRangeKeepTheWindowDefined) {
+  RollingWindow w(3'600'000, 6);
+  for (int i = 0; i < 200; ++i) w.add(int64_t{i} * 60'000, i % 2 ? 1e300 : -1e300);
+  // Once the extreme values have left (a gap longer than the window empties it), the window is whole again.
+  for (int i = 300; i < 400; ++i) w.add(int64_t{i} * 60'000, 230.0 + i % 3);
+  const WindowStats s = w.stats();
+  EXPECT_EQ(s.count, 60u);
+  EXPECT_NEAR(s.mean, 231.0, 1.0);
+  EXPECT_TRUE(std::isfinite(s.stddev));
+}
+
 TEST(RollingWindow, TracksLastAndRateOfChangeInEventTime) {
   RollingWindow w(3'600'000, 12);
   w.add(0, 10.0);

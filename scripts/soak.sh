@@ -135,6 +135,15 @@ stop_s=$(awk -v a="$t_stop" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a 
 errors=$(grep -c -E ' (error|critical) ' "$out/gridsentinel.log" || true)
 warnings=$(grep -c -E ' warn +' "$out/gridsentinel.log" || true)
 growth=$(awk -v a="$rss_warm" -v b="$rss_end" 'BEGIN { printf "%.1f", (b - a) * 100 / a }')
+# RSS oscillates with librdkafka's fetch buffers (a single sample can sit in a dip): also compare the medians of
+# the 5 minutes after warm-up and of the last 5 minutes.
+median_rss() {  # median_rss FROM_S TO_S
+  awk -F, -v a="$1" -v b="$2" 'NR > 1 && $1 >= a && $1 < b { print $2 }' "$out/rss.csv" | sort -n |
+    awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print 0 }'
+}
+med_warm=$(median_rss "$t_warm" $((t_warm + 300)))
+med_end=$(median_rss $((elapsed - 300)) $((elapsed + 1)))
+med_growth=$(awk -v a="$med_warm" -v b="$med_end" 'BEGIN { if (a > 0) printf "%.1f", (b - a) * 100 / a; else print "?" }')
 achieved=$(awk -v a="$consumed_warm" -v b="$consumed_end" -v t="$((elapsed - t_warm))" 'BEGIN { if (t > 0) printf "%.0f", (b - a) / t; else print 0 }')
 
 cat <<EOF
@@ -143,7 +152,7 @@ cat <<EOF
 rate offered         $rate readings/s; consumed after warm-up $achieved readings/s; final lag $lag records
 RSS after warm-up    $rss_warm kB (t=${t_warm}s)
 RSS at the end       $rss_end kB (t=${elapsed}s)
-RSS growth           $growth %
+RSS growth           $growth % (single samples); medians of 5 min after warm-up / last 5 min: $med_warm / $med_end kB, $med_growth %
 records consumed     $consumed_end; active entities $entities
 alerts               $alerts
 dead letters         $dead

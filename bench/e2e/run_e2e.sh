@@ -7,7 +7,13 @@
 #
 # Environment: N (readings), M (meters), P (partitions; keep N*87 bytes / P under ~5 MB, the mock broker's
 # per-partition retention), RUNS (repetitions of a-c; medians printed), BUILD (Release build dir with
-# gridsentinel and bench/bare_consume_bench; default build-bench), SKIP_PEER=1 to skip the Python peer.
+# gridsentinel and bench/bare_consume_bench; default build-bench), SKIP_PEER=1 to skip the Python peer,
+# SKIP_LATENCY=1 to skip (d), LAT_SECONDS (default 30) and LAT_LINGER_MS (the simulator producer's linger.ms,
+# default 5 = librdkafka's default).
+# (d) latency: a fresh broker and gridsentinel, the fleet simulator producing M meters' readings at a steady half
+# of the median peak rate of (b), spread evenly; after 5 s of warm-up, LAT_SECONDS of
+# gridsentinel_record_e2e_latency_seconds (record CreateTime -> all outputs acknowledged) give p50/p99/p999,
+# interpolated within the histogram's buckets as Prometheus' histogram_quantile does.
 # Rates are measured from the first record to the last (the ~3 s group join is reported separately); CPU seconds
 # are the consuming process's own (utime+stime) over the same span. The broker runs on the same 2 cores.
 set -euo pipefail
@@ -111,6 +117,66 @@ r=(c-c1)/(t-t1); cpu=cpu2-cpu1
 print(f'{r:.0f} {cpu:.3f} {(c-c1)/cpu:.0f} $hwm $rss0 {t1-$ts:.2f}')"
 }
 
+run_latency() {  # $1 = offered rate; prints: p50_ms p99_ms p999_ms consumed_rate records
+  local rate=$1 port cfg pid bpid sim_pid b2 speedup
+  rm -f "$WORK/bootstrap_lat"
+  "$GS" broker --partitions "$P" --bootstrap-file "$WORK/bootstrap_lat" >"$WORK/broker_lat.log" 2>&1 &
+  bpid=$!
+  PIDS+=("$bpid")
+  for _ in $(seq 100); do [[ -s $WORK/bootstrap_lat ]] && break; sleep 0.1; done
+  b2=$(head -1 "$WORK/bootstrap_lat")
+  port=$(free_port)
+  cfg=$WORK/lat.yaml
+  printf 'kafka:\n  bootstrap_servers: "%s"\n  group_id: "gs-lat-%s"\nmetrics:\n  bind: 127.0.0.1:%s\nlog:\n  level: warn\n' \
+    "$b2" "$$" "$port" >"$cfg"
+  "$GS" run -c "$cfg" >"$WORK/lat.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 300); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz") == 200 ]] && break
+    sleep 0.1
+  done
+  speedup=$(awk -v r="$rate" -v m="$M" 'BEGIN { printf "%.4f", r * 900 / m }')
+  "$GS" simulate --bootstrap-servers "$b2" --topic "$TOPIC" --meters "$M" --speedup "$speedup" --seed 2 \
+    --linger-ms "${LAT_LINGER_MS:-5}" >"$WORK/simulate_lat.log" 2>&1 &
+  sim_pid=$!
+  PIDS+=("$sim_pid")
+  sleep 5
+  curl -s "http://127.0.0.1:$port/metrics" >"$WORK/lat_a.prom"
+  sleep "${LAT_SECONDS:-30}"
+  curl -s "http://127.0.0.1:$port/metrics" >"$WORK/lat_b.prom"
+  kill -TERM "$sim_pid" "$pid" 2>/dev/null || true
+  wait "$sim_pid" "$pid" 2>/dev/null || true
+  kill -TERM "$bpid" 2>/dev/null || true
+  wait "$bpid" 2>/dev/null || true
+  "$PY" - "$WORK/lat_a.prom" "$WORK/lat_b.prom" "${LAT_SECONDS:-30}" <<'EOF'
+import re, sys
+def read(path):
+    buckets, consumed = {}, 0.0
+    for line in open(path):
+        m = re.match(r'gridsentinel_record_e2e_latency_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+        if m:
+            buckets[float(m.group(1))] = float(m.group(2))
+        elif line.startswith("gridsentinel_records_consumed_total"):
+            consumed += float(line.split()[-1])
+    return buckets, consumed
+(a, ca), (b, cb) = read(sys.argv[1]), read(sys.argv[2])
+les = sorted(b)
+cum = [b[le] - a.get(le, 0.0) for le in les]
+total = cum[-1]
+def quantile(q):  # as histogram_quantile: linear within the bucket holding rank q * total
+    rank = q * total
+    for i, le in enumerate(les):
+        if cum[i] >= rank:
+            lo, below = (0.0, 0.0) if i == 0 else (les[i - 1], cum[i - 1])
+            if le == float("inf"):
+                return lo
+            return lo + (le - lo) * (rank - below) / max(cum[i] - below, 1e-9)
+    return float("nan")
+print(f"{quantile(0.5)*1e3:.2f} {quantile(0.99)*1e3:.2f} {quantile(0.999)*1e3:.2f} {(cb - ca) / float(sys.argv[3]):.0f} {int(total)}")
+EOF
+}
+
 declare -a BARE_R GS_R GS_CPU GS_RPC GS_HWM PY_E2E PY_CORE PY_E2E_RPC
 for run in $(seq "$RUNS"); do
   echo "-- run $run"
@@ -133,6 +199,15 @@ for run in $(seq "$RUNS"); do
     PY_CORE+=("$(sed -nE 's/.* core_rate=([0-9.]+).*/\1/p' "$WORK/peer$run.log")")
   fi
 done
+
+if [[ ${SKIP_LATENCY:-0} != 1 ]]; then
+  peak=$(printf '%s\n' "${GS_R[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  half=$((${peak%.*} / 2))
+  echo "-- (d) latency at a steady $half readings/s (half of the median peak $peak), linger.ms ${LAT_LINGER_MS:-5}"
+  read -r p50 p99 p999 lat_rate lat_n < <(run_latency "$half")
+  echo "(d) record e2e latency (CreateTime -> outputs acknowledged), $lat_n records over ${LAT_SECONDS:-30} s:" \
+    "p50=${p50} ms p99=${p99} ms p999=${p999} ms; consumed $lat_rate readings/s of $half offered"
+fi
 
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)}'; }
 echo "== medians over $RUNS run(s)"

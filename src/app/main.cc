@@ -201,6 +201,8 @@ int main(int argc, char** argv) {
   simulate->add_option("--ticks", sim.sim.max_ticks, "Intervals to produce (0 = until stopped)");
   simulate->add_option("--speedup", sim.speedup,
                        "Simulated seconds per wall second (0 = as fast as possible)");
+  simulate->add_option("--linger-ms", sim.linger_ms, "The producer's linger.ms (batching delay)")
+      ->check(CLI::Range(0, 60'000));
   simulate->add_option("--anomaly-rate", sim.sim.anomalies_per_meter_day, "Injected anomalies per meter-day");
   simulate->add_option("--seed", sim.sim.seed);
   simulate->add_option("--batch", sim.batch_size, "Readings per record (> 1: MeterReadingBatch)");

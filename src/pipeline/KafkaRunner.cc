@@ -18,6 +18,11 @@ int64_t wall_ms() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+int64_t wall_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 int64_t mono_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -89,6 +94,8 @@ void KafkaRunner::on_assigned(std::vector<kafka::TopicPartition>& partitions) {
   }
   std::sort(homes_.begin(), homes_.end());
   if (changelog_producer_) restore(partitions);
+  // Stored (and so committed) on the loop's next turn, after the assignment took effect.
+  for (const auto& p : partitions) tracker_.resume_at(p.topic, p.partition, p.offset);
   last_checkpoint_ = std::chrono::steady_clock::now();
   assigned_ = static_cast<int>(partitions.size());
   metrics_.assigned_partitions().Set(assigned_);
@@ -160,9 +167,17 @@ void KafkaRunner::on_delivery(uint64_t token, const kafka::UndeliveredMessage* f
   o.in_use = false;
   free_outgoing_.push_back(static_cast<uint32_t>(token));
   const int64_t now = mono_ns();
-  tracker_.release(record, [&](int64_t consumed_ns) {
-    metrics_.record_to_ack_seconds().Observe(static_cast<double>(now - consumed_ns) / 1e9);
+  tracker_.release(record, [&](int64_t consumed_ns, int64_t created_ms) {
+    observe_completion(now - consumed_ns, created_ms);
   });
+}
+
+void KafkaRunner::observe_completion(int64_t since_consumed_ns, int64_t created_ms) {
+  metrics_.record_to_ack_seconds().Observe(static_cast<double>(since_consumed_ns) / 1e9);
+  // Clock skew between a producer and this host can make the difference negative: counted as 0.
+  if (created_ms > 0)
+    metrics_.record_e2e_seconds().Observe(
+        static_cast<double>(std::max<int64_t>(0, wall_us() - created_ms * 1000)) / 1e6);
 }
 
 void KafkaRunner::produce(const std::string& topic, std::string_view key, std::string_view value,
@@ -274,7 +289,7 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
       const int64_t now_ns = mono_ns();
       for (const auto& r : records) {
         // A rebalance inside poll may have revoked this record's partition: its new owner will process it.
-        const auto token = tracker_.begin(r.topic, r.partition, r.offset, now_ns);
+        const auto token = tracker_.begin(r.topic, r.partition, r.offset, now_ns, r.timestamp_ms);
         if (!token) continue;
         current_ = *token;
         have_current_ = true;
@@ -284,8 +299,8 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
         }
         processor_.process(r, now, *this);
         have_current_ = false;
-        tracker_.release(*token, [&](int64_t consumed_ns) {
-          metrics_.record_to_ack_seconds().Observe(static_cast<double>(mono_ns() - consumed_ns) / 1e9);
+        tracker_.release(*token, [&](int64_t consumed_ns, int64_t created_ms) {
+          observe_completion(mono_ns() - consumed_ns, created_ms);
         });
       }
       serve_producer(0);

@@ -70,6 +70,8 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   void produce(const std::string& topic, std::string_view key, std::string_view value, int64_t event_time_ms,
                std::span<const kafka::Header> headers);
   void serve_producer(int timeout_ms);
+  // A record completed (all its outputs acknowledged): the latency histograms.
+  void observe_completion(int64_t since_consumed_ns, int64_t created_ms);
   void store_offsets();
   void drain(int timeout_ms);
   void commit();

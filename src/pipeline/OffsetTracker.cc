@@ -41,17 +41,27 @@ void OffsetTracker::revoke_all() {
     if (p.active) revoke(p.topic, p.partition);
 }
 
+void OffsetTracker::resume_at(std::string_view topic, int32_t partition, int64_t offset) {
+  const int i = slot_of(topic, partition);
+  if (i < 0 || offset < 0) return;
+  Partition& p = slots_[static_cast<size_t>(i)];
+  if (!p.entries.empty()) return;  // records already consumed: their completion sets the offset
+  p.committable = offset;
+  p.dirty = true;
+}
+
 bool OffsetTracker::assigned(std::string_view topic, int32_t partition) const {
   return slot_of(topic, partition) >= 0;
 }
 
 std::optional<OffsetTracker::Token> OffsetTracker::begin(std::string_view topic, int32_t partition,
-                                                         int64_t offset, int64_t consumed_ns) {
+                                                         int64_t offset, int64_t consumed_ns,
+                                                         int64_t created_ms) {
   const int i = slot_of(topic, partition);
   if (i < 0) return std::nullopt;
   Partition& p = slots_[static_cast<size_t>(i)];
   const uint64_t seq = p.base_seq + p.entries.size();
-  p.entries.push_back({offset, consumed_ns, 1});
+  p.entries.push_back({offset, consumed_ns, created_ms, 1});
   ++inflight_;
   return make_token(static_cast<uint32_t>(i), p.generation, seq);
 }

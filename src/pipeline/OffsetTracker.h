@@ -6,7 +6,7 @@
 // advances only over a contiguous prefix of records whose counts reached zero, so an offset is never stored
 // while an alert from it or from any earlier record is still unacknowledged. Tokens carry a partition slot, a
 // generation and a sequence number: an acknowledgement arriving after its partition was revoked (and perhaps
-// re-assigned) is ignored. Memory: one 24-byte entry per in-flight record; the runner bounds in-flight
+// re-assigned) is ignored. Memory: one 32-byte entry per in-flight record; the runner bounds in-flight
 // records (limits.max_inflight_records). Not thread-safe: used from the processing thread only (delivery
 // reports are served there too).
 #include <cstdint>
@@ -27,17 +27,24 @@ class OffsetTracker {
   void revoke(const std::string& topic, int32_t partition);
   void revoke_all();
   bool assigned(std::string_view topic, int32_t partition) const;
+  // The partition resumes at `offset`, a position whose records' outputs are all known delivered (the state
+  // changelog's checkpointed position): it becomes committable at once. Without this, a partition that
+  // receives no further records after a restore would keep the group's older committed offset forever and
+  // read as lagging (wrong lag metrics, wrong autoscaling) although nothing is left to do.
+  void resume_at(std::string_view topic, int32_t partition, int64_t offset);
 
   // Starts tracking a consumed record; returns its token (holding one pending count), or nullopt when the
   // partition is not assigned.
-  std::optional<Token> begin(std::string_view topic, int32_t partition, int64_t offset, int64_t consumed_ns);
+  // `created_ms` is the record's Kafka timestamp (-1 when absent), handed back on completion.
+  std::optional<Token> begin(std::string_view topic, int32_t partition, int64_t offset, int64_t consumed_ns,
+                             int64_t created_ms = -1);
   void add_pending(Token t);
-  // Releases one pending count. When a record completes, `on_complete(consumed_ns)` is called (latency
-  // metric).
+  // Releases one pending count. When a record completes, `on_complete(consumed_ns, created_ms)` is called
+  // (latency metrics).
   template <class F>
   void release(Token t, F&& on_complete);
   void release(Token t) {
-    release(t, [](int64_t) {});
+    release(t, [](int64_t, int64_t) {});
   }
 
   // Offsets (next offset to consume) that advanced since the last call: topic, partition, offset.
@@ -53,6 +60,7 @@ class OffsetTracker {
   struct Entry {
     int64_t offset;
     int64_t consumed_ns;
+    int64_t created_ms;
     uint32_t pending;
   };
   struct Partition {
@@ -86,7 +94,7 @@ void OffsetTracker::release(Token t, F&& on_complete) {
   if (!e || e->pending == 0) return;
   if (--e->pending == 0) {
     --inflight_;
-    on_complete(e->consumed_ns);
+    on_complete(e->consumed_ns, e->created_ms);
     advance(*p);
   }
 }

@@ -97,6 +97,11 @@ class Processor {
     int64_t newest_event_ms = std::numeric_limits<int64_t>::min();
     uint64_t home = 0;   // see home_of()
     bool dirty = false;  // changed since its last checkpoint
+    // Offset (in `home`) of the last input record applied, and whether the state came from a checkpoint and
+    // has not applied a record since: a redelivered record the state already contains is skipped (see
+    // score_entity), which makes restoring a state newer than the resume position harmless.
+    bool restored = false;
+    int64_t applied_offset = -1;
     std::vector<Guarded<detectors::ZScoreDetector>> zscore;
     std::optional<Guarded<detectors::IqrDetector>> iqr;
     std::optional<Guarded<detectors::SpikeDetector>> spike;
@@ -171,6 +176,7 @@ class Processor {
   std::unordered_map<uint64_t, detectors::FleetWatermark> partition_progress_;
   detectors::FleetWatermark* current_progress_ = nullptr;
   uint64_t current_home_ = 0;  // home_of() the record being processed
+  int64_t current_offset_ = -1;  // its offset (-1: not from Kafka)
   int64_t fleet_watermark();
   std::vector<detectors::MissingReport> missing_;
   std::array<int64_t, 3> band_counts_{};

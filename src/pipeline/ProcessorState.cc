@@ -16,7 +16,7 @@ namespace gridsentinel::pipeline {
 
 namespace {
 
-constexpr uint8_t kEntityFormat = 1;
+constexpr uint8_t kEntityFormat = 2;  // 2: applied_offset
 constexpr uint8_t kModelsFormat = 1;
 
 template <class D>
@@ -70,6 +70,7 @@ void Processor::save_entity(const KindRuntime& kind, uint32_t idx, std::string& 
   StateWriter w;
   w.put<uint8_t>(kEntityFormat);
   w.put<int64_t>(st.newest_event_ms);
+  w.put<int64_t>(st.applied_offset);
   w.put<uint8_t>(static_cast<uint8_t>(st.zscore.size()));
   for (const auto& z : st.zscore) put_guarded(w, z.detector, z.guard, z.episode);
   w.put<uint8_t>(st.iqr ? 1 : 0);
@@ -95,7 +96,8 @@ bool Processor::restore_entity(KindRuntime& kind, uint32_t idx, std::string_view
   StateReader r(bytes);
   uint8_t format = 0, zscores = 0, has_iqr = 0, has_spike = 0, meter = 0;
   std::string scratch;
-  if (!r.get(format) || format != kEntityFormat || !r.get(st.newest_event_ms) || !r.get(zscores) ||
+  if (!r.get(format) || format != kEntityFormat || !r.get(st.newest_event_ms) ||
+      !r.get(st.applied_offset) || !r.get(zscores) ||
       zscores != st.zscore.size())
     return false;
   for (auto& z : st.zscore)
@@ -118,6 +120,7 @@ bool Processor::restore_entity(KindRuntime& kind, uint32_t idx, std::string_view
   }
   if (!r.done()) return false;
   st.home = kind.table.at(idx).home;
+  st.restored = true;
   kind.table.at(idx) = std::move(st);
   return true;
 }

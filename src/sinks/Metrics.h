@@ -42,6 +42,7 @@ class Metrics {
   prometheus::Counter& alerts_suppressed(const std::string& detector);
   prometheus::Histogram& event_to_ack_seconds() { return *event_to_ack_; }
   prometheus::Histogram& record_to_ack_seconds() { return *record_to_ack_; }
+  prometheus::Histogram& record_e2e_seconds() { return *record_e2e_; }
   prometheus::Gauge& active_entities(const char* kind) {
     return *(kind[0] == 'm' ? entities_meter_ : entities_infra_);
   }
@@ -57,6 +58,7 @@ class Metrics {
     prometheus::Counter* checkpointed_entities;                // ..._state_checkpointed_entities_total
     prometheus::Counter* checkpoint_bytes;                     // ..._state_checkpoint_bytes_total
     prometheus::Histogram* checkpoint_seconds;                 // ..._state_checkpoint_duration_seconds
+    prometheus::Counter* replayed_readings;  // ..._state_replayed_readings_skipped_total
     prometheus::Counter *restored_ok, *restored_refused;       // ..._state_restored_entities_total{result}
     prometheus::Counter* restore_records;                      // ..._state_restore_records_total
     prometheus::Gauge* restoring_partitions;                   // ..._state_restoring_partitions
@@ -85,7 +87,7 @@ class Metrics {
   std::map<std::pair<std::string, int>, prometheus::Counter*> alerts_;
   prometheus::Family<prometheus::Counter>* suppressed_family_;
   std::map<std::string, prometheus::Counter*> suppressed_;
-  prometheus::Histogram *event_to_ack_, *record_to_ack_;
+  prometheus::Histogram *event_to_ack_, *record_to_ack_, *record_e2e_;
   prometheus::Gauge *entities_meter_, *entities_infra_;
   prometheus::Family<prometheus::Gauge>* lag_family_;
   std::map<std::string, prometheus::Gauge*> lag_;

@@ -35,7 +35,7 @@ SimulatorProducerResult run_simulator_producer(const SimulatorProducerOptions& o
                                                const std::atomic<bool>& stop) {
   CountingListener listener;
   kafka::Producer producer({{"bootstrap.servers", opts.bootstrap_servers},
-                            {"linger.ms", "20"},
+                            {"linger.ms", std::to_string(opts.linger_ms)},
                             {"batch.num.messages", "10000"},
                             {"queue.buffering.max.messages", "1000000"},
                             {"client.id", "gridsentinel-simulator"}},
@@ -47,11 +47,24 @@ SimulatorProducerResult run_simulator_producer(const SimulatorProducerOptions& o
   std::string buf;
   const auto wall_start = std::chrono::steady_clock::now();
   size_t gt_written = 0;
+  // With pacing, record j of n in tick t is due at (t + j / n) ticks of wall time after the start.
+  const auto pace = [&](size_t j, size_t n) {
+    if (opts.speedup <= 0 || n == 0 || j % 16 != 0) return;
+    const double sim_s =
+        (static_cast<double>(res.ticks) + static_cast<double>(j) / static_cast<double>(n)) * opts.sim.interval_s;
+    const auto due = wall_start + std::chrono::duration<double>(sim_s / opts.speedup);
+    while (std::chrono::steady_clock::now() < due && !stop.load()) {
+      producer.poll(0);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  };
   while (!stop.load()) {
     bool more;
     if (opts.batch_size > 1) {
       more = fleet.next_tick_batches(batches, opts.batch_size);
-      for (const auto& b : batches) {
+      for (size_t j = 0; j < batches.size(); ++j) {
+        const auto& b = batches[j];
+        pace(j, batches.size());
         b.SerializeToString(&buf);
         produce_blocking(producer, opts.topic, b.readings_size() ? b.readings(0).meter_id() : "", buf, stop);
         res.readings += static_cast<uint64_t>(b.readings_size());
@@ -59,7 +72,9 @@ SimulatorProducerResult run_simulator_producer(const SimulatorProducerOptions& o
       }
     } else {
       more = fleet.next_tick(readings);
-      for (const auto& r : readings) {
+      for (size_t j = 0; j < readings.size(); ++j) {
+        const auto& r = readings[j];
+        pace(j, readings.size());
         r.SerializeToString(&buf);
         produce_blocking(producer, opts.topic, r.meter_id(), buf, stop);
         ++res.readings;

@@ -46,15 +46,35 @@ TEST(OffsetTracker, IgnoresAcknowledgementsFromARevokedGeneration) {
 TEST(OffsetTracker, ReportsCompletionLatencyOncePerRecord) {
   OffsetTracker t;
   t.assign("in", 0);
-  const auto a = *t.begin("in", 0, 0, 42);
+  const auto a = *t.begin("in", 0, 0, 42, 1700000000123);
   int calls = 0;
-  int64_t seen = 0;
+  int64_t seen = 0, created = 0;
+  const auto on_complete = [&](int64_t ns, int64_t ms) { ++calls, seen = ns, created = ms; };
   t.add_pending(a);
-  t.release(a, [&](int64_t ns) { ++calls, seen = ns; });
-  t.release(a, [&](int64_t ns) { ++calls, seen = ns; });
-  t.release(a, [&](int64_t ns) { ++calls, seen = ns; });
+  t.release(a, on_complete);
+  t.release(a, on_complete);
+  t.release(a, on_complete);
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(seen, 42);
+  EXPECT_EQ(created, 1700000000123);
+}
+
+TEST(OffsetTracker, ARestoredPositionIsCommittableAtOnceWithoutNewRecords) {
+  OffsetTracker t;
+  t.assign("in", 2);
+  t.resume_at("in", 2, 500);  // the changelog's checkpointed position: every output before it delivered
+  t.resume_at("in", 9, 700);  // not assigned: ignored
+  auto out = t.take_committable();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].partition, 2);
+  EXPECT_EQ(out[0].offset, 500);
+  t.resume_at("in", 2, -1001);  // no position (librdkafka's INVALID): nothing to store
+  EXPECT_TRUE(t.take_committable().empty());
+  const auto a = *t.begin("in", 2, 500, 0);
+  t.release(a);
+  out = t.take_committable();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].offset, 501);
 }
 
 }  // namespace

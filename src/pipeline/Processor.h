@@ -175,7 +175,7 @@ class Processor {
   // the minimum over partitions.
   std::unordered_map<uint64_t, detectors::FleetWatermark> partition_progress_;
   detectors::FleetWatermark* current_progress_ = nullptr;
-  uint64_t current_home_ = 0;  // home_of() the record being processed
+  uint64_t current_home_ = 0;    // home_of() the record being processed
   int64_t current_offset_ = -1;  // its offset (-1: not from Kafka)
   int64_t fleet_watermark();
   std::vector<detectors::MissingReport> missing_;

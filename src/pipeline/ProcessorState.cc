@@ -96,9 +96,8 @@ bool Processor::restore_entity(KindRuntime& kind, uint32_t idx, std::string_view
   StateReader r(bytes);
   uint8_t format = 0, zscores = 0, has_iqr = 0, has_spike = 0, meter = 0;
   std::string scratch;
-  if (!r.get(format) || format != kEntityFormat || !r.get(st.newest_event_ms) ||
-      !r.get(st.applied_offset) || !r.get(zscores) ||
-      zscores != st.zscore.size())
+  if (!r.get(format) || format != kEntityFormat || !r.get(st.newest_event_ms) || !r.get(st.applied_offset) ||
+      !r.get(zscores) || zscores != st.zscore.size())
     return false;
   for (auto& z : st.zscore)
     if (!get_guarded(r, z.detector, z.guard, z.episode, scratch)) return false;

@@ -89,13 +89,14 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
   // As Kafka Streams' record-e2e-latency: the record's Kafka timestamp (the producer's CreateTime unless the
   // topic uses LogAppendTime) to its completion here, so it includes the producer's batching, the broker and
   // the fetch. Fine buckets below 20 ms: the latency target is milliseconds.
-  record_e2e_ = &BuildHistogram()
-                     .Name("gridsentinel_record_e2e_latency_seconds")
-                     .Help("From a record's Kafka timestamp to every output it caused being acknowledged.")
-                     .Register(r)
-                     .Add({}, prometheus::Histogram::BucketBoundaries{
-                                  0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.0125, 0.015, 0.02,
-                                  0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
+  record_e2e_ =
+      &BuildHistogram()
+           .Name("gridsentinel_record_e2e_latency_seconds")
+           .Help("From a record's Kafka timestamp to every output it caused being acknowledged.")
+           .Register(r)
+           .Add({}, prometheus::Histogram::BucketBoundaries{
+                        0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.0125, 0.015, 0.02, 0.03,
+                        0.05,  0.075, 0.1,   0.25,  0.5,   1,     2.5,   5,    10,     30,    60});
 
   auto& ent = BuildGauge()
                   .Name("gridsentinel_active_entities")

@@ -58,7 +58,7 @@ class Metrics {
     prometheus::Counter* checkpointed_entities;                // ..._state_checkpointed_entities_total
     prometheus::Counter* checkpoint_bytes;                     // ..._state_checkpoint_bytes_total
     prometheus::Histogram* checkpoint_seconds;                 // ..._state_checkpoint_duration_seconds
-    prometheus::Counter* replayed_readings;  // ..._state_replayed_readings_skipped_total
+    prometheus::Counter* replayed_readings;                    // ..._state_replayed_readings_skipped_total
     prometheus::Counter *restored_ok, *restored_refused;       // ..._state_restored_entities_total{result}
     prometheus::Counter* restore_records;                      // ..._state_restore_records_total
     prometheus::Gauge* restoring_partitions;                   // ..._state_restoring_partitions

@@ -50,8 +50,8 @@ SimulatorProducerResult run_simulator_producer(const SimulatorProducerOptions& o
   // With pacing, record j of n in tick t is due at (t + j / n) ticks of wall time after the start.
   const auto pace = [&](size_t j, size_t n) {
     if (opts.speedup <= 0 || n == 0 || j % 16 != 0) return;
-    const double sim_s =
-        (static_cast<double>(res.ticks) + static_cast<double>(j) / static_cast<double>(n)) * opts.sim.interval_s;
+    const double sim_s = (static_cast<double>(res.ticks) + static_cast<double>(j) / static_cast<double>(n)) *
+                         opts.sim.interval_s;
     const auto due = wall_start + std::chrono::duration<double>(sim_s / opts.speedup);
     while (std::chrono::steady_clock::now() < due && !stop.load()) {
       producer.poll(0);

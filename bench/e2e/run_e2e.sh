@@ -8,8 +8,10 @@
 # Environment: N (readings), M (meters), P (partitions; keep N*87 bytes / P under ~5 MB, the mock broker's
 # per-partition retention), RUNS (repetitions of a-c; medians printed), BUILD (Release build dir with
 # gridsentinel and bench/bare_consume_bench; default build-bench), SKIP_PEER=1 to skip the Python peer,
-# SKIP_LATENCY=1 to skip (d), LAT_SECONDS (default 30) and LAT_LINGER_MS (the simulator producer's linger.ms,
-# default 5 = librdkafka's default).
+# SKIP_LATENCY=1 to skip (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
+# (default 30), LAT_LINGER_MS (the simulator producer's linger.ms, default 5 = librdkafka's default) and
+# LAT_CONSUMER (consumer properties in (d), e.g. 'fetch.wait.max.ms: "10"'), LAT_CONFIG (YAML appended to
+# gridsentinel's config in (d), top-level keys other than kafka/metrics/log).
 # (d) latency: a fresh broker and gridsentinel, the fleet simulator producing M meters' readings at a steady half
 # of the median peak rate of (b), spread evenly; after 5 s of warm-up, LAT_SECONDS of
 # gridsentinel_record_e2e_latency_seconds (record CreateTime -> all outputs acknowledged) give p50/p99/p999,
@@ -127,8 +129,9 @@ run_latency() {  # $1 = offered rate; prints: p50_ms p99_ms p999_ms consumed_rat
   b2=$(head -1 "$WORK/bootstrap_lat")
   port=$(free_port)
   cfg=$WORK/lat.yaml
-  printf 'kafka:\n  bootstrap_servers: "%s"\n  group_id: "gs-lat-%s"\nmetrics:\n  bind: 127.0.0.1:%s\nlog:\n  level: warn\n' \
-    "$b2" "$$" "$port" >"$cfg"
+  printf 'kafka:\n  bootstrap_servers: "%s"\n  group_id: "gs-lat-%s"\n  consumer_properties: {%s}\nmetrics:\n  bind: 127.0.0.1:%s\nlog:\n  level: warn\n' \
+    "$b2" "$$" "${LAT_CONSUMER:-}" "$port" >"$cfg"
+  if [[ -n ${LAT_CONFIG:-} ]]; then printf '%s\n' "$LAT_CONFIG" >>"$cfg"; fi
   "$GS" run -c "$cfg" >"$WORK/lat.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
@@ -177,7 +180,7 @@ print(f"{quantile(0.5)*1e3:.2f} {quantile(0.99)*1e3:.2f} {quantile(0.999)*1e3:.2
 EOF
 }
 
-declare -a BARE_R GS_R GS_CPU GS_RPC GS_HWM PY_E2E PY_CORE PY_E2E_RPC
+BARE_R=() GS_R=() GS_CPU=() GS_RPC=() GS_HWM=() PY_E2E=() PY_CORE=() PY_E2E_RPC=()
 for run in $(seq "$RUNS"); do
   echo "-- run $run"
   line=$("$BARE" "$B" "$TOPIC" "$N" "bare-$run-$$" 2>"$WORK/bare$run.log")
@@ -202,8 +205,9 @@ done
 
 if [[ ${SKIP_LATENCY:-0} != 1 ]]; then
   peak=$(printf '%s\n' "${GS_R[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  half=$((${peak%.*} / 2))
-  echo "-- (d) latency at a steady $half readings/s (half of the median peak $peak), linger.ms ${LAT_LINGER_MS:-5}"
+  half=${LAT_RATE:-$((${peak%.*} / 2))}
+  echo "-- (d) latency at a steady $half readings/s (median peak $peak; LAT_RATE overrides half of it)," \
+    "linger.ms ${LAT_LINGER_MS:-5}"
   read -r p50 p99 p999 lat_rate lat_n < <(run_latency "$half")
   echo "(d) record e2e latency (CreateTime -> outputs acknowledged), $lat_n records over ${LAT_SECONDS:-30} s:" \
     "p50=${p50} ms p99=${p99} ms p999=${p999} ms; consumed $lat_rate readings/s of $half offered"

@@ -36,7 +36,9 @@ TEST(EntityTable, AgreesWithAMapUnderRandomInsertsLookupsAndErases) {
       const auto idx = table.find(id);
       const auto it = oracle.find(id);
       ASSERT_EQ(idx.has_value(), it != oracle.end()) << id;
-      if (idx) ASSERT_EQ(*idx, it->second);
+      if (idx) {
+        ASSERT_EQ(*idx, it->second);
+      }
     } else if (const auto it = oracle.find(id); it != oracle.end()) {
       table.erase(it->second);
       oracle.erase(it);

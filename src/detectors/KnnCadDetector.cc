@@ -39,23 +39,27 @@ void KnnCadDetector::whiten(const double* x, double* out) const {
   }
 }
 
-void KnnCadDetector::whiten_item(uint64_t item, double* out) const {
-  std::vector<double> x(cfg_.dim);
-  for (uint32_t i = 0; i < cfg_.dim; ++i) x[i] = value_at(item + i);
-  whiten(x.data(), out);
+void KnnCadDetector::store_whitened(uint64_t item) {
+  const uint32_t n = train_items(), d = cfg_.dim;
+  std::vector<double> x(d), z(d);
+  for (uint32_t i = 0; i < d; ++i) x[i] = value_at(item + i);
+  whiten(x.data(), z.data());
+  const size_t slot = item % n;
+  for (uint32_t i = 0; i < d; ++i) whitened_[static_cast<size_t>(i) * n + slot] = z[i];
 }
 
 double KnnCadDetector::ncm(const double* z, uint32_t take) const {
+  // Squared distances to every training item, one coordinate at a time over all items (the layout is
+  // coordinate-major so that this loop vectorises; each distance still sums its coordinates in order).
   const uint32_t n = train_items(), d = cfg_.dim;
-  std::vector<double> dist(n);
-  for (uint32_t s = 0; s < n; ++s) {
-    const double* w = &whitened_[static_cast<size_t>(s) * d];
-    double acc = 0;
-    for (uint32_t i = 0; i < d; ++i) {
-      const double diff = w[i] - z[i];
-      acc += diff * diff;
+  std::vector<double> dist(n, 0.0);
+  for (uint32_t i = 0; i < d; ++i) {
+    const double* col = &whitened_[static_cast<size_t>(i) * n];
+    const double zi = z[i];
+    for (uint32_t s = 0; s < n; ++s) {
+      const double diff = col[s] - zi;
+      dist[s] += diff * diff;
     }
-    dist[s] = acc;
   }
   take = std::min(take, n);
   std::nth_element(dist.begin(), dist.begin() + (take - 1), dist.end());
@@ -136,8 +140,7 @@ void KnnCadDetector::refit_metric() {
 void KnnCadDetector::rebuild_whitened() {
   const uint32_t n = train_items(), d = cfg_.dim;
   whitened_.assign(static_cast<size_t>(n) * d, 0.0);
-  for (uint64_t j = train_begin_; j < train_begin_ + n; ++j)
-    whiten_item(j, &whitened_[static_cast<size_t>(j % n) * d]);
+  for (uint64_t j = train_begin_; j < train_begin_ + n; ++j) store_whitened(j);
 }
 
 // After a value was appended: refit the metric on its schedule, and calibrate once at warm-up.
@@ -149,8 +152,11 @@ void KnnCadDetector::on_row_learned() {
   if (!calibration_.empty()) return;
   // Warm-up: each training item's leave-one-out NCM (its own zero distance is among the k + 1 smallest).
   const uint32_t n = train_items(), d = cfg_.dim;
-  for (uint32_t j = 0; j < n; ++j)
-    calibration_.push_back(ncm(&whitened_[static_cast<size_t>(j % n) * d], cfg_.k + 1));
+  std::vector<double> z(d);
+  for (uint32_t j = 0; j < n; ++j) {
+    for (uint32_t i = 0; i < d; ++i) z[i] = whitened_[static_cast<size_t>(i) * n + j];
+    calibration_.push_back(ncm(z.data(), cfg_.k + 1));
+  }
 }
 
 double KnnCadDetector::score_and_learn(const Input& p) {
@@ -164,7 +170,7 @@ double KnnCadDetector::score_and_learn(const Input& p) {
       // The oldest training item leaves; the oldest calibration-span item enters (slot reuse).
       ++train_begin_;
       const uint64_t entering = train_begin_ + train_items() - 1;
-      whiten_item(entering, &whitened_[static_cast<size_t>(entering % train_items()) * cfg_.dim]);
+      store_whitened(entering);
     }
     calibration_.pop_front();
     calibration_.push_back(s);

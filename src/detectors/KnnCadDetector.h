@@ -76,7 +76,7 @@ class KnnCadDetector {
   }
   // C^-1 x into out (x: D values); the identity when no metric is fitted.
   void whiten(const double* x, double* out) const;
-  void whiten_item(uint64_t item, double* out) const;
+  void store_whitened(uint64_t item);  // whitens training item `item` into its slot
   // NCM of a whitened item against the training set: the sum of its `take` smallest squared distances.
   double ncm(const double* z, uint32_t take) const;
   double ncm_of_next(double value) const;  // NCM of the item ending with `value` as the next row
@@ -90,7 +90,7 @@ class KnnCadDetector {
   uint64_t train_begin_ = 0;        // first training item (item j = rows j .. j + D - 1)
   std::deque<double> values_;       // the last 2P values
   std::vector<double> chol_;        // C, row-major D x D lower triangle; empty = identity
-  std::vector<double> whitened_;    // training item j at slot j % n, D values each
+  std::vector<double> whitened_;    // coordinate i of training item j at [i n + j % n]
   std::deque<double> calibration_;  // the last n NCMs (empty before warm-up)
 };
 

@@ -31,6 +31,23 @@ int64_t stretched(int64_t window_ms, int64_t step_ms, uint32_t min_steps, uint32
   return b * buckets;
 }
 
+detectors::KnnCadConfig knn_config(const BacktestScorerConfig& c, uint32_t dim) {
+  detectors::KnnCadConfig k;
+  k.dim = dim;
+  k.k = c.knn_k;
+  k.train_points = c.knn_train;
+  k.centered = true;
+  return k;
+}
+
+// Monotone map putting `pivot` at 0.5: u = (1 - pivot) / (1 - raw), score u / (1 + u).
+double pivot_map(double raw, double pivot) {
+  if (!(pivot > 0 && pivot < 1)) return raw;
+  if (raw >= 1.0) return 1.0;
+  const double u = (1.0 - pivot) / (1.0 - raw);
+  return u / (1.0 + u);
+}
+
 double clip(double x) {
   if (!std::isfinite(x)) return 0.0;
   return std::clamp(x, -kFeatureClip, kFeatureClip);
@@ -46,8 +63,15 @@ BacktestScorer::BacktestScorer(const BacktestScorerConfig& cfg) : cfg_(cfg), for
     throw std::invalid_argument("forest_half must be in (0.5, 1)");
   if (!(cfg_.episode_steps >= 0) || !(cfg_.repeat_factor >= 0 && cfg_.repeat_factor <= 1))
     throw std::invalid_argument("episode_steps >= 0 and repeat_factor in [0, 1] required");
+  if (cfg_.combine < 0 || cfg_.combine > 2) throw std::invalid_argument("combine must be 0, 1 or 2");
+  if (!(cfg_.episode_floor > 0)) throw std::invalid_argument("episode_floor must be > 0");
+  if (cfg_.combine == 2) {
+    if (cfg_.knn_dims.empty()) throw std::invalid_argument("knn_dims must not be empty");
+    for (uint32_t d : cfg_.knn_dims) knn_.emplace_back(knn_config(cfg_, d), cfg_.seed);  // validates
+  }
   pending_.reserve(cfg_.step_estimate_rows);
-  if (cfg_.calibration_points > 0) history_.assign(5, features::RollingQuantiles(cfg_.calibration_points, 0));
+  if (cfg_.combine != 2 && cfg_.calibration_points > 0)
+    history_.assign(5, features::RollingQuantiles(cfg_.calibration_points, 0));
 }
 
 void BacktestScorer::build_detectors() {
@@ -63,6 +87,7 @@ void BacktestScorer::build_detectors() {
                      steps.end());
     step_ms_ = steps[steps.size() / 2];
   }
+  if (cfg_.combine == 2) return;  // the k-NN detectors need no time scale
   constexpr uint32_t kShortBuckets = 12, kLongBuckets = 24;
   detectors::ZScoreConfig zs;
   zs.window_ms = stretched(cfg_.short_window_ms, step_ms_, cfg_.min_window_steps, kShortBuckets);
@@ -116,6 +141,28 @@ double BacktestScorer::step(int64_t time_ms, double value) {
 double BacktestScorer::score_and_learn(int64_t time_ms, double value, bool emit) {
   const detectors::Point p{time_ms, value};
   BacktestComponents c;
+  if (cfg_.combine == 2) {
+    score_knn(p, c);
+  } else {
+    score_components(p, c);
+  }
+  if (!std::isfinite(c.raw)) c.raw = 0.0;
+  c.raw = std::clamp(c.raw, 0.0, 1.0);
+  last_ = c;
+  return emit_episode(time_ms, c.raw, emit);
+}
+
+void BacktestScorer::score_knn(const detectors::Point& p, BacktestComponents& c) {
+  // Every detector scores and learns every row; the raw score is the mean of the conformal ranks.
+  double sum = 0;
+  for (auto& d : knn_) sum += d.score_and_learn(p);
+  c.knn = sum / static_cast<double>(knn_.size());
+  c.raw = pivot_map(c.knn, cfg_.output_pivot);
+}
+
+void BacktestScorer::score_components(const detectors::Point& p, BacktestComponents& c) {
+  const int64_t time_ms = p.time_ms;
+  const double value = p.value;
   c.z_short = z_short_->score(p);
   c.z_long = z_long_->score(p);
   c.iqr = iqr_->score(p);
@@ -164,17 +211,7 @@ double BacktestScorer::score_and_learn(int64_t time_ms, double value, bool emit)
   } else {
     c.raw = std::max({c.z_short, c.z_long, c.iqr, c.spike, c.forest});
   }
-  if (cfg_.calibration_points > 0 && cfg_.output_pivot > 0 && cfg_.output_pivot < 1) {
-    // Monotone map putting the pivot at 0.5: u = (1 - pivot) / (1 - raw), score u / (1 + u).
-    if (c.raw < 1.0) {
-      const double u = (1.0 - cfg_.output_pivot) / (1.0 - c.raw);
-      c.raw = u / (1.0 + u);
-    } else {
-      c.raw = 1.0;
-    }
-  }
-  if (!std::isfinite(c.raw)) c.raw = 0.0;
-  c.raw = std::clamp(c.raw, 0.0, 1.0);
+  if (cfg_.calibration_points > 0) c.raw = pivot_map(c.raw, cfg_.output_pivot);
 
   // Learn (prequential), with the skip-flagged policy.
   const bool flagged = std::isfinite(alert) && alert >= cfg_.policy.threshold;
@@ -188,16 +225,18 @@ double BacktestScorer::score_and_learn(int64_t time_ms, double value, bool emit)
   if (z_long_->warmed_up() && spike_->warmed_up() && (learn || !forest_.warmed_up())) forest_.learn(x);
   prev_value_ = value;
   has_prev_ = true;
+}
 
-  // One alarm per episode: the output is the raw score only where it beats the recent raw scores.
+double BacktestScorer::emit_episode(int64_t time_ms, double raw, bool emit) {
+  // One alarm per episode: the output is the raw score only where it beats the recent raw scores and those
+  // stayed below the alert level.
   const auto span = static_cast<int64_t>(cfg_.episode_steps * static_cast<double>(step_ms_));
   while (!recent_raw_.empty() && recent_raw_.front().first < time_ms - span) recent_raw_.pop_front();
   const double recent_max = recent_raw_.empty() ? 0.0 : recent_raw_.front().second;
-  while (!recent_raw_.empty() && recent_raw_.back().second <= c.raw) recent_raw_.pop_back();
-  recent_raw_.emplace_back(time_ms, c.raw);
-  last_ = c;
+  while (!recent_raw_.empty() && recent_raw_.back().second <= raw) recent_raw_.pop_back();
+  recent_raw_.emplace_back(time_ms, raw);
   if (!emit) return 0.0;
-  return c.raw > recent_max ? c.raw : c.raw * cfg_.repeat_factor;
+  return raw > recent_max && recent_max < cfg_.episode_floor ? raw : raw * cfg_.repeat_factor;
 }
 
 std::vector<double> backtest_score_series(std::span<const int64_t> timestamps_ms,

@@ -8,7 +8,7 @@ if(EXISTS ${GS_BACKTEST_NAB_DIR}/labels/combined_windows.json)
                    -DGS_BINARY=$<TARGET_FILE:gridsentinel>
                    -DNAB_DIR=${GS_BACKTEST_NAB_DIR}
                    -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/backtest_nab_out
-                   -DMIN_STANDARD_SWEPT=30
+                   -DMIN_STANDARD_SWEPT=58
                    -P ${CMAKE_CURRENT_LIST_DIR}/check_backtest.cmake)
   set_tests_properties(backtest_nab_corpus PROPERTIES LABELS backtest TIMEOUT 120)
 endif()

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 #include "backtest/BacktestScorer.h"
@@ -66,6 +67,66 @@ TEST(BacktestScorer, ScoresAreInUnitIntervalAndOutliersScoreHigh) {
   }
   EXPECT_GE(scores[1497], 0.5);  // the spikes at i % 997 == 500
   EXPECT_GE(scores[2494], 0.5);
+}
+
+TEST(BacktestScorer, AnEpisodeFiresOnceWhileItsScoreKeepsClimbing) {
+  // A noisy sine, then a level that drifts away (0.5 per row, noise +-1) for 100 rows and snaps back: the
+  // score crosses 0.5 early in the drift, climbs, and jumps again when the level snaps back. With the
+  // episode floor the output fires once; without it (floor > 1) the climb and the snap-back fire again.
+  Series s;
+  uint64_t x = 12345;
+  for (size_t i = 0; i < 2000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const double noise = static_cast<double>(x % 10'000) / 10'000.0 - 0.5;
+    double v = 50.0 + 10.0 * std::sin(static_cast<double>(i) * 2.0 * M_PI / 288.0) + 2.0 * noise;
+    if (i >= 1500 && i < 1600) v += 0.5 * static_cast<double>(i - 1499);
+    s.t.push_back(1'400'000'000'000 + static_cast<int64_t>(i) * 300'000);
+    s.v.push_back(v);
+  }
+  const auto fired = [&](const BacktestScorerConfig& cfg, size_t* first) {
+    const std::vector<double> scores = backtest_score_series(s.t, s.v, cfg);
+    size_t n = 0;
+    for (size_t i = 1400; i < 1700; ++i) {
+      if (scores[i] >= 0.5 && n++ == 0) *first = i;
+    }
+    return n;
+  };
+  size_t first = 0;
+  EXPECT_EQ(fired(BacktestScorerConfig{}, &first), 1u);
+  EXPECT_GE(first, 1500u);
+  EXPECT_LE(first, 1510u);
+  BacktestScorerConfig no_floor;
+  no_floor.episode_floor = 1.1;
+  EXPECT_GT(fired(no_floor, &first), 1u);
+}
+
+TEST(BacktestScorer, ThePreviousCombinationIsStillAvailable) {
+  BacktestScorerConfig cfg;
+  cfg.combine = 1;
+  cfg.episode_steps = 600;
+  cfg.output_pivot = 0.99;
+  cfg.episode_floor = 1.1;
+  const Series s = make_series(3000, 11);
+  const std::vector<double> scores = backtest_score_series(s.t, s.v, cfg);
+  for (double x : scores) {
+    ASSERT_GE(x, 0.0);
+    ASSERT_LE(x, 1.0);
+  }
+  EXPECT_GE(scores[1497], 0.5);
+}
+
+TEST(BacktestScorer, RejectsInvalidCombinations) {
+  BacktestScorerConfig cfg;
+  cfg.combine = 3;
+  EXPECT_THROW(BacktestScorer{cfg}, std::invalid_argument);
+  cfg.combine = 2;
+  cfg.knn_dims.clear();
+  EXPECT_THROW(BacktestScorer{cfg}, std::invalid_argument);
+  cfg.knn_dims = {10};
+  cfg.knn_train = 12;  // < dim + k + 2
+  EXPECT_THROW(BacktestScorer{cfg}, std::invalid_argument);
 }
 
 TEST(BacktestScorer, NonFiniteValuesScoreZeroAndAreNotLearned) {

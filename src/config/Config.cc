@@ -240,6 +240,7 @@ void read_detector_sections(Section& det, Config& c) {
     s.get("scale_floor_relative", k.spike.scale_floor_rel);
     s.get("confirm_points", k.spike.confirm_points);
     s.get("return_z", k.spike.return_z);
+    s.get("return_fraction", k.spike.return_fraction);
     s.get("alert_on_return", k.spike_alert_on_return);
     s.get("level_shift_alerts", k.level_shift_alerts);
     require(k.spike.window_points >= 3 && k.spike.window_points <= 4096, s.key("window_points"),
@@ -249,6 +250,8 @@ void read_detector_sections(Section& det, Config& c) {
     require(k.spike.threshold > 1, s.key("threshold"), k.spike.threshold, "> 1");
     require(k.spike.confirm_points >= 1 && k.spike.confirm_points <= 64, s.key("confirm_points"),
             k.spike.confirm_points, "1..64");
+    require(k.spike.return_fraction >= 0 && k.spike.return_fraction <= 1, s.key("return_fraction"),
+            k.spike.return_fraction, "0..1");
   });
   read_per_kind(det, "iforest", [&](Section& s, const std::string& kind) {
     auto& k = kind_cfg(kind);

@@ -136,12 +136,16 @@ struct Config {
                            .iqr_floor_abs = 50.0,
                            .iqr_floor_rel = 0.1},
                    .spike_enabled = true,
+                   // A spike counts as back once the level fell back by 70% of the jump (return_fraction
+                   // 0.3): spikes on top of a rising or falling daily load were judged level shifts. The
+                   // relative scale floor (0.75 of the level) keeps a busy household's own bursts out.
                    .spike = {.window_points = 31,
                              .min_samples = 15,
                              .threshold = 8.0,
                              .scale_floor_abs = 50.0,
-                             .scale_floor_rel = 0.5,
-                             .confirm_points = 2},
+                             .scale_floor_rel = 0.75,
+                             .confirm_points = 2,
+                             .return_fraction = 0.3},
                    // A household changing its level (home, away, heating on) is normal: not an alert; a
                    // spike is alerted when the next two readings came back.
                    .level_shift_alerts = false,

@@ -19,6 +19,7 @@ SpikeConfig sanitized(SpikeConfig cfg) {
   cfg.min_samples = std::clamp<uint32_t>(cfg.min_samples, 1, cfg.window_points);
   cfg.confirm_points = std::clamp<uint32_t>(cfg.confirm_points, 1, SpikeDetector::kMaxConfirmPoints);
   if (!(cfg.threshold > 1) || !std::isfinite(cfg.threshold)) cfg.threshold = SpikeConfig{}.threshold;
+  if (!(cfg.return_fraction >= 0 && cfg.return_fraction <= 1)) cfg.return_fraction = 0;
   return cfg;
 }
 }  // namespace
@@ -83,7 +84,9 @@ SpikeVerdict SpikeDetector::resolve(const Candidate& c) const {
   std::sort(tail.begin(), tail.begin() + static_cast<std::ptrdiff_t>(n));
   const double level_after = n % 2 == 1 ? tail[n / 2] : 0.5 * (tail[n / 2 - 1] + tail[n / 2]);
   SpikeVerdict v;
-  v.kind = is_away(c, level_after) ? SpikeKind::kLevelShift : SpikeKind::kSpike;
+  const bool fell_back = cfg_->return_fraction > 0 &&
+                         std::abs(level_after - c.baseline) <= cfg_->return_fraction * std::abs(c.value - c.baseline);
+  v.kind = is_away(c, level_after) && !fell_back ? SpikeKind::kLevelShift : SpikeKind::kSpike;
   v.time_ms = c.time_ms;
   v.value = c.value;
   v.score = c.score;

@@ -15,7 +15,8 @@
 // Spike or level shift: a point scoring >= 0.5 opens a candidate, remembering the level before it (median m0,
 // scale s0). After `confirm_points` later points, the level they end on, the median of their last
 // ceil(confirm_points / 2), decides: within `return_z` s0 of m0 is a spike (it came back within
-// confirm_points and stayed), else a level shift. `resolved()` reports the verdict after the learn that
+// confirm_points and stayed) or, with return_fraction > 0, a level that fell back by at least 1 - return_fraction of
+// the jump, else a level shift. `resolved()` reports the verdict after the learn that
 // decided it. Alerting need not wait for it: the candidate's score is what `score` returned for it, so the
 // alert fires at the spike and the verdict refines it.
 // One candidate per episode: after a candidate opens, the next one opens only once a point scores below 0.5
@@ -54,6 +55,11 @@ struct SpikeConfig {
   double scale_floor_rel = 0.001;  // fraction of |median|
   uint32_t confirm_points = 5;     // later points seen before the verdict, 1..kMaxConfirmPoints
   double return_z = 2.5;           // back to the old level = within return_z old scales of the old median
+  // Also back (when > 0): the level after fell back by at least 1 - return_fraction of the jump, i.e.
+  // |level_after - m0| <= return_fraction * |spike - m0|. A spike on top of a rising daily load lands on a
+  // level that is itself several old scales above m0, yet far below the spike; a lasting shift stays near
+  // the jump (fraction ~1).
+  double return_fraction = 0.0;
 
   bool operator==(const SpikeConfig&) const = default;
 };

@@ -135,6 +135,29 @@ TEST(SpikeDetector, SpikeThatReturnsWithinConfirmPointsIsASpike) {
   EXPECT_EQ(d.resolved()->away_points, 3u);
 }
 
+// A spike on top of a rising load lands on a level above the old one but far below the spike: a level shift
+// by return_z alone, a spike once return_fraction accepts "fell back by most of the jump". A lasting step stays
+// a level shift either way.
+TEST(SpikeDetector, ReturnFractionJudgesASpikeOnARisingLevelBySizeOfTheFallBack) {
+  for (const double fraction : {0.0, 0.3}) {
+    SCOPED_TRACE(fraction);
+    const SpikeConfig cfg{.confirm_points = 2, .return_fraction = fraction};
+    SpikeDetector spike(cfg), step(cfg);
+    std::mt19937_64 rng(5);
+    int64_t t = feed(spike, rng, 0, 60, 100.0);
+    feed(step, rng, 0, 60, 100.0);
+    spike.learn({t, 300.0});  // the spike: +200 (about 40 of its scales)
+    step.learn({t, 300.0});
+    t += 1000;
+    t = feed(spike, rng, t, 2, 130.0);  // the load rose meanwhile: 30 above the old level, 15% of the jump
+    feed(step, rng, t, 2, 295.0);       // a step: it stays up
+    ASSERT_TRUE(spike.resolved().has_value());
+    ASSERT_TRUE(step.resolved().has_value());
+    EXPECT_EQ(spike.resolved()->kind, fraction > 0 ? SpikeKind::kSpike : SpikeKind::kLevelShift);
+    EXPECT_EQ(step.resolved()->kind, SpikeKind::kLevelShift);
+  }
+}
+
 TEST(SpikeDetector, StepIsALevelShiftAndStopsBeingFlaggedOnceTheWindowAdapts) {
   SpikeDetector d(SpikeConfig{.window_points = 31, .confirm_points = 5});
   std::mt19937_64 rng(4);

@@ -10,8 +10,9 @@
 # gridsentinel and bench/bare_consume_bench; default build-bench), SKIP_PEER=1 to skip the Python peer,
 # SKIP_LATENCY=1 to skip (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
 # (default 30), LAT_LINGER_MS (the simulator producer's linger.ms, default 5 = librdkafka's default) and
-# LAT_CONSUMER (consumer properties in (d), e.g. 'fetch.wait.max.ms: "10"'), LAT_CONFIG (YAML appended to
-# gridsentinel's config in (d), top-level keys other than kafka/metrics/log).
+# LAT_CONSUMER (consumer properties in (d), e.g. 'fetch.wait.max.ms: "10"'), LAT_STATE (state keys in (d), e.g.
+# 'checkpoint_interval: 30s'), LAT_CONFIG (YAML appended to gridsentinel's config in (d), top-level keys other
+# than kafka/state/metrics/log).
 # (d) latency: a fresh broker and gridsentinel, the fleet simulator producing M meters' readings at a steady half
 # of the median peak rate of (b), spread evenly; after 5 s of warm-up, LAT_SECONDS of
 # gridsentinel_record_e2e_latency_seconds (record CreateTime -> all outputs acknowledged) give p50/p99/p999,
@@ -46,7 +47,16 @@ cpu_of() { awk -v hz="$CLK_TCK" '{ split($0, a, ") "); split(a[2], f, " "); prin
 now() { date +%s.%N; }
 
 echo "== N=$N readings, M=$M meters, $TICKS ticks, P=$P partitions, RUNS=$RUNS; $(nproc) cores; work dir $WORK"
-"$GS" broker --partitions "$P" --bootstrap-file "$WORK/bootstrap" >"$WORK/broker.log" 2>&1 &
+# Each run of (b) gets its own state changelogs (the broker creates gridsentinel-<T>-changelog for every --topic
+# T; a run restoring an earlier run's state would resume at its end and consume nothing).
+BROKER_TOPICS=()
+for t in "$TOPIC" meter-readings-json infra-metrics gridsentinel-alerts gridsentinel-dead-letters meter-risk; do
+  BROKER_TOPICS+=(--topic "$t")
+done
+for run in $(seq "$RUNS"); do
+  for t in meter-readings meter-readings-json infra-metrics; do BROKER_TOPICS+=(--topic "run$run-$t"); done
+done
+"$GS" broker --partitions "$P" "${BROKER_TOPICS[@]}" --bootstrap-file "$WORK/bootstrap" >"$WORK/broker.log" 2>&1 &
 BROKER_PID=$!
 PIDS+=("$BROKER_PID")
 for _ in $(seq 100); do [[ -s $WORK/bootstrap ]] && break; sleep 0.1; done
@@ -82,6 +92,8 @@ run_gridsentinel() {  # prints: rate cpu_s rate_per_cpu hwm_kb rss_start_kb assi
 kafka:
   bootstrap_servers: "$B"
   group_id: "gs-e2e-$run-$$"
+state:
+  changelog_topic: "gridsentinel-run$run-{topic}-changelog"
 metrics:
   bind: 127.0.0.1:$port
 log:
@@ -129,8 +141,10 @@ run_latency() {  # $1 = offered rate; prints: p50_ms p99_ms p999_ms consumed_rat
   b2=$(head -1 "$WORK/bootstrap_lat")
   port=$(free_port)
   cfg=$WORK/lat.yaml
-  printf 'kafka:\n  bootstrap_servers: "%s"\n  group_id: "gs-lat-%s"\n  consumer_properties: {%s}\nmetrics:\n  bind: 127.0.0.1:%s\nlog:\n  level: warn\n' \
-    "$b2" "$$" "${LAT_CONSUMER:-}" "$port" >"$cfg"
+  local state='changelog_topic: "gridsentinel-{topic}-changelog"'
+  [[ -n ${LAT_STATE:-} ]] && state="$state, $LAT_STATE"
+  printf 'kafka:\n  bootstrap_servers: "%s"\n  group_id: "gs-lat-%s"\n  consumer_properties: {%s}\nstate: {%s}\nmetrics:\n  bind: 127.0.0.1:%s\nlog:\n  level: warn\n' \
+    "$b2" "$$" "${LAT_CONSUMER:-}" "$state" "$port" >"$cfg"
   if [[ -n ${LAT_CONFIG:-} ]]; then printf '%s\n' "$LAT_CONFIG" >>"$cfg"; fi
   "$GS" run -c "$cfg" >"$WORK/lat.log" 2>&1 &
   pid=$!

@@ -173,7 +173,8 @@ class CollectingEmitter : public pipeline::Emitter {
 // per-entity alerts; `dead_letters` (optional) receives the count of dead letters.
 inline std::set<std::string> expected_alert_ids(const config::Config& cfg,
                                                 const std::vector<InputRecord>& records,
-                                                size_t* dead_letters = nullptr) {
+                                                size_t* dead_letters = nullptr,
+                                                std::map<std::string, v1::Alert>* by_id = nullptr) {
   std::vector<std::string> inputs;
   for (const auto& t : cfg.topics.inputs) inputs.push_back(t.name);
   sinks::Metrics metrics(inputs, pipeline::Processor::detector_names());
@@ -193,8 +194,11 @@ inline std::set<std::string> expected_alert_ids(const config::Config& cfg,
     processor.process(rec, now, out);
   }
   std::set<std::string> ids;
-  for (const auto& a : out.alerts)
-    if (per_entity_alert(a)) ids.insert(a.alert_id());
+  for (const auto& a : out.alerts) {
+    if (!per_entity_alert(a)) continue;
+    ids.insert(a.alert_id());
+    if (by_id) by_id->emplace(a.alert_id(), a);
+  }
   if (dead_letters) *dead_letters = out.dead_letters.size();
   return ids;
 }

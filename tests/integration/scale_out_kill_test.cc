@@ -77,7 +77,8 @@ TEST(ScaleOut, ThreeInstancesOneKilledRepeatedlyLoseNothingAndNeverRealert) {
 
   // 200 meters x 6 days of 15-minute readings with random anomalies, in event-time order.
   const auto records = testing::simulated_readings(200, 6 * 96, 0.3, 23);
-  const auto expected = testing::expected_alert_ids(cfg, records);
+  std::map<std::string, v1::Alert> expected_alerts;
+  const auto expected = testing::expected_alert_ids(cfg, records, nullptr, &expected_alerts);
   ASSERT_GT(expected.size(), 50u);
 
   std::array<Instance, kInstances> gs;
@@ -154,6 +155,15 @@ TEST(ScaleOut, ThreeInstancesOneKilledRepeatedlyLoseNothingAndNeverRealert) {
             << records.size() << "\n";
   EXPECT_TRUE(missing.empty()) << missing.size() << " alerts lost";
   EXPECT_TRUE(extra.empty()) << extra.size() << " alerts an uninterrupted run would not raise (re-alerts)";
+  for (const auto& id : missing) {  // what was missed, to diagnose a failure
+    const auto& a = expected_alerts.at(id);
+    std::cout << "missing: " << a.entity_id() << " " << a.detector() << "/" << a.anomaly_type() << " at "
+              << a.event_time_ms() << ": " << a.explanation() << "\n";
+  }
+  for (const auto& a : alerts)  // what a re-alert was, to diagnose a failure
+    if (std::find(extra.begin(), extra.end(), a.alert_id()) != extra.end())
+      std::cout << "re-alert: " << a.entity_id() << " " << a.detector() << "/" << a.anomaly_type() << " at "
+                << a.event_time_ms() << ": " << a.explanation() << "\n";
   EXPECT_EQ(mismatched, 0u);
 }
 

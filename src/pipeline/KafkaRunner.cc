@@ -88,6 +88,7 @@ void KafkaRunner::on_assigned(std::vector<kafka::TopicPartition>& partitions) {
   processor_.reset_partition_progress();
   homes_.clear();
   positions_.clear();
+  checkpointed_offsets_.clear();
   for (const auto& p : partitions) {
     const int ti = processor_.topic_index(p.topic);
     if (ti >= 0) homes_.push_back(Processor::home_of(static_cast<size_t>(ti), p.partition));
@@ -95,7 +96,8 @@ void KafkaRunner::on_assigned(std::vector<kafka::TopicPartition>& partitions) {
   std::sort(homes_.begin(), homes_.end());
   if (changelog_producer_) restore(partitions);
   // Stored (and so committed) on the loop's next turn, after the assignment took effect.
-  for (const auto& p : partitions) tracker_.resume_at(p.topic, p.partition, p.offset);
+  for (const auto& p : partitions)
+    if (p.offset >= 0) checkpointed_offsets_.push_back({p.topic, p.partition, p.offset});
   last_checkpoint_ = std::chrono::steady_clock::now();
   assigned_ = static_cast<int>(partitions.size());
   metrics_.assigned_partitions().Set(assigned_);
@@ -110,6 +112,7 @@ void KafkaRunner::on_revoked(const std::vector<kafka::TopicPartition>& partition
   store_offsets();
   if (changelog_producer_) {
     checkpoint(homes_);
+    store_offsets();
     size_t dropped = 0;
     for (const uint64_t h : homes_) dropped += processor_.drop(h);
     spdlog::info("revoked: {} entities checkpointed and released", dropped);
@@ -252,10 +255,17 @@ void KafkaRunner::serve_producer(int timeout_ms) {
 
 void KafkaRunner::store_offsets() {
   const auto committable = tracker_.take_committable();
-  if (committable.empty()) return;
   std::vector<kafka::TopicPartition> offsets;
-  offsets.reserve(committable.size());
-  for (const auto& c : committable) offsets.push_back({c.topic, c.partition, c.offset});
+  if (changelog_producer_) {
+    // With state in the changelog the group's offset is the last checkpointed position, never further: a
+    // new owner that finds no position record starts at the committed offset, and if that were ahead of the
+    // state in the changelog, the records in between would never reach that state (a cold gap).
+    offsets.swap(checkpointed_offsets_);
+  } else {
+    offsets.reserve(committable.size());
+    for (const auto& c : committable) offsets.push_back({c.topic, c.partition, c.offset});
+  }
+  if (offsets.empty()) return;
   if (!consumer_->store(offsets)) spdlog::warn("storing {} offsets failed", offsets.size());
 }
 
@@ -321,6 +331,7 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
   drain(6'000);  // leaves the final checkpoint, commit and close time before main's 9 s shutdown deadline
   store_offsets();
   if (changelog_producer_) checkpoint(homes_);
+  store_offsets();
   commit();
   consumer_->close();
   spdlog::info("stopped cleanly");
@@ -405,6 +416,10 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
     for (const uint64_t home : homes) processor_.mark_dirty(home);
     return false;
   }
+  for (const uint64_t home : homes)
+    if (const auto it = positions_.find(home); it != positions_.end())
+      checkpointed_offsets_.push_back({processor_.topic_name(static_cast<size_t>(home >> 32)),
+                                       static_cast<int32_t>(home & 0xffffffffu), it->second});
   metrics_.state().checkpoints_ok->Increment();
   metrics_.state().checkpointed_entities->Increment(static_cast<double>(entities));
   metrics_.state().checkpoint_bytes->Increment(static_cast<double>(checkpoint_bytes_));

@@ -103,6 +103,9 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   std::vector<std::string> changelog_topics_;  // per input topic, in config order
   std::vector<uint64_t> homes_;                // Processor::home_of() of the assigned partitions
   std::map<uint64_t, int64_t> positions_;      // next offset to process, per assigned home
+  // Positions checkpointed (or restored) since the last store: with the changelog on, the only offsets
+  // stored.
+  std::vector<kafka::TopicPartition> checkpointed_offsets_;
   std::chrono::steady_clock::time_point last_checkpoint_;
   uint64_t checkpoint_bytes_ = 0;
   std::vector<Outgoing> outgoing_;

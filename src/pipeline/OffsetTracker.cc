@@ -41,15 +41,6 @@ void OffsetTracker::revoke_all() {
     if (p.active) revoke(p.topic, p.partition);
 }
 
-void OffsetTracker::resume_at(std::string_view topic, int32_t partition, int64_t offset) {
-  const int i = slot_of(topic, partition);
-  if (i < 0 || offset < 0) return;
-  Partition& p = slots_[static_cast<size_t>(i)];
-  if (!p.entries.empty()) return;  // records already consumed: their completion sets the offset
-  p.committable = offset;
-  p.dirty = true;
-}
-
 bool OffsetTracker::assigned(std::string_view topic, int32_t partition) const {
   return slot_of(topic, partition) >= 0;
 }

@@ -27,11 +27,6 @@ class OffsetTracker {
   void revoke(const std::string& topic, int32_t partition);
   void revoke_all();
   bool assigned(std::string_view topic, int32_t partition) const;
-  // The partition resumes at `offset`, a position whose records' outputs are all known delivered (the state
-  // changelog's checkpointed position): it becomes committable at once. Without this, a partition that
-  // receives no further records after a restore would keep the group's older committed offset forever and
-  // read as lagging (wrong lag metrics, wrong autoscaling) although nothing is left to do.
-  void resume_at(std::string_view topic, int32_t partition, int64_t offset);
 
   // Starts tracking a consumed record; returns its token (holding one pending count), or nullopt when the
   // partition is not assigned.

@@ -66,6 +66,7 @@ class Processor {
   }
   // Index of `topic` in topics.inputs, or -1.
   int topic_index(std::string_view topic) const;
+  const std::string& topic_name(size_t topic_index) const { return decoders_[topic_index].topic().name; }
   // Calls fn(key, value) with the saved state of every entity homed on `home` that changed since its last
   // checkpoint (every one when `all`) and marks it clean. Returns how many were written.
   using StateSink = std::function<void(std::string_view key, std::string_view value)>;

@@ -59,23 +59,5 @@ TEST(OffsetTracker, ReportsCompletionLatencyOncePerRecord) {
   EXPECT_EQ(created, 1700000000123);
 }
 
-TEST(OffsetTracker, ARestoredPositionIsCommittableAtOnceWithoutNewRecords) {
-  OffsetTracker t;
-  t.assign("in", 2);
-  t.resume_at("in", 2, 500);  // the changelog's checkpointed position: every output before it delivered
-  t.resume_at("in", 9, 700);  // not assigned: ignored
-  auto out = t.take_committable();
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].partition, 2);
-  EXPECT_EQ(out[0].offset, 500);
-  t.resume_at("in", 2, -1001);  // no position (librdkafka's INVALID): nothing to store
-  EXPECT_TRUE(t.take_committable().empty());
-  const auto a = *t.begin("in", 2, 500, 0);
-  t.release(a);
-  out = t.take_committable();
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].offset, 501);
-}
-
 }  // namespace
 }  // namespace gridsentinel::pipeline

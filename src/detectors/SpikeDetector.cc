@@ -84,8 +84,9 @@ SpikeVerdict SpikeDetector::resolve(const Candidate& c) const {
   std::sort(tail.begin(), tail.begin() + static_cast<std::ptrdiff_t>(n));
   const double level_after = n % 2 == 1 ? tail[n / 2] : 0.5 * (tail[n / 2 - 1] + tail[n / 2]);
   SpikeVerdict v;
-  const bool fell_back = cfg_->return_fraction > 0 &&
-                         std::abs(level_after - c.baseline) <= cfg_->return_fraction * std::abs(c.value - c.baseline);
+  const bool fell_back =
+      cfg_->return_fraction > 0 &&
+      std::abs(level_after - c.baseline) <= cfg_->return_fraction * std::abs(c.value - c.baseline);
   v.kind = is_away(c, level_after) && !fell_back ? SpikeKind::kLevelShift : SpikeKind::kSpike;
   v.time_ms = c.time_ms;
   v.value = c.value;

@@ -15,8 +15,8 @@
 // Spike or level shift: a point scoring >= 0.5 opens a candidate, remembering the level before it (median m0,
 // scale s0). After `confirm_points` later points, the level they end on, the median of their last
 // ceil(confirm_points / 2), decides: within `return_z` s0 of m0 is a spike (it came back within
-// confirm_points and stayed) or, with return_fraction > 0, a level that fell back by at least 1 - return_fraction of
-// the jump, else a level shift. `resolved()` reports the verdict after the learn that
+// confirm_points and stayed) or, with return_fraction > 0, a level that fell back by at least 1 -
+// return_fraction of the jump, else a level shift. `resolved()` reports the verdict after the learn that
 // decided it. Alerting need not wait for it: the candidate's score is what `score` returned for it, so the
 // alert fires at the spike and the verdict refines it.
 // One candidate per episode: after a candidate opens, the next one opens only once a point scores below 0.5

@@ -136,8 +136,8 @@ TEST(SpikeDetector, SpikeThatReturnsWithinConfirmPointsIsASpike) {
 }
 
 // A spike on top of a rising load lands on a level above the old one but far below the spike: a level shift
-// by return_z alone, a spike once return_fraction accepts "fell back by most of the jump". A lasting step stays
-// a level shift either way.
+// by return_z alone, a spike once return_fraction accepts "fell back by most of the jump". A lasting step
+// stays a level shift either way.
 TEST(SpikeDetector, ReturnFractionJudgesASpikeOnARisingLevelBySizeOfTheFallBack) {
   for (const double fraction : {0.0, 0.3}) {
     SCOPED_TRACE(fraction);

@@ -7,7 +7,6 @@
 // Prints one line of key=value: records, seconds (first record -> last), rate (records/s over that span),
 // cpu_s (process CPU over the same span), rate_per_cpu_s, assign_wait_s (subscribe -> first record).
 // Not a Google Benchmark (it needs a broker); it has its own main.
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -15,18 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "ProcessStats.h"
 #include "kafka/KafkaClients.h"
 
 namespace {
 
 using namespace gridsentinel;
-
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
+using bench::cpu_seconds;
 
 struct Quiet : kafka::Consumer::Listener {
   void on_assigned(std::vector<kafka::TopicPartition>& p) override {

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "ProcessStats.h"
 #include "config/Config.h"
 #include "detectors/ZScoreDetector.h"
 #include "features/RollingWindow.h"
@@ -39,23 +40,8 @@
 namespace gridsentinel {
 namespace {
 
-// Resident set size of this process, in bytes (VmRSS of /proc/self/status).
-double rss_bytes() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (!f) return 0;
-  char line[256];
-  double kb = 0;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "VmRSS: %lf kB", &kb) == 1) break;
-  std::fclose(f);
-  return kb * 1024.0;
-}
-
-int64_t wall_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using bench::rss_bytes;
+using bench::wall_now_ms;
 
 struct EncodedStream {
   std::vector<std::string> keys;

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "ProcessStats.h"
 #include "config/Config.h"
 #include "detectors/EpisodeTracker.h"
 #include "detectors/IqrDetector.h"
@@ -47,28 +48,9 @@
 namespace gridsentinel {
 namespace {
 
-double rss_bytes() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (!f) return 0;
-  char line[256];
-  double kb = 0;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "VmRSS: %lf kB", &kb) == 1) break;
-  std::fclose(f);
-  return kb * 1024.0;
-}
-
-double cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-int64_t wall_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using bench::cpu_seconds;
+using bench::rss_bytes;
+using bench::wall_now_ms;
 
 struct Args {
   uint32_t meters = 100'000;

@@ -8,6 +8,7 @@
 // cpu_s (process CPU over the same span), rate_per_cpu_s, assign_wait_s (subscribe -> first record).
 // Not a Google Benchmark (it needs a broker); it has its own main.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -47,15 +48,30 @@ int main(int argc, char** argv) {
           ? argv[4]
           : "bare-consume-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
   // The consumer properties KafkaRunner sets (src/pipeline/KafkaRunner.cc), minus offset storing.
-  const kafka::Properties props = {{"bootstrap.servers", bootstrap},    {"group.id", group},
-                                   {"client.id", "bare-consume-bench"}, {"auto.offset.reset", "earliest"},
-                                   {"enable.auto.commit", "false"},     {"queued.min.messages", "100000"}};
+  kafka::Properties props = {{"bootstrap.servers", bootstrap},    {"group.id", group},
+                             {"client.id", "bare-consume-bench"}, {"auto.offset.reset", "earliest"},
+                             {"enable.auto.commit", "false"},     {"queued.min.messages", "100000"}};
+  // BARE_PROPS="k=v,k=v": extra consumer properties (e.g. fetch.wait.max.ms=1 for the latency floor).
+  if (const char* extra = std::getenv("BARE_PROPS")) {
+    std::string s = extra;
+    for (size_t at = 0; at < s.size();) {
+      const size_t end = std::min(s.find(',', at), s.size());
+      const std::string kv = s.substr(at, end - at);
+      if (const size_t eq = kv.find('='); eq != std::string::npos)
+        props[kv.substr(0, eq)] = kv.substr(eq + 1);
+      at = end + 1;
+    }
+  }
   Quiet listener;
   using clock = std::chrono::steady_clock;
   const auto t_sub = clock::now();
   kafka::Consumer consumer(props, {topic}, &listener);
   std::vector<kafka::Record> records;
   uint64_t n = 0, bytes = 0;
+  // Record timestamp (CreateTime) -> polled, in ms: the latency floor of the Kafka path when the topic is
+  // produced live (bench/e2e/run_e2e.sh (d)); meaningless for a pre-produced topic.
+  constexpr size_t kMaxLags = 10'000'000;
+  std::vector<int64_t> lags;
   clock::time_point t_first{}, t_last = clock::now();
   double cpu_first = 0;
   while (n < expected) {
@@ -72,7 +88,13 @@ int main(int argc, char** argv) {
       t_first = clock::now();
       cpu_first = cpu_seconds();
     }
-    for (const auto& r : records) bytes += r.value.size();
+    const int64_t wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+    for (const auto& r : records) {
+      bytes += r.value.size();
+      if (r.timestamp_ms > 0 && lags.size() < kMaxLags) lags.push_back(wall_ms - r.timestamp_ms);
+    }
     n += records.size();
     t_last = clock::now();
   }
@@ -83,6 +105,15 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(n), static_cast<unsigned long long>(bytes), secs,
       secs > 0 ? static_cast<double>(n) / secs : 0.0, cpu, cpu > 0 ? static_cast<double>(n) / cpu : 0.0,
       std::chrono::duration<double>(t_first - t_sub).count());
+  if (!lags.empty()) {
+    std::sort(lags.begin(), lags.end());
+    const auto q = [&](double f) {
+      return lags[std::min(lags.size() - 1, static_cast<size_t>(f * lags.size()))];
+    };
+    std::printf("poll_lag_ms p50=%lld p99=%lld p999=%lld max=%lld\n", static_cast<long long>(q(0.5)),
+                static_cast<long long>(q(0.99)), static_cast<long long>(q(0.999)),
+                static_cast<long long>(lags.back()));
+  }
   consumer.close();
   return n >= expected ? 0 : 1;
 }

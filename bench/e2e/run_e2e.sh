@@ -8,7 +8,7 @@
 # Environment: N (readings), M (meters), P (partitions; keep N*87 bytes / P under ~5 MB, the mock broker's
 # per-partition retention), RUNS (repetitions of a-c; medians printed), BUILD (Release build dir with
 # gridsentinel and bench/bare_consume_bench; default build-bench), SKIP_PEER=1 to skip the Python peer,
-# SKIP_LATENCY=1 to skip (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
+# SKIP_LATENCY=1 to skip (d), LAT_ONLY=1 (with LAT_RATE) to run only (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
 # (default 30), LAT_LINGER_MS (the simulator producer's linger.ms, default 5 = librdkafka's default) and
 # LAT_CONSUMER (consumer properties in (d), e.g. 'fetch.wait.max.ms: "10"'), LAT_STATE (state keys in (d), e.g.
 # 'checkpoint_interval: 30s'), LAT_CONFIG (YAML appended to gridsentinel's config in (d), top-level keys other
@@ -63,6 +63,7 @@ for _ in $(seq 100); do [[ -s $WORK/bootstrap ]] && break; sleep 0.1; done
 B=$(head -1 "$WORK/bootstrap")
 echo "broker pid $BROKER_PID at $B"
 
+if [[ ${LAT_ONLY:-0} != 1 ]]; then
 t0=$(now)
 "$GS" simulate --bootstrap-servers "$B" --topic "$TOPIC" --meters "$M" --ticks "$TICKS" --seed 1 \
   >"$WORK/simulate.log" 2>&1
@@ -81,6 +82,7 @@ EOF
 )
 echo "stored on broker: $STORED records"
 [[ $STORED -eq $N ]] || { echo "expected $N stored records: raise P" >&2; exit 1; }
+fi
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -195,6 +197,10 @@ EOF
 }
 
 BARE_R=() GS_R=() GS_CPU=() GS_RPC=() GS_HWM=() PY_E2E=() PY_CORE=() PY_E2E_RPC=()
+if [[ ${LAT_ONLY:-0} == 1 ]]; then
+  [[ -n ${LAT_RATE:-} ]] || { echo "LAT_ONLY=1 needs LAT_RATE" >&2; exit 2; }
+  RUNS=0 GS_R=("$((LAT_RATE * 2))")
+fi
 for run in $(seq "$RUNS"); do
   echo "-- run $run"
   line=$("$BARE" "$B" "$TOPIC" "$N" "bare-$run-$$" 2>"$WORK/bare$run.log")
@@ -227,6 +233,7 @@ if [[ ${SKIP_LATENCY:-0} != 1 ]]; then
     "p50=${p50} ms p99=${p99} ms p999=${p999} ms; consumed $lat_rate readings/s of $half offered"
 fi
 
+[[ ${LAT_ONLY:-0} == 1 ]] && { echo "logs in $WORK"; exit 0; }
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)}'; }
 echo "== medians over $RUNS run(s)"
 mb=$(med "${BARE_R[@]}"); mg=$(med "${GS_R[@]}"); mh=$(med "${GS_HWM[@]}")

@@ -6,8 +6,11 @@
 namespace gridsentinel::detectors {
 
 namespace {
-constexpr uint8_t kStateVersion = 2;  // 2: compact windows
-}
+// 2: compact windows; 3: buckets without minimum and maximum (version 2 is still read: an upgrade keeps the
+// state in the changelog).
+constexpr uint8_t kStateVersion = 3;
+constexpr uint8_t kStateVersionWithExtremes = 2;
+}  // namespace
 
 double ZScoreDetector::effective_std(const features::WindowStats& s) const {
   const double sd = std::isfinite(s.stddev) ? s.stddev : 0.0;
@@ -41,9 +44,9 @@ std::string ZScoreDetector::save() const {
 bool ZScoreDetector::restore(std::string_view bytes) {
   StateReader r(bytes);
   uint8_t version = 0;
-  if (!r.get(version) || version != kStateVersion) return false;
+  if (!r.get(version) || (version != kStateVersion && version != kStateVersionWithExtremes)) return false;
   features::RollingWindow next = window_;
-  if (!next.restore(r) || !r.done()) return false;
+  if (!next.restore(r, version == kStateVersionWithExtremes) || !r.done()) return false;
   window_ = std::move(next);
   return true;
 }

@@ -33,8 +33,6 @@ void RollingWindow::advance_to(int64_t head_index) {
 void RollingWindow::recompute_totals() {
   // Pairwise combination of (count, mean, M2) (Chan, Golub, LeVeque 1979), in double precision.
   Totals t;
-  t.min = std::numeric_limits<float>::infinity();
-  t.max = -std::numeric_limits<float>::infinity();
   const auto n_buckets = static_cast<int64_t>(buckets_.size());
   for (int64_t i = head_index_ - n_buckets + 1; i <= head_index_; ++i) {
     const Bucket& b = buckets_[slot_of(i)];
@@ -44,9 +42,6 @@ void RollingWindow::recompute_totals() {
     t.mean += delta * nb / n;
     t.m2 += m2_of(b, i) + delta * delta * na * nb / n;
     t.count += b.count;
-    // Codes decode to values a float holds exactly (11 significant bits, exponent within a float's range).
-    t.min = std::min(t.min, static_cast<float>(codec_.decode(b.min)));
-    t.max = std::max(t.max, static_cast<float>(codec_.decode(b.max)));
   }
   t.head_m2 = total_.head_m2;
   total_ = t;
@@ -60,19 +55,13 @@ bool RollingWindow::add(int64_t time_ms, double value) {
   advance_to(idx);
   if (total_.count == 0) {  // an empty window re-centres on its first value
     shift_ = value;
-    codec_.reset();
     sd_codec_.reset();
   }
   auto& b = buckets_[slot_of(idx)];
   if (b.count >= kMaxPerBucket) return false;
-  fit(value);
   const double d = value - shift_;
   if (b.count == 0) {
-    b = Bucket{.mean = static_cast<float>(d),
-               .count = 1,
-               .sd = HalfCodec::kZero,
-               .min = codec_.encode(value, Rounding::kDown),
-               .max = codec_.encode(value, Rounding::kUp)};
+    b = Bucket{.mean = static_cast<float>(d), .count = 1, .sd = HalfCodec::kZero};
     if (idx == head_index_) total_.head_m2 = 0;
   } else {
     const double m2 = m2_of(b, idx);
@@ -80,16 +69,12 @@ bool RollingWindow::add(int64_t time_ms, double value) {
     const double delta = d - static_cast<double>(b.mean);
     const double mean = static_cast<double>(b.mean) + delta / b.count;
     b.mean = static_cast<float>(mean);
-    set_m2(b, idx, m2 + delta * (d - mean));  // may re-anchor the codes: encode min and max after it
-    b.min = std::min(b.min, codec_.encode(value, Rounding::kDown));
-    b.max = std::max(b.max, codec_.encode(value, Rounding::kUp));
+    set_m2(b, idx, m2 + delta * (d - mean));
   }
   total_.count += 1;
   const double delta = d - total_.mean;
   total_.mean += delta / total_.count;
   total_.m2 += delta * (d - total_.mean);
-  total_.min = std::min(total_.min, static_cast<float>(value));
-  total_.max = std::max(total_.max, static_cast<float>(value));
 
   if (time_ms >= last_time_) {
     prev_time_ = last_time_;
@@ -103,16 +88,6 @@ bool RollingWindow::add(int64_t time_ms, double value) {
   return true;
 }
 
-void RollingWindow::reanchor(int8_t anchor) {
-  const HalfCodec old = codec_;
-  codec_.set_anchor(anchor);
-  for (auto& b : buckets_) {
-    if (b.count == 0) continue;
-    b.min = codec_.encode(old.decode(b.min), Rounding::kDown);
-    b.max = codec_.encode(old.decode(b.max), Rounding::kUp);
-  }
-}
-
 uint16_t RollingWindow::encode_sd(double sd) {
   if (const int8_t a = sd_codec_.anchor_for(sd); a != sd_codec_.anchor()) {
     const HalfCodec old = sd_codec_;
@@ -121,10 +96,6 @@ uint16_t RollingWindow::encode_sd(double sd) {
       if (b.count > 0) b.sd = sd_codec_.encode(old.decode(b.sd));
   }
   return sd_codec_.encode(sd);
-}
-
-void RollingWindow::fit(double magnitude) {
-  if (const int8_t a = codec_.anchor_for(magnitude); a != codec_.anchor()) reanchor(a);
 }
 
 double RollingWindow::m2_of(const Bucket& b, int64_t index) const {
@@ -151,8 +122,6 @@ WindowStats RollingWindow::stats() const {
   if (total_.count == 0) return s;
   const double n = total_.count;
   s.mean = shift_ + total_.mean;
-  s.min = static_cast<double>(total_.min);
-  s.max = static_cast<double>(total_.max);
   if (total_.count >= 2) s.stddev = std::sqrt(std::max(0.0, total_.m2 / (n - 1)));
   return s;
 }
@@ -164,7 +133,6 @@ void RollingWindow::save(StateWriter& w) const {
   w.put<uint32_t>(buckets_.size());
   w.put(head_index_);
   w.put(shift_);
-  w.put(codec_.anchor());
   w.put(sd_codec_.anchor());
   w.put(last_time_);
   w.put(last_value_);
@@ -176,8 +144,6 @@ void RollingWindow::save(StateWriter& w) const {
   w.put(total_.count);
   w.put(total_.mean);
   w.put(total_.m2);
-  w.put(total_.min);
-  w.put(total_.max);
   w.put(total_.head_m2);
   const auto n = static_cast<int64_t>(buckets_.size());
   for (int64_t i = head_index_ - n + 1; i <= head_index_; ++i) {
@@ -186,23 +152,23 @@ void RollingWindow::save(StateWriter& w) const {
     if (b.count == 0) continue;
     w.put(b.mean);
     w.put(b.sd);
-    w.put(b.min);
-    w.put(b.max);
   }
 }
 
-bool RollingWindow::restore(StateReader& r) {
+bool RollingWindow::restore(StateReader& r, bool with_extremes) {
   int64_t bucket_ms = 0;
   uint32_t n = 0;
   if (!r.get(bucket_ms) || !r.get(n) || bucket_ms != bucket_ms_ || n != buckets_.size()) return false;
   RollingWindow next(bucket_ms_ * n, n);
   r.get(next.head_index_);
   r.get(next.shift_);
-  int8_t anchor = 0;
-  r.get(anchor);
+  if (with_extremes) {
+    int8_t extremes_anchor = 0;
+    r.get(extremes_anchor);
+  }
   int8_t sd_anchor = 0;
   r.get(sd_anchor);
-  if (!next.codec_.set_anchor(anchor) || !next.sd_codec_.set_anchor(sd_anchor)) return false;
+  if (!next.sd_codec_.set_anchor(sd_anchor)) return false;
   r.get(next.last_time_);
   r.get(next.last_value_);
   r.get(next.prev_time_);
@@ -212,8 +178,11 @@ bool RollingWindow::restore(StateReader& r) {
     r.get(next.total_.count);
     r.get(next.total_.mean);
     r.get(next.total_.m2);
-    r.get(next.total_.min);
-    r.get(next.total_.max);
+    if (with_extremes) {
+      float extreme = 0;
+      r.get(extreme);
+      r.get(extreme);
+    }
     r.get(next.total_.head_m2);
     if (!(next.total_.head_m2 >= 0) || !std::isfinite(next.total_.head_m2)) return false;
     uint64_t bucket_count = 0;
@@ -223,11 +192,12 @@ bool RollingWindow::restore(StateReader& r) {
       if (b.count == 0) continue;
       r.get(b.mean);
       r.get(b.sd);
-      r.get(b.min);
-      r.get(b.max);
-      if (!std::isfinite(b.mean) || !(b.min <= b.max) || !HalfCodec::valid(b.min) ||
-          !HalfCodec::valid(b.max) || !HalfCodec::valid(b.sd) || b.sd < HalfCodec::kZero)
-        return false;
+      if (with_extremes) {
+        uint16_t extreme = 0;
+        r.get(extreme);
+        r.get(extreme);
+      }
+      if (!std::isfinite(b.mean) || !HalfCodec::valid(b.sd) || b.sd < HalfCodec::kZero) return false;
       bucket_count += b.count;
     }
     if (!r.ok() || bucket_count != next.total_.count || !std::isfinite(next.total_.mean) ||

@@ -16,15 +16,15 @@
 // Precision: buckets hold single-precision moments of the values minus a per-window shift (the first value
 // seen since the window was last empty), so a large offset (an energy register at 1e6 kWh moving by 0.01)
 // keeps its variance, and a bucket's deviations are measured from its own mean. A closed bucket (any but the
-// head) keeps its standard deviation, min and max as 16-bit codes (HalfCodec, features/HalfCode.h): min and
-// max rounded outwards (min <= the true min, max >= the true max, within 2^-10 relative, plus 2^-24 of the
-// largest magnitude since the window was last empty), the standard deviation to nearest (2^-11 relative, with
-// its own anchor, so a tiny spread on a large level keeps its digits). Hence: mean within ~1e-6 relative (of
-// the spread and of the shifted mean), standard deviation within ~1e-3 relative, min and max exact to a float
-// for the head bucket's events and within 2^-10 (outwards) for older ones. The rate of change uses the
-// previous value as a float (relative error 2^-24). At most kMaxPerBucket (65,535) events a bucket: 18 a
-// second in a 1-hour bucket. Memory: fixed, B buckets of 12 bytes (one allocation, no spare capacity) plus a
-// 104-byte object, allocated once at construction: 392 bytes for the default meter window (24 h, 24 buckets).
+// head) keeps its standard deviation as a 16-bit code (HalfCodec, features/HalfCode.h; to nearest, 2^-11
+// relative, anchored on the spread rather than the level, so a tiny spread on a large level keeps its
+// digits). Hence: mean within ~1e-6 relative (of the spread and of the shifted mean), standard deviation
+// within ~1e-3 relative. The rate of change uses the previous value as a float (relative error 2^-24). At
+// most kMaxPerBucket (65,535) events a bucket: 18 a second in a 1-hour bucket.
+// No minimum or maximum: the z-score detector needs neither, and keeping them per bucket cost 4 of a
+// bucket's 12 bytes (about 100 bytes of each meter's ~2 kB of state with the default windows).
+// Memory: fixed, B buckets of 8 bytes (one allocation, no spare capacity) plus a 96-byte object, allocated
+// once at construction: 296 bytes for the default meter window (24 h, 24 buckets).
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -42,8 +42,6 @@ struct WindowStats {
   double mean = std::numeric_limits<double>::quiet_NaN();
   double stddev =
       std::numeric_limits<double>::quiet_NaN();  // sample standard deviation (n - 1); NaN when n < 2
-  double min = std::numeric_limits<double>::quiet_NaN();
-  double max = std::numeric_limits<double>::quiet_NaN();
   double last = std::numeric_limits<double>::quiet_NaN();        // value at the newest event time
   double rate_per_s = std::numeric_limits<double>::quiet_NaN();  // (last - previous) / seconds between them
 };
@@ -68,8 +66,9 @@ class RollingWindow {
   size_t memory_bytes() const { return sizeof(*this) + buckets_.heap_bytes(); }
 
   void save(StateWriter& w) const;
-  bool restore(
-      StateReader& r);  // false on malformed input or a different shape; then this window is unchanged
+  // False on malformed input or a different shape; then this window is unchanged. `with_extremes`: the
+  // layout written before buckets lost their minimum and maximum (read and dropped).
+  bool restore(StateReader& r, bool with_extremes = false);
 
  private:
   // One bucket's values, shifted by `shift_`; count 0 = empty. The head bucket's sum of squared deviations is
@@ -78,11 +77,10 @@ class RollingWindow {
     float mean = 0;  // Welford: mean of the shifted values
     uint16_t count = 0;
     uint16_t sd = HalfCodec::kZero;  // sd_codec_ code of sqrt(M2 / count), for a closed bucket
-    uint16_t min = 0, max = 0;       // codec_ codes, rounded down / up
   };
+  static_assert(sizeof(Bucket) == 8);
   struct Totals {
     double mean = 0, m2 = 0;  // of the shifted values
-    float min = 0, max = 0;   // of the values
     uint32_t count = 0;
     float head_m2 = 0;  // the head bucket's M2 (kept here, where the struct has room for it)
   };
@@ -93,8 +91,6 @@ class RollingWindow {
   }
   void advance_to(int64_t head_index);
   void recompute_totals();
-  void reanchor(int8_t anchor);
-  void fit(double magnitude);     // re-anchors codec_ when `magnitude` would not fit
   uint16_t encode_sd(double sd);  // re-anchors sd_codec_ when needed
   double m2_of(const Bucket& b, int64_t index) const;
   void set_m2(Bucket& b, int64_t index, double m2);
@@ -110,7 +106,6 @@ class RollingWindow {
   double last_value_ = std::numeric_limits<double>::quiet_NaN();
   int64_t prev_time_ = std::numeric_limits<int64_t>::min();
   float prev_value_ = std::numeric_limits<float>::quiet_NaN();  // only for the rate of change
-  HalfCodec codec_;                                             // of the buckets' min and max
   HalfCodec sd_codec_;  // of the buckets' standard deviations (anchored on the spread, not the level)
 };
 

@@ -304,8 +304,6 @@ double Processor::run_zscore(EntityState& st, const Context& c, const double* va
         add_feature("z", z);
         add_feature(f.feature + ".mean_" + window, s.mean);
         add_feature(f.feature + ".stddev_" + window, s.stddev);
-        add_feature(f.feature + ".min_" + window, s.min);
-        add_feature(f.feature + ".max_" + window, s.max);
         add_feature(f.feature + ".count_" + window, s.count);
         add_feature(f.feature + ".last", s.last);
         add_feature(f.feature + ".rate_per_s", s.rate_per_s);

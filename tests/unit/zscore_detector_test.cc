@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "conformance/DetectorConformance.h"
@@ -80,6 +81,28 @@ TEST(EpisodeTracker, ReportsOncePerEpisodeThenAgainAfterCooldown) {
   EXPECT_TRUE(e.should_report(1, 60'000, cooldown));
   EXPECT_FALSE(e.should_report(1, 30'000, cooldown));  // out of order, within the cool-down: same episode
   EXPECT_TRUE(e.should_report(1, 200'000, cooldown));
+}
+
+TEST(EpisodeTracker, PacksTimeAndTypeIntoOneWordLosslessly) {
+  EpisodeTracker e;
+  EXPECT_EQ(e.last_report_ms(), std::numeric_limits<int64_t>::min());  // never reported
+  EXPECT_EQ(e.last_type(), 0);
+  for (const int64_t t : {int64_t{0}, int64_t{-1}, int64_t{1'700'000'000'000}, int64_t{-86'400'000},
+                          (int64_t{1} << 55) - 1, -(int64_t{1} << 55) + 1}) {
+    for (const uint8_t type : {uint8_t{0}, uint8_t{1}, uint8_t{255}}) {
+      e.restore(type, t);
+      EXPECT_EQ(e.last_report_ms(), t);
+      EXPECT_EQ(e.last_type(), type);
+    }
+  }
+  e.restore(7, std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(e.last_report_ms(), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(e.last_type(), 7);
+  // Times beyond 56 bits are clamped: they still report, and repeats there are one episode.
+  EpisodeTracker far;
+  EXPECT_TRUE(far.should_report(1, std::numeric_limits<int64_t>::max(), 1000));
+  EXPECT_FALSE(far.should_report(1, std::numeric_limits<int64_t>::max() - 10, 1000));
+  EXPECT_EQ(far.last_report_ms(), (int64_t{1} << 55) - 1);
 }
 
 }  // namespace

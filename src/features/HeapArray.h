@@ -2,29 +2,35 @@
 // HeapArray: a fixed-size array on the heap with value semantics (a copy copies the elements), for the
 // per-entity windows that are sized at construction from the config. Unlike std::vector (24 bytes) it is one
 // 8-byte pointer: the size is stored in front of the elements, in the same allocation, and there is no spare
-// capacity. For trivially copyable element types.
+// capacity. The block comes from BlockPool (no allocator header per block). For trivially copyable element
+// types aligned to at most 8 bytes.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <type_traits>
+#include <utility>
+
+#include "features/BlockPool.h"
 
 namespace gridsentinel::features {
 
 template <class T>
 class HeapArray {
   static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>);
+  static_assert(alignof(T) <= BlockPool::kAlignment);
   static constexpr size_t kHeader = (sizeof(uint32_t) + sizeof(T) - 1) / sizeof(T);  // elements for the size
 
  public:
   HeapArray() = default;
   explicit HeapArray(uint32_t n) {
     if (n == 0) return;
-    data_ = std::make_unique<T[]>(kHeader + n);
-    std::memcpy(static_cast<void*>(data_.get()), &n, sizeof n);
+    data_ = static_cast<T*>(BlockPool::allocate(block_bytes(n)));
+    std::uninitialized_value_construct_n(data_, kHeader + n);
+    std::memcpy(static_cast<void*>(data_), &n, sizeof n);
   }
   HeapArray(const HeapArray& o) : HeapArray(o.size()) { std::copy(o.begin(), o.end(), begin()); }
-  HeapArray(HeapArray&& o) noexcept = default;
+  HeapArray(HeapArray&& o) noexcept : data_(std::exchange(o.data_, nullptr)) {}
   HeapArray& operator=(const HeapArray& o) {
     if (this != &o) {
       if (size() != o.size()) *this = HeapArray(o.size());
@@ -32,26 +38,38 @@ class HeapArray {
     }
     return *this;
   }
-  HeapArray& operator=(HeapArray&& o) noexcept = default;
+  HeapArray& operator=(HeapArray&& o) noexcept {
+    if (this != &o) {
+      free();
+      data_ = std::exchange(o.data_, nullptr);
+    }
+    return *this;
+  }
+  ~HeapArray() { free(); }
 
   uint32_t size() const {
     uint32_t n = 0;
-    if (data_) std::memcpy(&n, static_cast<const void*>(data_.get()), sizeof n);
+    if (data_) std::memcpy(&n, static_cast<const void*>(data_), sizeof n);
     return n;
   }
   T& operator[](size_t i) { return data()[i]; }
   const T& operator[](size_t i) const { return data()[i]; }
-  T* data() { return data_ ? data_.get() + kHeader : nullptr; }
-  const T* data() const { return data_ ? data_.get() + kHeader : nullptr; }
+  T* data() { return data_ ? data_ + kHeader : nullptr; }
+  const T* data() const { return data_ ? data_ + kHeader : nullptr; }
   T* begin() { return data(); }
   T* end() { return data() + size(); }
   const T* begin() const { return data(); }
   const T* end() const { return data() + size(); }
   // Heap bytes of the allocation (elements plus the size header).
-  size_t heap_bytes() const { return data_ ? (kHeader + size()) * sizeof(T) : 0; }
+  size_t heap_bytes() const { return data_ ? block_bytes(size()) : 0; }
 
  private:
-  std::unique_ptr<T[]> data_;
+  static size_t block_bytes(uint32_t n) { return (kHeader + size_t{n}) * sizeof(T); }
+  void free() {
+    if (data_) BlockPool::release(data_, block_bytes(size()));
+    data_ = nullptr;
+  }
+  T* data_ = nullptr;
 };
 
 // Boxed: one T on the heap with value semantics, for a rarely used alternative that should not make every

@@ -98,10 +98,10 @@ double SpikeDetector::score(const Input& p) const {
   return squash(robust_z(p.value, p.time_ms), 1.0, cfg_->threshold);
 }
 
-void SpikeDetector::learn_step(int64_t time_ms, double value, bool learn) {
+void SpikeDetector::learn_step(int64_t time_ms, double value) {
   if (step_.empty()) return;
   if (time_ms <= last_time_) return;  // out of order: no step to measure
-  if (learn && last_time_ != std::numeric_limits<int64_t>::min()) {
+  if (last_time_ != std::numeric_limits<int64_t>::min()) {
     const double step = std::abs(value - last_value_);
     float& mean = step_[step_bucket(time_ms)];
     const auto m = static_cast<double>(mean);
@@ -173,10 +173,10 @@ void SpikeDetector::learn(const Input& p) {
     e.later.reserve(cfg_->confirm_points);
     armed_ = false;
   }
-  const bool in_episode = flagged || (state_ && state_->pending);
   if (!flagged && !(state_ && state_->pending)) armed_ = true;
-  // Steps into and out of a candidate (and a level shift's first points) are not the series' normal motion.
-  learn_step(p.time_ms, p.value, !in_episode);
+  // Every step is learned, flagged ones too (a profile that skipped them could never learn a time of day
+  // whose normal steps exceed the threshold); the clip at kStepClip bucket means bounds what a spike adds.
+  learn_step(p.time_ms, p.value);
   window_.add(p.time_ms, p.value);
 }
 

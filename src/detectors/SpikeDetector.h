@@ -74,10 +74,10 @@ struct SpikeConfig {
   uint32_t level_points = 0;
   // Time-of-period profile of the series' own step size (when daily_step_buckets > 0): per bucket of
   // daily_step_period_ms (bucket = event time mod period), an exponentially weighted mean of |x_t - x_t-1|
-  // (weight daily_step_alpha, each step clipped at 4x the bucket's mean so a spike barely moves it, and
-  // steps into and out of a candidate not learned). The scale is at least daily_step_factor x the mean step
-  // of the point's bucket: where the series normally moves a lot at that time of day (a rooftop-PV meter
-  // under passing clouds at 10:00, a household's evening), a jump must be larger to count.
+  // (weight daily_step_alpha; each step clipped at 4x the bucket's mean, so the two steps of a spike raise it
+  // by at most 70% with the default weight). The scale is at least daily_step_factor x the mean step of the
+  // point's bucket: where the series normally moves a lot at that time of day (a rooftop-PV meter under
+  // passing clouds at 10:00, a household's evening), a jump must be larger to count.
   uint32_t daily_step_buckets = 0;
   int64_t daily_step_period_ms = 86'400'000;
   double daily_step_factor = 2.0;
@@ -139,7 +139,7 @@ class SpikeDetector {
   };
   bool is_away(const Candidate& c, double value) const;
   size_t step_bucket(int64_t time_ms) const;
-  void learn_step(int64_t time_ms, double value, bool learn);
+  void learn_step(int64_t time_ms, double value);
   SpikeVerdict resolve(const Candidate& c) const;
 
   // What only a spike needs, on the heap while a candidate is pending or a verdict was just reached.

@@ -241,6 +241,11 @@ void read_detector_sections(Section& det, Config& c) {
     s.get("confirm_points", k.spike.confirm_points);
     s.get("return_z", k.spike.return_z);
     s.get("return_fraction", k.spike.return_fraction);
+    s.get("level_points", k.spike.level_points);
+    s.get("daily_step_buckets", k.spike.daily_step_buckets);
+    s.get_duration("daily_step_period", k.spike.daily_step_period_ms);
+    s.get("daily_step_factor", k.spike.daily_step_factor);
+    s.get("daily_step_alpha", k.spike.daily_step_alpha);
     s.get("alert_on_return", k.spike_alert_on_return);
     s.get("level_shift_alerts", k.level_shift_alerts);
     require(k.spike.window_points >= 3 && k.spike.window_points <= 4096, s.key("window_points"),
@@ -252,6 +257,16 @@ void read_detector_sections(Section& det, Config& c) {
             k.spike.confirm_points, "1..64");
     require(k.spike.return_fraction >= 0 && k.spike.return_fraction <= 1, s.key("return_fraction"),
             k.spike.return_fraction, "0..1");
+    require(k.spike.level_points <= k.spike.window_points, s.key("level_points"), k.spike.level_points,
+            "0..window_points");
+    require(k.spike.daily_step_buckets <= 1440, s.key("daily_step_buckets"), k.spike.daily_step_buckets,
+            "0..1440");
+    require(k.spike.daily_step_period_ms >= 60'000, s.key("daily_step_period"), k.spike.daily_step_period_ms,
+            ">= 1m");
+    require(k.spike.daily_step_factor >= 0 && k.spike.daily_step_factor <= 100, s.key("daily_step_factor"),
+            k.spike.daily_step_factor, "0..100");
+    require(k.spike.daily_step_alpha > 0 && k.spike.daily_step_alpha <= 1, s.key("daily_step_alpha"),
+            k.spike.daily_step_alpha, "(0, 1]");
   });
   read_per_kind(det, "iforest", [&](Section& s, const std::string& kind) {
     auto& k = kind_cfg(kind);

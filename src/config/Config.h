@@ -136,16 +136,23 @@ struct Config {
                            .iqr_floor_abs = 50.0,
                            .iqr_floor_rel = 0.1},
                    .spike_enabled = true,
-                   // A spike counts as back once the level fell back by 70% of the jump (return_fraction
-                   // 0.3): spikes on top of a rising or falling daily load were judged level shifts. The
-                   // relative scale floor (0.75 of the level) keeps a busy household's own bursts out.
+                   // A reading is judged against the one before it (level_points 1), not the 31-point
+                   // median: over 7.75 h a household's daily cycle moves further than a spike stands out
+                   // (at 01:00 the median is still the evening peak's). The scale is at least 0.75 of that
+                   // level (so a spike is > 3.25x the previous reading) and twice the meter's own mean step
+                   // at that hour of day (a rooftop-PV meter's net power jumps by hundreds of watts under
+                   // passing clouds around midday). A spike counts as back once the level fell back by 70%
+                   // of the jump (return_fraction 0.3). See README "Meter scenarios".
                    .spike = {.window_points = 31,
                              .min_samples = 15,
-                             .threshold = 8.0,
+                             .threshold = 3.0,
                              .scale_floor_abs = 50.0,
                              .scale_floor_rel = 0.75,
                              .confirm_points = 2,
-                             .return_fraction = 0.3},
+                             .return_fraction = 0.3,
+                             .level_points = 1,
+                             .daily_step_buckets = 24,
+                             .daily_step_factor = 2.0},
                    // A household changing its level (home, away, heating on) is normal: not an alert; a
                    // spike is alerted when the next two readings came back.
                    .level_shift_alerts = false,

@@ -7,7 +7,9 @@
 namespace gridsentinel::detectors {
 
 namespace {
-constexpr uint8_t kStateVersion = 2;    // 2: compact windows
+constexpr uint8_t kStateVersion = 3;           // 2: compact windows; 3: level, step profile
+constexpr uint8_t kCompactWindowsVersion = 2;  // restorable when the step profile is off
+constexpr double kStepClip = 4.0;              // a step counts at most this many bucket means
 constexpr double kMadToSigma = 1.4826;  // 1 / Phi^-1(3/4): MAD of a normal sample estimates 0.6745 sigma
 constexpr double kFlagScore = 0.5;
 constexpr double kMaxStatistic = 1e300;
@@ -20,18 +22,27 @@ SpikeConfig sanitized(SpikeConfig cfg) {
   cfg.confirm_points = std::clamp<uint32_t>(cfg.confirm_points, 1, SpikeDetector::kMaxConfirmPoints);
   if (!(cfg.threshold > 1) || !std::isfinite(cfg.threshold)) cfg.threshold = SpikeConfig{}.threshold;
   if (!(cfg.return_fraction >= 0 && cfg.return_fraction <= 1)) cfg.return_fraction = 0;
+  cfg.level_points = std::min(cfg.level_points, cfg.window_points);
+  cfg.daily_step_buckets = std::min<uint32_t>(cfg.daily_step_buckets, 1440);
+  if (!(cfg.daily_step_period_ms > 0)) cfg.daily_step_buckets = 0;
+  if (!(cfg.daily_step_factor >= 0) || !std::isfinite(cfg.daily_step_factor)) cfg.daily_step_factor = 0;
+  if (!(cfg.daily_step_alpha > 0 && cfg.daily_step_alpha <= 1))
+    cfg.daily_step_alpha = SpikeConfig{}.daily_step_alpha;
   return cfg;
 }
 }  // namespace
 
 SpikeDetector::SpikeDetector(const SpikeConfig& cfg)
-    : cfg_(intern(sanitized(cfg))), window_(cfg_->window_points) {}
+    : cfg_(intern(sanitized(cfg))), window_(cfg_->window_points), step_(cfg_->daily_step_buckets, 0.0f) {}
 
 SpikeDetector::SpikeDetector(const SpikeDetector& o)
     : cfg_(o.cfg_),
       window_(o.window_),
       armed_(o.armed_),
-      state_(o.state_ ? std::make_unique<Episode>(*o.state_) : nullptr) {}
+      state_(o.state_ ? std::make_unique<Episode>(*o.state_) : nullptr),
+      step_(o.step_),
+      last_value_(o.last_value_),
+      last_time_(o.last_time_) {}
 
 SpikeDetector& SpikeDetector::operator=(const SpikeDetector& o) {
   if (this != &o) *this = SpikeDetector(o);
@@ -48,21 +59,57 @@ const std::optional<SpikeVerdict>& SpikeDetector::resolved() const {
   return state_ ? state_->resolved : kNone;
 }
 
+double SpikeDetector::level() const {
+  return cfg_->level_points == 0 ? window_.median() : window_.recent_median(cfg_->level_points);
+}
+
+size_t SpikeDetector::step_bucket(int64_t time_ms) const {
+  const int64_t period = cfg_->daily_step_period_ms;
+  const int64_t phase = ((time_ms % period) + period) % period;
+  return static_cast<size_t>(static_cast<double>(phase) / static_cast<double>(period) *
+                             static_cast<double>(step_.size())) %
+         step_.size();
+}
+
+double SpikeDetector::scale_at(int64_t time_ms) const {
+  double s = std::max(
+      {kMadToSigma * window_.mad(), cfg_->scale_floor_abs, cfg_->scale_floor_rel * std::abs(level())});
+  if (!step_.empty())
+    s = std::max(s, cfg_->daily_step_factor * static_cast<double>(step_[step_bucket(time_ms)]));
+  return s;
+}
+
 double SpikeDetector::scale() const {
-  const double median = window_.median();
-  return std::max(
-      {kMadToSigma * window_.mad(), cfg_->scale_floor_abs, cfg_->scale_floor_rel * std::abs(median)});
+  return scale_at(last_time_ == std::numeric_limits<int64_t>::min() ? 0 : last_time_);
+}
+
+double SpikeDetector::robust_z(double value, int64_t time_ms) const {
+  if (!std::isfinite(value) || !warmed_up()) return 0.0;
+  const double s = scale_at(time_ms);
+  // Capped so that a huge value (or one whose distance overflows) still squashes to 1 rather than inf / inf.
+  return s > 0 ? std::min(std::abs(value - level()) / s, kMaxStatistic) : 0.0;
 }
 
 double SpikeDetector::robust_z(double value) const {
-  if (!std::isfinite(value) || !warmed_up()) return 0.0;
-  const double s = scale();
-  // Capped so that a huge value (or one whose distance overflows) still squashes to 1 rather than inf / inf.
-  return s > 0 ? std::min(std::abs(value - window_.median()) / s, kMaxStatistic) : 0.0;
+  return robust_z(value, last_time_ == std::numeric_limits<int64_t>::min() ? 0 : last_time_);
 }
 
 double SpikeDetector::score(const Input& p) const {
-  return squash(robust_z(p.value), 1.0, cfg_->threshold);
+  return squash(robust_z(p.value, p.time_ms), 1.0, cfg_->threshold);
+}
+
+void SpikeDetector::learn_step(int64_t time_ms, double value) {
+  if (step_.empty()) return;
+  if (time_ms <= last_time_) return;  // out of order: no step to measure
+  if (last_time_ != std::numeric_limits<int64_t>::min()) {
+    const double step = std::abs(value - last_value_);
+    float& mean = step_[step_bucket(time_ms)];
+    const auto m = static_cast<double>(mean);
+    mean =
+        static_cast<float>(m == 0 ? step : m + cfg_->daily_step_alpha * (std::min(step, kStepClip * m) - m));
+  }
+  last_value_ = value;
+  last_time_ = time_ms;
 }
 
 std::optional<int64_t> SpikeDetector::pending_since_ms() const {
@@ -122,16 +169,19 @@ void SpikeDetector::learn(const Input& p) {
     }
   } else if (flagged && armed_) {
     Episode& e = episode();
-    e.pending = Candidate{p.time_ms, p.value, s, window_.median(), scale()};
+    e.pending = Candidate{p.time_ms, p.value, s, level(), scale_at(p.time_ms)};
     e.later.reserve(cfg_->confirm_points);
     armed_ = false;
   }
   if (!flagged && !(state_ && state_->pending)) armed_ = true;
+  // Every step is learned, flagged ones too (a profile that skipped them could never learn a time of day
+  // whose normal steps exceed the threshold); the clip at kStepClip bucket means bounds what a spike adds.
+  learn_step(p.time_ms, p.value);
   window_.add(p.time_ms, p.value);
 }
 
 size_t SpikeDetector::memory_bytes() const {
-  return sizeof(*this) - sizeof(window_) + window_.memory_bytes() +
+  return sizeof(*this) - sizeof(window_) + window_.memory_bytes() + step_.capacity() * sizeof(float) +
          (state_ ? sizeof(Episode) + state_->later.capacity() * sizeof(double) : 0);
 }
 
@@ -152,13 +202,19 @@ std::string SpikeDetector::save() const {
     w.put<uint8_t>(pending->still_away ? 1 : 0);
     w.put_vector(state_->later);
   }
+  if (!step_.empty()) {
+    w.put(last_value_);
+    w.put(last_time_);
+    for (float m : step_) w.put(m);
+  }
   return w.take();
 }
 
 bool SpikeDetector::restore(std::string_view bytes) {
   StateReader r(bytes);
   uint8_t version = 0, armed = 0, has_pending = 0;
-  if (!r.get(version) || version != kStateVersion) return false;
+  if (!r.get(version) || !(version == kStateVersion || (version == kCompactWindowsVersion && step_.empty())))
+    return false;
   features::MedianWindow window = window_;
   if (!window.restore(r) || !r.get(armed) || armed > 1 || !r.get(has_pending) || has_pending > 1)
     return false;
@@ -179,8 +235,19 @@ bool SpikeDetector::restore(std::string_view bytes) {
       return false;
     pending = c;
   }
+  std::vector<float> step(step_.size(), 0.0f);
+  double last_value = 0;
+  int64_t last_time = std::numeric_limits<int64_t>::min();
+  if (!step.empty()) {
+    if (!r.get(last_value) || !r.get(last_time) || !std::isfinite(last_value)) return false;
+    for (float& m : step)
+      if (!r.get(m) || !(m >= 0) || !std::isfinite(m)) return false;
+  }
   if (!r.done()) return false;
   window_ = std::move(window);
+  step_ = std::move(step);
+  last_value_ = last_value;
+  last_time_ = last_time;
   armed_ = armed == 1;
   state_.reset();
   if (pending) {

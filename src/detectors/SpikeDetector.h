@@ -7,6 +7,9 @@
 // scale_floor_rel * |median|) (1.4826 MAD estimates sigma for normal data; the floor keeps a flat or
 // quantised series, whose MAD is 0, from dividing by zero). score = squash(z, 1, threshold): 0.5 at z =
 // threshold.
+// Options for series with a daily cycle (meters): the level may be the median of only the newest
+// `level_points` points, and the scale may be floored by a time-of-day profile of the series' own step size
+// (see SpikeConfig::level_points, daily_step_buckets). Both off by default (infra series, NAB).
 // Why median/MAD rather than a first-difference score: both have a 50% breakdown point, so the spike itself
 // (and a few more) does not drag the level or inflate the scale the next points are judged by, and the point
 // that returns to the level after a spike scores low. A first difference scores the return as high as the
@@ -31,10 +34,12 @@
 // Warm-up: scores 0, and opens no candidate, until the window holds `min_samples` points.
 // Cost per point, score + learn: O(N) memmove plus O(log N) for the MAD; 0.19 us at N = 31, 0.23 us at N =
 // 101 (bench/window_detectors_bench.cc, Release).
-// Memory: 8 bytes x window_points + 136 bytes, fixed at construction (384 bytes at N = 31; the window is a
-// features/MedianWindow, floats with 32-bit time offsets); a pending candidate and its verdict take another
-// ~170 bytes on the heap while one is open (rarely: once per spike).
+// Memory: 8 bytes x window_points + 136 bytes (+ 4 bytes x daily_step_buckets + 40 with the step profile),
+// fixed at construction (384 bytes at N = 31; the window is a features/MedianWindow, floats with 32-bit time
+// offsets); a pending candidate and its verdict take another ~170 bytes on the heap while one is open
+// (rarely: once per spike).
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +65,23 @@ struct SpikeConfig {
   // level that is itself several old scales above m0, yet far below the spike; a lasting shift stays near
   // the jump (fraction ~1).
   double return_fraction = 0.0;
+  // The level a point is measured against (and the candidate's baseline): the median of the newest
+  // `level_points` points of the window; 0 = the whole window's median. A series with a daily cycle moves
+  // further in N points than a spike stands out from its neighbours: a 31-point median of 15-minute meter
+  // readings at 01:00 is still the evening peak's level, so a spike 10x the night load sat under 5 robust
+  // deviations of it. With 1, a point is judged against its predecessor and (the verdict) its successors.
+  // The scale's MAD is still taken over the whole window; scale_floor_rel applies to this level.
+  uint32_t level_points = 0;
+  // Time-of-period profile of the series' own step size (when daily_step_buckets > 0): per bucket of
+  // daily_step_period_ms (bucket = event time mod period), an exponentially weighted mean of |x_t - x_t-1|
+  // (weight daily_step_alpha; each step clipped at 4x the bucket's mean, so the two steps of a spike raise it
+  // by at most 70% with the default weight). The scale is at least daily_step_factor x the mean step of the
+  // point's bucket: where the series normally moves a lot at that time of day (a rooftop-PV meter under
+  // passing clouds at 10:00, a household's evening), a jump must be larger to count.
+  uint32_t daily_step_buckets = 0;
+  int64_t daily_step_period_ms = 86'400'000;
+  double daily_step_factor = 2.0;
+  double daily_step_alpha = 0.1;
 
   bool operator==(const SpikeConfig&) const = default;
 };
@@ -87,8 +109,10 @@ class SpikeDetector {
   SpikeDetector& operator=(SpikeDetector&&) noexcept = default;
 
   double score(const Input& p) const;
-  // Robust z of `value` against the window; 0 before warm-up or for non-finite input.
+  // Robust z of `value` against the level, in the scale at the newest point's time (the daily step profile
+  // is per time); 0 before warm-up or for non-finite input.
   double robust_z(double value) const;
+  double robust_z(double value, int64_t time_ms) const;
   void learn(const Input& p);
   bool warmed_up() const { return window_.count() >= cfg_->min_samples; }
 
@@ -96,10 +120,11 @@ class SpikeDetector {
   const std::optional<SpikeVerdict>& resolved() const;
   // Whether a candidate is waiting for its confirmation points, and its event time.
   std::optional<int64_t> pending_since_ms() const;
-  // The recent level and the scale a point is measured in (median, floored 1.4826 MAD); NaN before the first
-  // point.
-  double level() const { return window_.median(); }
+  // The recent level and the scale a point is measured in (median of the newest level_points, or of the
+  // window; floored 1.4826 MAD, at the newest point's time); NaN before the first point.
+  double level() const;
   double scale() const;
+  double scale_at(int64_t time_ms) const;
   size_t memory_bytes() const;
 
   std::string save() const;
@@ -113,6 +138,8 @@ class SpikeDetector {
     bool still_away = true;    // no later point has come back yet
   };
   bool is_away(const Candidate& c, double value) const;
+  size_t step_bucket(int64_t time_ms) const;
+  void learn_step(int64_t time_ms, double value);
   SpikeVerdict resolve(const Candidate& c) const;
 
   // What only a spike needs, on the heap while a candidate is pending or a verdict was just reached.
@@ -127,6 +154,10 @@ class SpikeDetector {
   features::MedianWindow window_;
   bool armed_ = true;               // a flagged point may open a candidate
   std::unique_ptr<Episode> state_;  // null: no candidate pending, no verdict to report
+  // Daily step profile (empty when daily_step_buckets is 0): mean |step| per bucket, 0 = not seen yet.
+  std::vector<float> step_;
+  double last_value_ = 0;  // the newest point learned, for the next step
+  int64_t last_time_ = std::numeric_limits<int64_t>::min();
 };
 
 }  // namespace gridsentinel::detectors

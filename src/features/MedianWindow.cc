@@ -71,6 +71,15 @@ bool MedianWindow::add(int64_t time_ms, double value) {
   return true;
 }
 
+double MedianWindow::recent_median(uint32_t n) const {
+  n = std::min(n, count_);
+  if (n == 0) return std::numeric_limits<double>::quiet_NaN();
+  if (n == 1) return static_cast<double>(slot(count_ - 1).value);
+  thread_local std::vector<float> a(kMaxPoints);
+  for (uint32_t i = 0; i < n; ++i) a[i] = slot(count_ - n + i).value;
+  return median_of(a.data(), n);
+}
+
 void MedianWindow::refresh() {
   if (count_ == 0) {
     median_ = mad_ = std::numeric_limits<float>::quiet_NaN();

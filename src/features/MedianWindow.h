@@ -36,6 +36,9 @@ class MedianWindow {
   double median() const { return static_cast<double>(median_); }
   // Median absolute deviation from the median (unscaled); NaN when empty.
   double mad() const { return static_cast<double>(mad_); }
+  // Median of the newest min(n, count) points (by event time; n = 1: the newest value); NaN when empty or n =
+  // 0. O(n) per call, not cached.
+  double recent_median(uint32_t n) const;
   size_t memory_bytes() const { return sizeof(*this) + ring_.heap_bytes(); }
 
   void save(StateWriter& w) const;

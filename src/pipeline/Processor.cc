@@ -425,7 +425,7 @@ double Processor::run_forest(EntityState& st, const Context& c, const double* va
                        ? st.zscore[c.kind->zscore_primary].detector.signed_z(values[c.kind->primary_feature])
                        : 0.0;
   const double rz = st.spike && std::isfinite(values[c.kind->primary_feature])
-                        ? st.spike->detector.robust_z(values[c.kind->primary_feature])
+                        ? st.spike->detector.robust_z(values[c.kind->primary_feature], c.t)
                         : 0.0;
   if (reading) {
     const double v = or_default(values[0], cfg_.rules.nominal_voltage_v);

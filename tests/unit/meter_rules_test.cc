@@ -366,6 +366,26 @@ TEST(MeterRules, SustainedConsumptionDropAgainstTheMetersOwnHistoryIsFound) {
   }
 }
 
+TEST(MeterRules, ConsumptionDropOnAnExporterIsFoundInTheHoursItNeverExports) {
+  // Rooftop PV: net power is negative around midday, so consumption is judged at night only. From day 8 the
+  // household draws a quarter of its load (PV unchanged) and recovers on day 11; a clean exporter raises
+  // nothing.
+  constexpr size_t kStart = 8 * kReadingsPerDay + 36;
+  constexpr size_t kRecover = 11 * kReadingsPerDay + 36;
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    const TraceSpec spec{.seed = seed, .days = 14, .solar_peak_w = 3000.0};
+    const auto clean = run(kRules, make_trace(spec));
+    EXPECT_TRUE(starts(clean).empty()) << "seed " << seed << "\n" << describe(clean);
+    const auto hits = run(kRules, make_trace(spec, [&](size_t i, Physics& p) {
+                            if (i >= kStart && i < kRecover) p.load_w *= 0.25;
+                          }));
+    ASSERT_EQ(starts(hits).size(), 1u) << "seed " << seed << "\n" << describe(hits);
+    EXPECT_EQ(starts(hits)[0].finding.type, RuleType::kConsumptionDrop);
+    EXPECT_GT(starts(hits)[0].reading, kStart);
+    EXPECT_LE(starts(hits)[0].reading, kStart + kReadingsPerDay);  // the first night
+  }
+}
+
 TEST(MeterRules, ALastingDropBecomesTheNewNormalAfterTheAdoptionTime) {
   constexpr size_t kStart = 10 * kReadingsPerDay;
   const auto trace = make_trace({.days = 30}, [&](size_t i, Physics& p) {

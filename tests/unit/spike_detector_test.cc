@@ -124,6 +124,61 @@ TEST(SpikeDetector, SingleSpikeIsFlaggedAtOnceAndClassifiedSpike) {
   EXPECT_FALSE(d.resolved().has_value());  // reported once
 }
 
+TEST(SpikeDetector, WithLevelPointsASpikeAfterAFallingStretchIsJudgedAgainstItsNeighbours) {
+  // A daily load falling from an evening peak (1200) to night (300): the 31-point median is still high, so
+  // 4x the night level barely stands out from it; against the previous reading it is a clear spike.
+  const auto run = [](uint32_t level_points) {
+    SpikeDetector d(SpikeConfig{.threshold = 3.0,
+                                .scale_floor_abs = 50.0,
+                                .scale_floor_rel = 0.75,
+                                .confirm_points = 2,
+                                .return_fraction = 0.3,
+                                .level_points = level_points});
+    int64_t t = 0;
+    for (int i = 0; i < 20; ++i, t += 900'000) d.learn({t, 1200.0 + (i % 3) * 10.0});
+    for (int i = 0; i < 12; ++i, t += 900'000) d.learn({t, 300.0 + (i % 3) * 10.0});
+    const double z = d.robust_z(1500.0, t);
+    d.learn({t, 1500.0});
+    d.learn({t + 900'000, 310.0});
+    d.learn({t + 1'800'000, 300.0});
+    return std::pair{z, d.resolved()};
+  };
+  const auto [z_window, v_window] = run(0);
+  EXPECT_LT(z_window, 3.0);
+  EXPECT_FALSE(v_window.has_value());
+  const auto [z_local, v_local] = run(1);
+  EXPECT_GT(z_local, 3.0);
+  ASSERT_TRUE(v_local.has_value());
+  EXPECT_EQ(v_local->kind, SpikeKind::kSpike);
+  EXPECT_NEAR(v_local->baseline, 300.0, 20.0);
+}
+
+TEST(SpikeDetector, DailyStepProfileRaisesTheScaleWhereTheSeriesNormallyMovesAndSurvivesRestore) {
+  // Hour 10 of every day swings by 400 between readings; other hours by 10. After a few days a jump of 500 at
+  // 10:00 is ordinary, at 02:00 it is not.
+  const SpikeConfig cfg{.threshold = 3.0,
+                        .scale_floor_abs = 50.0,
+                        .scale_floor_rel = 0.0,
+                        .confirm_points = 2,
+                        .level_points = 1,
+                        .daily_step_buckets = 24,
+                        .daily_step_factor = 2.0};
+  SpikeDetector d(cfg);
+  const int64_t step = 900'000;
+  int64_t t = 0;
+  for (int i = 0; i < 5 * 96; ++i, t += step) {
+    const bool swinging = (i % 96) / 4 == 10;
+    d.learn({t, 1000.0 + (swinging ? (i % 2) * 400.0 : (i % 2) * 10.0)});
+  }
+  const int64_t day = 86'400'000, at10 = 5 * day + 10 * 3'600'000, at02 = 5 * day + 2 * 3'600'000;
+  EXPECT_LT(d.scale_at(at02), 60.0);
+  EXPECT_GT(d.scale_at(at10), 300.0);  // converging on 2 x the ~400 steps (4 per day, weight 0.1)
+  SpikeDetector r(cfg);
+  ASSERT_TRUE(r.restore(d.save()));
+  EXPECT_EQ(r.scale_at(at10), d.scale_at(at10));
+  EXPECT_EQ(r.save(), d.save());
+}
+
 TEST(SpikeDetector, SpikeThatReturnsWithinConfirmPointsIsASpike) {
   SpikeDetector d(SpikeConfig{.confirm_points = 6});
   std::mt19937_64 rng(3);

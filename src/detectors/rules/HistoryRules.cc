@@ -12,6 +12,11 @@ using gridsentinel::v1::SEVERITY_WARNING;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr float kHoursCap = 1e9F;  // keeps accumulated durations finite over any lifetime
+constexpr int64_t kMsPerHour = 3'600'000;
+
+int hour_of_day(int64_t event_time_ms) {
+  return static_cast<int>(((event_time_ms / kMsPerHour) % 24 + 24) % 24);
+}
 
 // Consumption on this reading, W: import power, or the register's advance per hour when power is not
 // reported. NaN when neither is known.
@@ -33,21 +38,20 @@ void check_consumption_drop(const ReadingContext& c, MeterRuleState& st, RuleEva
   const MeterRulesConfig& cfg = c.cfg;
   const RuleType type = RuleType::kConsumptionDrop;
   const double x = consumption_w(c);
-  if (c.exporter || c.no_supply || std::isnan(x)) {
-    // Not consumption (or not this rule's meter): nothing learned. A meter declared an exporter later closes
-    // its episode; an interruption keeps it as it is.
-    if (c.exporter && st.episode_open(type)) {
-      settle(
-          type, false, true, 0.0, st, out, [] { return Finding{}; },
-          [&] {
-            Finding f = make_finding(type, EpisodePhase::kEnded, SEVERITY_INFO, c.s.event_time_ms, 0.0,
-                                     "consumption_w.ewma_fast", static_cast<double>(st.fast_w), 0.0, kInf);
-            explain(f, "meter is now an exporter: consumption no longer judged");
-            return f;
-          });
-      st.drop_run = 0;
-      st.drop_hours = 0.0F;
-    }
+  // Net metering: an exporter's import is its consumption minus its PV output, so it is judged only in the
+  // hours of the day in which it has never exported (night: import = consumption). Every other type of
+  // meter is judged on every reading. The hours are learned from the meter's own export (any reading below
+  // 0 W), whether or not it is an exporter yet.
+  const int hour = hour_of_day(c.s.event_time_ms);
+  if (c.s.has(MeterSample::kPower) && c.s.active_power_w < 0.0) st.set_exported_in_hour(hour);
+  const bool pv_hour = c.exporter && st.exported_in_hour(hour);
+  if (c.no_supply || std::isnan(x) || pv_hour) {
+    // Not consumption: nothing learned, an open episode stays as it is. The exporter's history still ages
+    // (baseline_min_hours counts hours of the meter's history, not only of its night readings).
+    if (pv_hour && st.baseline_weight > 0.0F)
+      st.baseline_hours = std::min(st.baseline_hours + static_cast<float>(c.step_h), kHoursCap);
+    if (pv_hour && st.episode_open(type))
+      st.drop_hours = std::min(st.drop_hours + static_cast<float>(c.step_h), kHoursCap);
     return;
   }
 

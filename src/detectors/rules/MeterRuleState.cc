@@ -32,6 +32,7 @@ void encode(const MeterRuleState& s, StateWriter& w) {
                      s.export_readings, s.episodes})
     w.put(v);
   w.put(s.flags);
+  for (uint8_t v : s.export_hours) w.put(v);
 }
 
 bool decode(StateReader& r, MeterRuleState& out) {
@@ -47,6 +48,7 @@ bool decode(StateReader& r, MeterRuleState& out) {
                       &s.export_readings, &s.episodes})
     r.get(*v);
   r.get(s.flags);
+  for (uint8_t& v : s.export_hours) r.get(v);
   if (!r.ok()) return false;
 
   const bool valid = non_negative(s.baseline_sum_w) && non_negative(s.baseline_weight) &&

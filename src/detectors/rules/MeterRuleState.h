@@ -45,6 +45,14 @@ struct MeterRuleState {
   uint16_t export_readings = 0;    // exporting readings seen in the commissioning window
   uint16_t episodes = 0;           // bit index(RuleType) set while that rule's episode is open
   uint8_t flags = 0;               // OR of Flag
+  // Hours of the (UTC) day in which this meter has exported, one bit each (sticky): an exporter's import is
+  // its consumption only in the other hours (no PV output then), so the drop rule judges it there alone.
+  uint8_t export_hours[3] = {0, 0, 0};
+
+  bool exported_in_hour(int h) const { return (export_hours[h / 8] >> (h % 8)) & 1u; }
+  void set_exported_in_hour(int h) {
+    export_hours[h / 8] = static_cast<uint8_t>(export_hours[h / 8] | (1u << (h % 8)));
+  }
 
   bool episode_open(RuleType t) const { return (episodes >> index(t)) & 1u; }
   void set_episode(RuleType t, bool open) {

@@ -89,6 +89,7 @@ void KafkaRunner::on_assigned(std::vector<kafka::TopicPartition>& partitions) {
   homes_.clear();
   positions_.clear();
   checkpointed_offsets_.clear();
+  forget_background_cycle();
   for (const auto& p : partitions) {
     const int ti = processor_.topic_index(p.topic);
     if (ti >= 0) homes_.push_back(Processor::home_of(static_cast<size_t>(ti), p.partition));
@@ -121,6 +122,7 @@ void KafkaRunner::on_revoked(const std::vector<kafka::TopicPartition>& partition
   for (const auto& p : partitions) tracker_.revoke(p.topic, p.partition);
   homes_.clear();
   positions_.clear();
+  forget_background_cycle();
   have_current_ = false;
   assigned_ = 0;
   metrics_.assigned_partitions().Set(0);
@@ -318,7 +320,7 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
     store_offsets();
     if (changelog_producer_ && std::chrono::steady_clock::now() - last_checkpoint_ >
                                    std::chrono::milliseconds(cfg_.state.checkpoint_interval_ms)) {
-      checkpoint(homes_);
+      checkpoint_in_background();
       store_offsets();
     }
     if (const auto t = std::chrono::steady_clock::now(); t - last_gauges > std::chrono::seconds(1)) {
@@ -368,6 +370,48 @@ void KafkaRunner::produce_state(const std::string& topic, int32_t partition, std
   }
 }
 
+void KafkaRunner::forget_background_cycle() {
+  pending_positions_.clear();
+  written_positions_.clear();
+  have_pending_models_ = false;
+  pending_models_[0].clear();
+  pending_models_[1].clear();
+}
+
+size_t KafkaRunner::write_entities(const std::vector<uint64_t>& homes) {
+  size_t entities = 0;
+  for (const uint64_t home : homes) {
+    const std::string& topic = changelog_topics_[home >> 32];
+    const auto partition = static_cast<int32_t>(home & 0xffffffffu);
+    entities += processor_.checkpoint(home, false, [&](std::string_view key, std::string_view value) {
+      produce_state(topic, partition, key, value);
+    });
+  }
+  return entities;
+}
+
+void KafkaRunner::write_models(const std::vector<uint64_t>& homes, const std::string* saved) {
+  bool written[2] = {false, false};
+  for (const uint64_t home : homes) {  // fleet models: into the first assigned partition of the kind
+    const size_t ti = home >> 32;
+    const auto kind = processor_.kind_of_topic(ti);
+    const int k = kind == config::InputKind::kMeter ? 0 : 1;
+    if (written[k]) continue;
+    written[k] = true;
+    const std::string value = saved ? saved[k] : processor_.save_models(kind);
+    if (!value.empty())
+      produce_state(changelog_topics_[ti], static_cast<int32_t>(home & 0xffffffffu),
+                    k == 0 ? kMeterModelsKey : kInfraModelsKey, value);
+  }
+}
+
+void KafkaRunner::write_position(uint64_t home, int64_t position) {
+  StateWriter w;
+  w.put<int64_t>(position);
+  produce_state(changelog_topics_[home >> 32], static_cast<int32_t>(home & 0xffffffffu), kPositionKey,
+                w.bytes());
+}
+
 bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
   last_checkpoint_ = std::chrono::steady_clock::now();
   const auto t0 = std::chrono::steady_clock::now();
@@ -380,32 +424,20 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
     metrics_.state().checkpoints_failed->Increment();
     return false;
   }
+  // A background cycle's writes still on their way: let them arrive; if any failed, its entities are written
+  // again below (they were marked clean when written). The positions written below supersede its own.
+  changelog_producer_->flush(stopping ? 1'000 : 30'000);
+  if (changelog_producer_->outstanding() > 0 || changelog_listener_.failures > 0)
+    for (const uint64_t home : homes_) processor_.mark_dirty(home);
+  forget_background_cycle();
   changelog_listener_.failures = 0;
   checkpoint_bytes_ = 0;
-  size_t entities = 0;
-  bool models_written[2] = {false, false};
-  for (const uint64_t home : homes) {
-    const size_t ti = home >> 32;
-    const auto partition = static_cast<int32_t>(home & 0xffffffffu);
-    const std::string& topic = changelog_topics_[ti];
-    // 2. Changed entities, then the position: within a partition the broker keeps order, so a position that
-    // reached the log implies every entity written before it did.
-    entities += processor_.checkpoint(home, false, [&](std::string_view key, std::string_view value) {
-      produce_state(topic, partition, key, value);
-    });
-    const auto kind = processor_.kind_of_topic(ti);
-    const int k = kind == config::InputKind::kMeter ? 0 : 1;
-    if (!models_written[k]) {  // fleet models: into the first assigned partition of the kind
-      models_written[k] = true;
-      produce_state(topic, partition, k == 0 ? kMeterModelsKey : kInfraModelsKey,
-                    processor_.save_models(kind));
-    }
-    if (const auto it = positions_.find(home); it != positions_.end()) {
-      StateWriter w;
-      w.put<int64_t>(it->second);
-      produce_state(topic, partition, kPositionKey, w.bytes());
-    }
-  }
+  // 2. Changed entities, then the models, then the positions: within a partition the broker keeps order, so a
+  // position that reached the log implies every entity written before it did.
+  const size_t entities = write_entities(homes);
+  write_models(homes, nullptr);
+  for (const uint64_t home : homes)
+    if (const auto it = positions_.find(home); it != positions_.end()) write_position(home, it->second);
   const bool flushed = changelog_producer_->flush(stopping ? 2'000 : 30'000);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!flushed || changelog_listener_.failures > 0) {
@@ -426,6 +458,72 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
   metrics_.state().checkpoint_seconds->Observe(secs);
   spdlog::debug("state checkpoint: {} entities, {} bytes, {:.3f} s", entities, checkpoint_bytes_, secs);
   return true;
+}
+
+void KafkaRunner::checkpoint_in_background() {
+  const auto now = std::chrono::steady_clock::now();
+  changelog_producer_->poll(0);
+  // The previous cycle's writes still on their way to the broker: look again on the next loop turn.
+  if (changelog_producer_->outstanding() > 0) return;
+  // State may contain a record only once that record's outputs are acknowledged. Usually some loop turn soon
+  // has nothing in flight; after 2 s of looking, wait for them (as a synchronous checkpoint would).
+  if (producer_->outstanding() > 0 || !retry_.empty()) {
+    if (now - last_checkpoint_ <
+        std::chrono::milliseconds(cfg_.state.checkpoint_interval_ms) + std::chrono::seconds(2))
+      return;
+    drain(30'000);
+    if (producer_->outstanding() > 0 || !retry_.empty()) {
+      last_checkpoint_ = now;
+      metrics_.state().checkpoints_failed->Increment();
+      return;
+    }
+  }
+  last_checkpoint_ = now;
+  if (changelog_listener_.failures > 0) {
+    // Some of the previous cycle's writes did not arrive: its positions are no restore points, and every
+    // entity is written again in this one.
+    metrics_.state().checkpoints_failed->Increment();
+    spdlog::warn("state checkpoint failed ({} writes failed: {}); the entities are written again",
+                 changelog_listener_.failures, changelog_listener_.last_error);
+    for (const uint64_t home : homes_) processor_.mark_dirty(home);
+    forget_background_cycle();
+  } else {
+    // 1. The positions written last cycle arrived: they are restore points, and the group may commit them.
+    for (const auto& [home, pos] : written_positions_)
+      checkpointed_offsets_.push_back({processor_.topic_name(static_cast<size_t>(home >> 32)),
+                                       static_cast<int32_t>(home & 0xffffffffu), pos});
+    written_positions_.clear();
+    // 2. The last cycle's entities arrived: its models, then its positions (after their state in each
+    // partition).
+    if (have_pending_models_) write_models(homes_, pending_models_);
+    for (const auto& [home, pos] : pending_positions_) {
+      write_position(home, pos);
+      written_positions_.emplace(home, pos);
+    }
+    pending_positions_.clear();
+  }
+  changelog_listener_.failures = 0;
+  // 3. This cycle: the entities changed since the last one, without waiting for the broker; its models and
+  // positions wait for the next cycle.
+  checkpoint_bytes_ = 0;
+  const size_t entities = write_entities(homes_);
+  bool kinds[2] = {false, false};
+  for (const uint64_t home : homes_)
+    kinds[processor_.kind_of_topic(home >> 32) == config::InputKind::kMeter ? 0 : 1] = true;
+  pending_models_[0] = kinds[0] ? processor_.save_models(config::InputKind::kMeter) : std::string();
+  pending_models_[1] = kinds[1] ? processor_.save_models(config::InputKind::kInfra) : std::string();
+  have_pending_models_ = true;
+  for (const uint64_t home : homes_)
+    if (const auto it = positions_.find(home); it != positions_.end())
+      pending_positions_.emplace(home, it->second);
+  changelog_producer_->poll(0);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - now).count();
+  metrics_.state().checkpoints_ok->Increment();
+  metrics_.state().checkpointed_entities->Increment(static_cast<double>(entities));
+  metrics_.state().checkpoint_bytes->Increment(static_cast<double>(checkpoint_bytes_));
+  metrics_.state().checkpoint_seconds->Observe(secs);
+  spdlog::debug("state checkpoint (background): {} entities, {} bytes, {:.3f} s", entities, checkpoint_bytes_,
+                secs);
 }
 
 void KafkaRunner::restore(std::vector<kafka::TopicPartition>& partitions) {

@@ -11,10 +11,17 @@
 // Shutdown: `stop` set (SIGTERM/SIGINT) -> stop consuming, deliver what is queued, checkpoint state, commit,
 // leave the group.
 //
-// State (config `state`): every `checkpoint_interval` the loop drains its outputs (so everything processed so
-// far is acknowledged), writes the state of every entity that changed to the changelog partition
-// co-partitioned with its input partition, then a position record ("_pos": the next input offset), then waits
-// for the broker. On assignment each partition's changelog is read to its end (latest value per key wins,
+// State (config `state`): a checkpoint writes the state of every entity that changed to the changelog
+// partition co-partitioned with its input partition, the fleet models, and a position record ("_pos": the
+// next input offset) whose state is in the log before it. Periodic checkpoints (every
+// `checkpoint_interval`) never wait for the broker, so they do not stall the loop: at a loop turn where every
+// output is acknowledged (state may only contain records whose alerts are delivered) and the previous
+// cycle's writes have all arrived, the loop writes the previous cycle's models and positions (their state is
+// now in the log), then this cycle's changed entities, and keeps this cycle's models and positions for the
+// next one. A position becomes the group's committed offset once its record is acknowledged, i.e. a cycle
+// later again: the committed offset is never ahead of the state in the log. On revocation and at shutdown the
+// checkpoint is synchronous: drain, write entities, models and current positions, wait for the broker.
+// On assignment each partition's changelog is read to its end (latest value per key wins,
 // tombstones delete, so a compacted and an uncompacted topic restore the same), its entities are restored and
 // consumption starts at the checkpointed position: records after it are processed again on warm state, and
 // their alerts come out again with the same ids (at-least-once), while nothing already reported re-alerts as
@@ -75,8 +82,14 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   void store_offsets();
   void drain(int timeout_ms);
   void commit();
-  // State changelog (see above). checkpoint() returns false when it could not complete.
+  // State changelog (see above). checkpoint() (synchronous) returns false when it could not complete.
   bool checkpoint(const std::vector<uint64_t>& homes);
+  void checkpoint_in_background();
+  // Changed entities of `homes`; with `models`, the fleet models too (into each kind's first home).
+  size_t write_entities(const std::vector<uint64_t>& homes);
+  void write_models(const std::vector<uint64_t>& homes, const std::string* saved);  // saved[2] or current
+  void write_position(uint64_t home, int64_t position);
+  void forget_background_cycle();
   void restore(std::vector<kafka::TopicPartition>& partitions);
   void produce_state(const std::string& topic, int32_t partition, std::string_view key,
                      std::string_view value);
@@ -106,6 +119,12 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   // Positions checkpointed (or restored) since the last store: with the changelog on, the only offsets
   // stored.
   std::vector<kafka::TopicPartition> checkpointed_offsets_;
+  // Background checkpoints: the last cycle's positions and models (its entities are on their way), and the
+  // positions whose _pos records are on their way.
+  std::map<uint64_t, int64_t> pending_positions_;
+  std::string pending_models_[2];  // meter, infra; empty = none
+  bool have_pending_models_ = false;
+  std::map<uint64_t, int64_t> written_positions_;
   std::chrono::steady_clock::time_point last_checkpoint_;
   uint64_t checkpoint_bytes_ = 0;
   std::vector<Outgoing> outgoing_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 
 namespace gridsentinel::detectors {
 
@@ -10,6 +11,21 @@ namespace {
 constexpr uint8_t kStateVersion = 3;           // 2: compact windows; 3: level, step profile
 constexpr uint8_t kCompactWindowsVersion = 2;  // restorable when the step profile is off
 constexpr double kStepClip = 4.0;              // a step counts at most this many bucket means
+
+// bfloat16: the upper half of a float, rounded to nearest even; finite non-negative inputs stay finite.
+uint16_t to_bfloat16(double v) {
+  const float f = static_cast<float>(std::clamp(v, 0.0, 1e38));
+  uint32_t u = 0;
+  std::memcpy(&u, &f, sizeof u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+double from_bfloat16(uint16_t h) {
+  const uint32_t u = uint32_t{h} << 16;
+  float f = 0;
+  std::memcpy(&f, &u, sizeof f);
+  return static_cast<double>(f);
+}
 constexpr double kMadToSigma = 1.4826;  // 1 / Phi^-1(3/4): MAD of a normal sample estimates 0.6745 sigma
 constexpr double kFlagScore = 0.5;
 constexpr double kMaxStatistic = 1e300;
@@ -33,16 +49,14 @@ SpikeConfig sanitized(SpikeConfig cfg) {
 }  // namespace
 
 SpikeDetector::SpikeDetector(const SpikeConfig& cfg)
-    : cfg_(intern(sanitized(cfg))), window_(cfg_->window_points), step_(cfg_->daily_step_buckets, 0.0f) {}
+    : cfg_(intern(sanitized(cfg))), window_(cfg_->window_points), step_(cfg_->daily_step_buckets) {}
 
 SpikeDetector::SpikeDetector(const SpikeDetector& o)
     : cfg_(o.cfg_),
       window_(o.window_),
       armed_(o.armed_),
       state_(o.state_ ? std::make_unique<Episode>(*o.state_) : nullptr),
-      step_(o.step_),
-      last_value_(o.last_value_),
-      last_time_(o.last_time_) {}
+      step_(o.step_) {}
 
 SpikeDetector& SpikeDetector::operator=(const SpikeDetector& o) {
   if (this != &o) *this = SpikeDetector(o);
@@ -74,13 +88,17 @@ size_t SpikeDetector::step_bucket(int64_t time_ms) const {
 double SpikeDetector::scale_at(int64_t time_ms) const {
   double s = std::max(
       {kMadToSigma * window_.mad(), cfg_->scale_floor_abs, cfg_->scale_floor_rel * std::abs(level())});
-  if (!step_.empty())
-    s = std::max(s, cfg_->daily_step_factor * static_cast<double>(step_[step_bucket(time_ms)]));
+  if (step_.size() > 0) s = std::max(s, cfg_->daily_step_factor * step_mean(step_bucket(time_ms)));
   return s;
 }
 
+double SpikeDetector::step_mean(size_t bucket) const {
+  return from_bfloat16(step_[bucket]);
+}
+
 double SpikeDetector::scale() const {
-  return scale_at(last_time_ == std::numeric_limits<int64_t>::min() ? 0 : last_time_);
+  const int64_t newest = window_.newest_time_ms();
+  return scale_at(newest == std::numeric_limits<int64_t>::min() ? 0 : newest);
 }
 
 double SpikeDetector::robust_z(double value, int64_t time_ms) const {
@@ -91,7 +109,8 @@ double SpikeDetector::robust_z(double value, int64_t time_ms) const {
 }
 
 double SpikeDetector::robust_z(double value) const {
-  return robust_z(value, last_time_ == std::numeric_limits<int64_t>::min() ? 0 : last_time_);
+  const int64_t newest = window_.newest_time_ms();
+  return robust_z(value, newest == std::numeric_limits<int64_t>::min() ? 0 : newest);
 }
 
 double SpikeDetector::score(const Input& p) const {
@@ -99,17 +118,12 @@ double SpikeDetector::score(const Input& p) const {
 }
 
 void SpikeDetector::learn_step(int64_t time_ms, double value) {
-  if (step_.empty()) return;
-  if (time_ms <= last_time_) return;  // out of order: no step to measure
-  if (last_time_ != std::numeric_limits<int64_t>::min()) {
-    const double step = std::abs(value - last_value_);
-    float& mean = step_[step_bucket(time_ms)];
-    const auto m = static_cast<double>(mean);
-    mean =
-        static_cast<float>(m == 0 ? step : m + cfg_->daily_step_alpha * (std::min(step, kStepClip * m) - m));
-  }
-  last_value_ = value;
-  last_time_ = time_ms;
+  if (step_.size() == 0 || window_.count() == 0) return;
+  if (time_ms <= window_.newest_time_ms()) return;  // out of order: no step to measure
+  const double step = std::abs(value - window_.newest_value());
+  const size_t b = step_bucket(time_ms);
+  const double m = step_mean(b);
+  step_[b] = to_bfloat16(m == 0 ? step : m + cfg_->daily_step_alpha * (std::min(step, kStepClip * m) - m));
 }
 
 std::optional<int64_t> SpikeDetector::pending_since_ms() const {
@@ -181,7 +195,7 @@ void SpikeDetector::learn(const Input& p) {
 }
 
 size_t SpikeDetector::memory_bytes() const {
-  return sizeof(*this) - sizeof(window_) + window_.memory_bytes() + step_.capacity() * sizeof(float) +
+  return sizeof(*this) - sizeof(window_) + window_.memory_bytes() + step_.heap_bytes() +
          (state_ ? sizeof(Episode) + state_->later.capacity() * sizeof(double) : 0);
 }
 
@@ -202,18 +216,15 @@ std::string SpikeDetector::save() const {
     w.put<uint8_t>(pending->still_away ? 1 : 0);
     w.put_vector(state_->later);
   }
-  if (!step_.empty()) {
-    w.put(last_value_);
-    w.put(last_time_);
-    for (float m : step_) w.put(m);
-  }
+  for (const uint16_t m : step_) w.put(m);
   return w.take();
 }
 
 bool SpikeDetector::restore(std::string_view bytes) {
   StateReader r(bytes);
   uint8_t version = 0, armed = 0, has_pending = 0;
-  if (!r.get(version) || !(version == kStateVersion || (version == kCompactWindowsVersion && step_.empty())))
+  if (!r.get(version) ||
+      !(version == kStateVersion || (version == kCompactWindowsVersion && step_.size() == 0)))
     return false;
   features::MedianWindow window = window_;
   if (!window.restore(r) || !r.get(armed) || armed > 1 || !r.get(has_pending) || has_pending > 1)
@@ -235,19 +246,12 @@ bool SpikeDetector::restore(std::string_view bytes) {
       return false;
     pending = c;
   }
-  std::vector<float> step(step_.size(), 0.0f);
-  double last_value = 0;
-  int64_t last_time = std::numeric_limits<int64_t>::min();
-  if (!step.empty()) {
-    if (!r.get(last_value) || !r.get(last_time) || !std::isfinite(last_value)) return false;
-    for (float& m : step)
-      if (!r.get(m) || !(m >= 0) || !std::isfinite(m)) return false;
-  }
+  features::HeapArray<uint16_t> step(step_.size());
+  for (uint16_t& m : step)
+    if (!r.get(m) || !(from_bfloat16(m) >= 0) || !std::isfinite(from_bfloat16(m))) return false;
   if (!r.done()) return false;
   window_ = std::move(window);
   step_ = std::move(step);
-  last_value_ = last_value;
-  last_time_ = last_time;
   armed_ = armed == 1;
   state_.reset();
   if (pending) {

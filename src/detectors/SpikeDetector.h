@@ -34,7 +34,7 @@
 // Warm-up: scores 0, and opens no candidate, until the window holds `min_samples` points.
 // Cost per point, score + learn: O(N) memmove plus O(log N) for the MAD; 0.19 us at N = 31, 0.23 us at N =
 // 101 (bench/window_detectors_bench.cc, Release).
-// Memory: 8 bytes x window_points + 136 bytes (+ 4 bytes x daily_step_buckets + 40 with the step profile),
+// Memory: 8 bytes x window_points + 136 bytes (+ 2 bytes x daily_step_buckets + 12 with the step profile),
 // fixed at construction (384 bytes at N = 31; the window is a features/MedianWindow, floats with 32-bit time
 // offsets); a pending candidate and its verdict take another ~170 bytes on the heap while one is open
 // (rarely: once per spike).
@@ -48,6 +48,7 @@
 #include <memory>
 #include "detectors/Detector.h"
 
+#include "features/HeapArray.h"
 #include "features/MedianWindow.h"
 
 namespace gridsentinel::detectors {
@@ -154,10 +155,11 @@ class SpikeDetector {
   features::MedianWindow window_;
   bool armed_ = true;               // a flagged point may open a candidate
   std::unique_ptr<Episode> state_;  // null: no candidate pending, no verdict to report
-  // Daily step profile (empty when daily_step_buckets is 0): mean |step| per bucket, 0 = not seen yet.
-  std::vector<float> step_;
-  double last_value_ = 0;  // the newest point learned, for the next step
-  int64_t last_time_ = std::numeric_limits<int64_t>::min();
+  // Daily step profile (empty when daily_step_buckets is 0): mean |step| per bucket, 0 = not seen yet, as
+  // bfloat16 (a float's upper 16 bits, rounded to nearest: 3 significant digits, plenty for a scale floor;
+  // 48 bytes a meter instead of 96). A step is measured from the window's newest point.
+  features::HeapArray<uint16_t> step_;
+  double step_mean(size_t bucket) const;
 };
 
 }  // namespace gridsentinel::detectors

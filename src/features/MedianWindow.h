@@ -39,6 +39,13 @@ class MedianWindow {
   // Median of the newest min(n, count) points (by event time; n = 1: the newest value); NaN when empty or n =
   // 0. O(n) per call, not cached.
   double recent_median(uint32_t n) const;
+  // The newest point by event time (the last of the ring); INT64_MIN / NaN when empty.
+  int64_t newest_time_ms() const {
+    return count_ ? base_ + slot(count_ - 1).dt : std::numeric_limits<int64_t>::min();
+  }
+  double newest_value() const {
+    return count_ ? static_cast<double>(slot(count_ - 1).value) : std::numeric_limits<double>::quiet_NaN();
+  }
   size_t memory_bytes() const { return sizeof(*this) + ring_.heap_bytes(); }
 
   void save(StateWriter& w) const;

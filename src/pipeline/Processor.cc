@@ -138,8 +138,11 @@ Processor::Processor(const config::Config& cfg, sinks::Metrics& metrics)
 
 Processor::EntityState Processor::make_state(const KindRuntime& kind) const {
   EntityState s;
-  s.zscore.reserve(kind.cfg->zscore.size());
-  for (const auto& f : kind.cfg->zscore) s.zscore.push_back({detectors::ZScoreDetector(f.params), {}, {}});
+  const auto& z = kind.cfg->zscore;
+  s.zscore = features::PooledArray<Guarded<detectors::ZScoreDetector>>(
+      static_cast<uint32_t>(z.size()), [&](uint32_t i) {
+        return Guarded<detectors::ZScoreDetector>{detectors::ZScoreDetector(z[i].params), {}, {}};
+      });
   if (kind.cfg->iqr_enabled)
     s.iqr.emplace(Guarded<detectors::IqrDetector>{detectors::IqrDetector(kind.cfg->iqr), {}, {}});
   if (kind.cfg->spike_enabled)

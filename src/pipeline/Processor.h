@@ -36,6 +36,7 @@
 #include "detectors/rules/MeterRiskScorer.h"
 #include "detectors/rules/MeterRules.h"
 #include "detectors/rules/SilenceTracker.h"
+#include "features/PooledArray.h"
 #include "ingest/RecordDecoder.h"
 #include "kafka/KafkaClients.h"
 #include "pipeline/DriftSampler.h"
@@ -103,7 +104,7 @@ class Processor {
     // score_entity), which makes restoring a state newer than the resume position harmless.
     bool restored = false;
     int64_t applied_offset = -1;
-    std::vector<Guarded<detectors::ZScoreDetector>> zscore;
+    features::PooledArray<Guarded<detectors::ZScoreDetector>> zscore;  // one per configured feature
     std::optional<Guarded<detectors::IqrDetector>> iqr;
     std::optional<Guarded<detectors::SpikeDetector>> spike;
     detectors::EpisodeTracker iforest_episode;

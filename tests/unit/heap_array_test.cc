@@ -3,10 +3,13 @@
 #include <cstdint>
 #include <cstring>
 #include <set>
+#include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "features/BlockPool.h"
 #include "features/HeapArray.h"
+#include "features/PooledArray.h"
 
 namespace gridsentinel::features {
 namespace {
@@ -64,6 +67,55 @@ TEST(BlockPool, LargeBlocksAndAlignment) {
     std::memset(b, 0xab, bytes);
     BlockPool::release(b, bytes);
   }
+}
+
+}  // namespace
+}  // namespace gridsentinel::features
+
+namespace gridsentinel::features {
+namespace {
+
+struct Counted {
+  static inline int live = 0;
+  explicit Counted(int v) : value(v), payload(3) { ++live; }
+  Counted(const Counted& o) : value(o.value), payload(o.payload) { ++live; }
+  Counted(Counted&& o) noexcept : value(o.value), payload(std::move(o.payload)) { ++live; }
+  ~Counted() { --live; }
+  int value;
+  HeapArray<uint16_t> payload;  // owns memory of its own, as a detector does
+};
+
+TEST(PooledArray, BuildsCopiesMovesAndDestroysEveryElement) {
+  {
+    PooledArray<Counted> a(3, [](uint32_t i) { return Counted(static_cast<int>(i) * 10); });
+    ASSERT_EQ(a.size(), 3u);
+    EXPECT_EQ(Counted::live, 3);
+    EXPECT_EQ(a[2].value, 20);
+    PooledArray<Counted> b = a;
+    EXPECT_EQ(Counted::live, 6);
+    b[0].value = 7;
+    EXPECT_EQ(a[0].value, 0);
+    PooledArray<Counted> c = std::move(b);
+    EXPECT_EQ(Counted::live, 6);
+    EXPECT_EQ(c[0].value, 7);
+    c = PooledArray<Counted>(1, [](uint32_t) { return Counted(5); });
+    EXPECT_EQ(Counted::live, 4);
+    int sum = 0;
+    for (const Counted& x : a) sum += x.value;
+    EXPECT_EQ(sum, 30);
+    EXPECT_EQ(PooledArray<Counted>().size(), 0u);
+  }
+  EXPECT_EQ(Counted::live, 0);
+}
+
+TEST(PooledArray, AFailedBuildDestroysWhatItBuilt) {
+  EXPECT_THROW(PooledArray<Counted>(4,
+                                    [](uint32_t i) {
+                                      if (i == 2) throw std::runtime_error("no");
+                                      return Counted(1);
+                                    }),
+               std::runtime_error);
+  EXPECT_EQ(Counted::live, 0);
 }
 
 }  // namespace

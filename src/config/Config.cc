@@ -175,6 +175,9 @@ void read_zscore_list(Section& s, const std::string& k, InputKind kind, std::vec
             item.key("buckets"), f.params.buckets, "1..1024");
     require(f.params.window_ms / f.params.buckets >= 1000, item.key("buckets"), f.params.buckets,
             "each bucket must span >= 1s of the window");
+    require(f.params.window_ms / f.params.buckets <= features::RollingWindow::kMaxBucketMs,
+            item.key("buckets"), f.params.buckets,
+            "each bucket must span <= 24 days of the window (use more buckets)");
     require(f.params.min_samples >= 2, item.key("min_samples"), f.params.min_samples, ">= 2");
     require(f.params.threshold > 1.0, item.key("threshold"), f.params.threshold, "> 1");
     require(f.params.std_floor_abs >= 0, item.key("std_floor"), f.params.std_floor_abs, ">= 0");

@@ -5,8 +5,9 @@
 namespace gridsentinel::features {
 
 RollingWindow::RollingWindow(int64_t duration_ms, uint32_t buckets)
-    : bucket_ms_(std::max<int64_t>(1, duration_ms / std::max<uint32_t>(1, buckets))),
-      buckets_(std::clamp<uint32_t>(buckets, 1, kMaxBuckets)) {}
+    : buckets_(std::clamp<uint32_t>(buckets, 1, kMaxBuckets)),
+      bucket_ms_(static_cast<int32_t>(
+          std::clamp<int64_t>(duration_ms / std::max<uint32_t>(1, buckets), 1, kMaxBucketMs))) {}
 
 void RollingWindow::advance_to(int64_t head_index) {
   if (head_index_ != std::numeric_limits<int64_t>::min() && head_index <= head_index_) return;
@@ -77,13 +78,13 @@ bool RollingWindow::add(int64_t time_ms, double value) {
   total_.m2 += delta * (d - total_.mean);
 
   if (time_ms >= last_time_) {
-    prev_time_ = last_time_;
-    prev_value_ = static_cast<float>(last_value_);
+    const int64_t old_time = last_time_;
+    const auto old_value = static_cast<float>(last_value_);
     last_time_ = time_ms;
     last_value_ = value;
-  } else if (time_ms > prev_time_) {  // a late event between the two newest: it becomes the previous one
-    prev_time_ = time_ms;
-    prev_value_ = static_cast<float>(value);
+    set_prev(old_time, old_value);
+  } else if (time_ms > prev_time()) {  // a late event between the two newest: it becomes the previous one
+    set_prev(time_ms, static_cast<float>(value));
   }
   return true;
 }
@@ -112,13 +113,21 @@ void RollingWindow::set_m2(Bucket& b, int64_t index, double m2) {
   b.sd = encode_sd(std::sqrt(std::max(0.0, m2) / b.count));
 }
 
+void RollingWindow::set_prev(int64_t time_ms, float value) {
+  int64_t gap = 0;
+  const bool fits = time_ms != std::numeric_limits<int64_t>::min() &&
+                    !__builtin_sub_overflow(last_time_, time_ms, &gap) && gap >= 0 && gap <= kMaxBucketMs;
+  prev_gap_ms_ = fits ? static_cast<int32_t>(gap) : kNoPrev;
+  prev_value_ = value;
+}
+
 WindowStats RollingWindow::stats() const {
   WindowStats s;
   s.count = total_.count;
   s.last = last_value_;
-  if (prev_time_ != std::numeric_limits<int64_t>::min() && last_time_ > prev_time_)
-    s.rate_per_s = (last_value_ - static_cast<double>(prev_value_)) /
-                   (static_cast<double>(last_time_ - prev_time_) / 1000.0);
+  if (prev_gap_ms_ > 0)
+    s.rate_per_s =
+        (last_value_ - static_cast<double>(prev_value_)) / (static_cast<double>(prev_gap_ms_) / 1000.0);
   if (total_.count == 0) return s;
   const double n = total_.count;
   s.mean = shift_ + total_.mean;
@@ -136,7 +145,7 @@ void RollingWindow::save(StateWriter& w) const {
   w.put(sd_codec_.anchor());
   w.put(last_time_);
   w.put(last_value_);
-  w.put(prev_time_);
+  w.put(prev_time());
   w.put(prev_value_);
   if (head_index_ == std::numeric_limits<int64_t>::min()) return;  // never added to: nothing more
   // Totals are saved, not recomputed on restore: a different summation order would change the last bits and a
@@ -159,7 +168,7 @@ bool RollingWindow::restore(StateReader& r, bool with_extremes) {
   int64_t bucket_ms = 0;
   uint32_t n = 0;
   if (!r.get(bucket_ms) || !r.get(n) || bucket_ms != bucket_ms_ || n != buckets_.size()) return false;
-  RollingWindow next(bucket_ms_ * n, n);
+  RollingWindow next(int64_t{bucket_ms_} * n, n);
   r.get(next.head_index_);
   r.get(next.shift_);
   if (with_extremes) {
@@ -171,8 +180,11 @@ bool RollingWindow::restore(StateReader& r, bool with_extremes) {
   if (!next.sd_codec_.set_anchor(sd_anchor)) return false;
   r.get(next.last_time_);
   r.get(next.last_value_);
-  r.get(next.prev_time_);
-  r.get(next.prev_value_);
+  int64_t prev_time = 0;
+  float prev_value = 0;
+  r.get(prev_time);
+  r.get(prev_value);
+  next.set_prev(prev_time, prev_value);
   if (!r.ok() || !std::isfinite(next.shift_)) return false;
   if (next.head_index_ != std::numeric_limits<int64_t>::min()) {
     r.get(next.total_.count);

@@ -23,8 +23,8 @@
 // most kMaxPerBucket (65,535) events a bucket: 18 a second in a 1-hour bucket.
 // No minimum or maximum: the z-score detector needs neither, and keeping them per bucket cost 4 of a
 // bucket's 12 bytes (about 100 bytes of each meter's ~2 kB of state with the default windows).
-// Memory: fixed, B buckets of 8 bytes (one allocation, no spare capacity) plus a 96-byte object, allocated
-// once at construction: 296 bytes for the default meter window (24 h, 24 buckets).
+// Memory: fixed, B buckets of 8 bytes (one allocation, no spare capacity) plus an 80-byte object, allocated
+// once at construction: 280 bytes for the default meter window (24 h, 24 buckets).
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -50,8 +50,9 @@ class RollingWindow {
  public:
   static constexpr uint32_t kMaxBuckets = 1024;
   static constexpr uint32_t kMaxPerBucket = 65535;  // events beyond this many in one bucket are refused
-  // duration_ms > 0, 1 <= buckets <= kMaxBuckets, duration_ms divisible into buckets of >= 1 ms (checked by
-  // config).
+  // duration_ms > 0, 1 <= buckets <= kMaxBuckets, duration_ms divisible into buckets of >= 1 ms and at most
+  // kMaxBucketMs (checked by config; clamped here).
+  static constexpr int64_t kMaxBucketMs = std::numeric_limits<int32_t>::max();  // 24.8 days
   RollingWindow(int64_t duration_ms, uint32_t buckets);
 
   // Adds one event. Returns false (and changes nothing) when the event is older than the window, not finite,
@@ -62,7 +63,7 @@ class RollingWindow {
   uint32_t count() const { return total_.count; }
   // Newest event time seen, or INT64_MIN before the first event.
   int64_t head_time_ms() const { return last_time_; }
-  int64_t duration_ms() const { return bucket_ms_ * static_cast<int64_t>(buckets_.size()); }
+  int64_t duration_ms() const { return int64_t{bucket_ms_} * static_cast<int64_t>(buckets_.size()); }
   size_t memory_bytes() const { return sizeof(*this) + buckets_.heap_bytes(); }
 
   void save(StateWriter& w) const;
@@ -95,7 +96,6 @@ class RollingWindow {
   double m2_of(const Bucket& b, int64_t index) const;
   void set_m2(Bucket& b, int64_t index, double m2);
 
-  int64_t bucket_ms_;
   // Bucket i of the window (absolute index floor(t / w), in (head - B, head]) lives in slot i mod B; a slot
   // whose bucket left the window is emptied when the head passes it, so slots need not remember indices.
   HeapArray<Bucket> buckets_;
@@ -104,9 +104,20 @@ class RollingWindow {
   Totals total_;
   int64_t last_time_ = std::numeric_limits<int64_t>::min();
   double last_value_ = std::numeric_limits<double>::quiet_NaN();
-  int64_t prev_time_ = std::numeric_limits<int64_t>::min();
-  float prev_value_ = std::numeric_limits<float>::quiet_NaN();  // only for the rate of change
+  // The previous event (for the rate of change only): its distance before last_time_ in ms (kNoPrev: none;
+  // a gap beyond 24.8 days counts as none) and its value as a float. 32 bits where an int64 time was, so
+  // that the object fits 80 bytes.
+  static constexpr int32_t kNoPrev = -1;
+  int64_t prev_time() const {
+    return prev_gap_ms_ == kNoPrev ? std::numeric_limits<int64_t>::min() : last_time_ - prev_gap_ms_;
+  }
+  void set_prev(int64_t time_ms, float value);
+  int32_t prev_gap_ms_ = kNoPrev;
+  float prev_value_ = std::numeric_limits<float>::quiet_NaN();
+  int32_t bucket_ms_;   // here, beside the other 4-byte members: no padding
   HalfCodec sd_codec_;  // of the buckets' standard deviations (anchored on the spread, not the level)
 };
+
+static_assert(sizeof(RollingWindow) <= 80);
 
 }  // namespace gridsentinel::features

@@ -8,13 +8,15 @@
 // The index is an open-addressing hash table of 8-byte slots (32 bits of the id's hash, index + 1; linear
 // probing, load <= 3/4, backward-shift deletion, so no tombstones): the id itself is stored once, in `ids_`.
 // At a million meters that is 11-21 bytes of index per entity where a node-based map took ~75 (a node with
-// a second copy of the id, plus its bucket).
+// a second copy of the id, plus its bucket); the id takes 16 bytes (CompactId) where a std::string took 32.
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "pipeline/CompactId.h"
 
 namespace gridsentinel::pipeline {
 
@@ -34,7 +36,7 @@ class EntityTable {
     if (!free_.empty()) {
       idx = free_.back();
       free_.pop_back();
-      ids_[idx] = std::string(id);
+      ids_[idx] = CompactId(id);
       states_[idx] = make();
       live_[idx] = 1;
     } else {
@@ -57,21 +59,21 @@ class EntityTable {
   // Removes the entity at `idx` (a live index); its index may be handed out again.
   void erase(uint32_t idx) {
     size_t slot = 0;
-    if (lookup(ids_[idx], hash(ids_[idx]), &slot)) remove_slot(slot);
-    std::string().swap(ids_[idx]);
+    if (lookup(ids_[idx].view(), hash(ids_[idx].view()), &slot)) remove_slot(slot);
+    ids_[idx] = CompactId();
     states_[idx] = State{};
     live_[idx] = 0;
     free_.push_back(idx);
   }
-  // Calls fn(index, id, state) for every live entity, in index order.
+  // Calls fn(index, id (a string_view), state) for every live entity, in index order.
   template <class Fn>
   void for_each(Fn&& fn) {
     for (uint32_t i = 0; i < states_.size(); ++i)
-      if (live_[i]) fn(i, ids_[i], states_[i]);
+      if (live_[i]) fn(i, ids_[i].view(), states_[i]);
   }
   State& at(uint32_t idx) { return states_[idx]; }
   const State& at(uint32_t idx) const { return states_[idx]; }
-  const std::string& id(uint32_t idx) const { return ids_[idx]; }
+  std::string_view id(uint32_t idx) const { return ids_[idx].view(); }
   size_t size() const { return states_.size() - free_.size(); }
 
  private:
@@ -121,7 +123,7 @@ class EntityTable {
 
   uint32_t capacity_;
   std::vector<uint64_t> slots_;  // 0 = empty; else (32 bits of hash) << 32 | (index + 1)
-  std::vector<std::string> ids_;
+  std::vector<CompactId> ids_;
   std::vector<State> states_;
   std::vector<uint8_t> live_;
   std::vector<uint32_t> free_;

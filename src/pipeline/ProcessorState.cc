@@ -128,7 +128,7 @@ size_t Processor::checkpoint(uint64_t home, bool all, const StateSink& fn) {
   size_t written = 0;
   for (KindRuntime* kind : {&meters_, &infra_}) {
     const char prefix = kind->input_kind == config::InputKind::kMeter ? 'm' : 'i';
-    kind->table.for_each([&](uint32_t idx, const std::string& id, EntityState& st) {
+    kind->table.for_each([&](uint32_t idx, std::string_view id, EntityState& st) {
       if (st.home != home || (!st.dirty && !all)) return;
       scratch_.clear();
       scratch_ += prefix;
@@ -164,7 +164,7 @@ bool Processor::restore(uint64_t home, std::string_view key, std::string_view va
 
 void Processor::mark_dirty(uint64_t home) {
   for (KindRuntime* kind : {&meters_, &infra_})
-    kind->table.for_each([&](uint32_t, const std::string&, EntityState& st) {
+    kind->table.for_each([&](uint32_t, std::string_view, EntityState& st) {
       if (st.home == home) st.dirty = true;
     });
 }
@@ -173,7 +173,7 @@ size_t Processor::drop(uint64_t home) {
   size_t dropped = 0;
   for (KindRuntime* kind : {&meters_, &infra_}) {
     std::vector<uint32_t> gone;
-    kind->table.for_each([&](uint32_t idx, const std::string&, EntityState& st) {
+    kind->table.for_each([&](uint32_t idx, std::string_view, EntityState& st) {
       if (st.home == home) gone.push_back(idx);
     });
     for (uint32_t idx : gone) {

@@ -3,6 +3,8 @@
 #include <map>
 #include <random>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "pipeline/EntityTable.h"
 
@@ -47,11 +49,37 @@ TEST(EntityTable, AgreesWithAMapUnderRandomInsertsLookupsAndErases) {
     ASSERT_EQ(table.size(), oracle.size());
   }
   size_t seen = 0;
-  table.for_each([&](uint32_t idx, const std::string& id, int&) {
+  table.for_each([&](uint32_t idx, std::string_view id, int&) {
     ++seen;
-    EXPECT_EQ(oracle.at(id), idx);
+    EXPECT_EQ(oracle.at(std::string(id)), idx);
   });
   EXPECT_EQ(seen, oracle.size());
+}
+
+}  // namespace
+}  // namespace gridsentinel::pipeline
+
+namespace gridsentinel::pipeline {
+namespace {
+
+TEST(CompactId, ShortIdsInlineLongOnesOnTheHeapBothRoundTrip) {
+  const std::string long_id(100, 'x');
+  for (const std::string_view s :
+       {std::string_view(""), std::string_view("MTR-000001"), std::string_view("exactly-15-char"),
+        std::string_view("sixteen-chars-xx"), std::string_view(long_id)}) {
+    CompactId a(s);
+    EXPECT_EQ(a.view(), s);
+    CompactId b = a;  // copy
+    EXPECT_EQ(b.view(), s);
+    CompactId c = std::move(a);
+    EXPECT_EQ(c.view(), s);
+    EXPECT_EQ(a.view(), "");  // NOLINT(bugprone-use-after-move): moved-from is empty by contract
+    b = CompactId("other");
+    EXPECT_EQ(b.view(), "other");
+    c = std::move(b);
+    EXPECT_EQ(c.view(), "other");
+    EXPECT_TRUE(c == "other");
+  }
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 //
 //   ./build-bench/bench/bare_consume_bench BOOTSTRAP TOPIC EXPECTED [GROUP]
 //
+// Also prints poll_lag_ms p50/p99/p999/max: record CreateTime -> polled (meaningful when the topic is produced
+// live; BARE_PROPS adds consumer properties, BARE_LAG_SKIP_S skips the first seconds).
 // Prints one line of key=value: records, seconds (first record -> last), rate (records/s over that span),
 // cpu_s (process CPU over the same span), rate_per_cpu_s, assign_wait_s (subscribe -> first record).
 // Not a Google Benchmark (it needs a broker); it has its own main.
@@ -72,6 +74,10 @@ int main(int argc, char** argv) {
   // produced live (bench/e2e/run_e2e.sh (d)); meaningless for a pre-produced topic.
   constexpr size_t kMaxLags = 10'000'000;
   std::vector<int64_t> lags;
+  // BARE_LAG_SKIP_S: lags of records polled in the first seconds after the first record are left out (a live
+  // producer's start-up: its first records wait for its connection).
+  const char* skip_env = std::getenv("BARE_LAG_SKIP_S");
+  const auto lag_skip = std::chrono::duration<double>(skip_env ? std::strtod(skip_env, nullptr) : 0.0);
   clock::time_point t_first{}, t_last = clock::now();
   double cpu_first = 0;
   while (n < expected) {
@@ -91,9 +97,10 @@ int main(int argc, char** argv) {
     const int64_t wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count();
+    const bool warm = n > 0 && clock::now() - t_first >= lag_skip;
     for (const auto& r : records) {
       bytes += r.value.size();
-      if (r.timestamp_ms > 0 && lags.size() < kMaxLags) lags.push_back(wall_ms - r.timestamp_ms);
+      if (warm && r.timestamp_ms > 0 && lags.size() < kMaxLags) lags.push_back(wall_ms - r.timestamp_ms);
     }
     n += records.size();
     t_last = clock::now();

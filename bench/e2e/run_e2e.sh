@@ -10,7 +10,8 @@
 # gridsentinel and bench/bare_consume_bench; default build-bench), SKIP_PEER=1 to skip the Python peer,
 # SKIP_LATENCY=1 to skip (d), LAT_ONLY=1 (with LAT_RATE) to run only (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
 # (default 30), LAT_LINGER_MS (the simulator producer's linger.ms, default 5 = librdkafka's default) and
-# LAT_CONSUMER (consumer properties in (d), e.g. 'fetch.wait.max.ms: "10"'), LAT_STATE (state keys in (d), e.g.
+# LAT_CONSUMER (consumer properties in (d), e.g. 'fetch.wait.max.ms: "10"'), LAT_FETCH_WAIT_MS (the bare
+# consumer's in (d0), default 1), LAT_STATE (state keys in (d), e.g.
 # 'checkpoint_interval: 30s'), LAT_CONFIG (YAML appended to gridsentinel's config in (d), top-level keys other
 # than kafka/state/metrics/log).
 # (d) latency: a fresh broker and gridsentinel, the fleet simulator producing M meters' readings at a steady half
@@ -133,6 +134,30 @@ r=(c-c1)/(t-t1); cpu=cpu2-cpu1
 print(f'{r:.0f} {cpu:.3f} {(c-c1)/cpu:.0f} $hwm $rss0 {t1-$ts:.2f}')"
 }
 
+run_floor() {  # $1 = offered rate; prints the bare consumer's poll lag line (the Kafka path's own latency)
+  local rate=$1 bpid b3 sim_pid speedup n
+  rm -f "$WORK/bootstrap_floor"
+  "$GS" broker --partitions "$P" --topic floor --bootstrap-file "$WORK/bootstrap_floor" >"$WORK/broker_floor.log" 2>&1 &
+  bpid=$!
+  PIDS+=("$bpid")
+  for _ in $(seq 100); do [[ -s $WORK/bootstrap_floor ]] && break; sleep 0.1; done
+  b3=$(head -1 "$WORK/bootstrap_floor")
+  n=$(awk -v r="$rate" -v s="${LAT_SECONDS:-30}" 'BEGIN { printf "%d", r * (s + 5) }')
+  BARE_LAG_SKIP_S=5 BARE_PROPS="fetch.wait.max.ms=${LAT_FETCH_WAIT_MS:-1}" "$BARE" "$b3" floor "$n" "floor-$$" \
+    >"$WORK/floor.out" 2>"$WORK/floor.log" &
+  local cpid=$!
+  sleep 5  # the consumer joins its group before the first reading is produced: no backlog is measured
+  speedup=$(awk -v r="$rate" -v m="$M" 'BEGIN { printf "%.4f", r * 900 / m }')
+  "$GS" simulate --bootstrap-servers "$b3" --topic floor --meters "$M" --speedup "$speedup" --seed 2 \
+    --linger-ms "${LAT_LINGER_MS:-5}" >"$WORK/simulate_floor.log" 2>&1 &
+  sim_pid=$!
+  PIDS+=("$sim_pid")
+  wait "$cpid" || true
+  kill -TERM "$sim_pid" "$bpid" 2>/dev/null || true
+  wait "$sim_pid" "$bpid" 2>/dev/null || true
+  grep poll_lag_ms "$WORK/floor.out" || echo "poll_lag_ms unavailable (see $WORK/floor.log)"
+}
+
 run_latency() {  # $1 = offered rate; prints: p50_ms p99_ms p999_ms consumed_rate records
   local rate=$1 port cfg pid bpid sim_pid b2 speedup
   rm -f "$WORK/bootstrap_lat"
@@ -228,6 +253,8 @@ if [[ ${SKIP_LATENCY:-0} != 1 ]]; then
   half=${LAT_RATE:-$((${peak%.*} / 2))}
   echo "-- (d) latency at a steady $half readings/s (median peak $peak; LAT_RATE overrides half of it)," \
     "linger.ms ${LAT_LINGER_MS:-5}"
+  echo "(d0) Kafka path alone (simulator -> broker -> bare consumer, fetch.wait.max.ms ${LAT_FETCH_WAIT_MS:-1}," \
+    "CreateTime -> polled, after 5 s): $(run_floor "$half")"
   read -r p50 p99 p999 lat_rate lat_n < <(run_latency "$half")
   echo "(d) record e2e latency (CreateTime -> outputs acknowledged), $lat_n records over ${LAT_SECONDS:-30} s:" \
     "p50=${p50} ms p99=${p99} ms p999=${p999} ms; consumed $lat_rate readings/s of $half offered"

@@ -3,18 +3,19 @@
 # with both summaries and PNG plots (gnuplot): the 3 best and the 3 worst NAB files by their raw score
 # (standard profile, swept threshold; the files chosen by rule, not by hand), value and anomaly score over
 # time with the labelled windows shaded, and one scenario meter per injected anomaly type.
-# Environment: GRIDSENTINEL (the binary; default: the first of build-scen, build-release, build that has one),
+# Environment: GRIDSENTINEL (the binary; default: the newest gridsentinel among build, build-test, build-perf,
+# build-release: a stale build directory must not be picked silently; the one used is printed),
 # NAB_DIR (default ../shared/data/nab), SCENARIO_ARGS (default "--meters 1000 --days 14 --seed 1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-backtest-report}
 bin=${GRIDSENTINEL:-}
 if [ -z "$bin" ]; then
-  for d in build-scen build-release build; do
-    if [ -x "$d/gridsentinel" ]; then bin=$d/gridsentinel; break; fi
-  done
+  bin=$(ls -t build/gridsentinel build-test/gridsentinel build-perf/gridsentinel build-release/gridsentinel \
+    2>/dev/null | head -1 || true)
 fi
-[ -x "$bin" ] || { echo "no gridsentinel binary: build it first or set GRIDSENTINEL" >&2; exit 2; }
+[ -n "$bin" ] && [ -x "$bin" ] || { echo "no gridsentinel binary: build it first or set GRIDSENTINEL" >&2; exit 2; }
+echo "using $bin ($(date -r "$bin" '+%F %T'))"
 command -v gnuplot >/dev/null || { echo "gnuplot missing: scripts/install-deps.sh installs it" >&2; exit 2; }
 nab=${NAB_DIR:-../shared/data/nab}
 scen_args=${SCENARIO_ARGS:-"--meters 1000 --days 14 --seed 1"}

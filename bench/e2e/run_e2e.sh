@@ -230,7 +230,7 @@ for run in $(seq "$RUNS"); do
   echo "-- run $run"
   line=$("$BARE" "$B" "$TOPIC" "$N" "bare-$run-$$" 2>"$WORK/bare$run.log")
   echo "(a) bare consume: $line"
-  BARE_R+=("$(sed -E 's/.* rate=([0-9.]+).*/\1/' <<<"$line")")
+  BARE_R+=("$(head -1 <<<"$line" | sed -E 's/.* rate=([0-9.]+).*/\1/')")
 
   read -r r cpu rpc hwm rss0 wait_s < <(run_gridsentinel "$run")
   echo "(b) gridsentinel run: rate=$r events/s cpu_s=$cpu rate_per_cpu_s=$rpc peak_rss_kb=$hwm" \

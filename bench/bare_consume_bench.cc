@@ -4,11 +4,11 @@
 //
 //   ./build-bench/bench/bare_consume_bench BOOTSTRAP TOPIC EXPECTED [GROUP]
 //
-// Also prints poll_lag_ms p50/p99/p999/max: record CreateTime -> polled (meaningful when the topic is produced
-// live; BARE_PROPS adds consumer properties, BARE_LAG_SKIP_S skips the first seconds).
-// Prints one line of key=value: records, seconds (first record -> last), rate (records/s over that span),
-// cpu_s (process CPU over the same span), rate_per_cpu_s, assign_wait_s (subscribe -> first record).
-// Not a Google Benchmark (it needs a broker); it has its own main.
+// Also prints poll_lag_ms p50/p99/p999/max: record CreateTime -> polled (meaningful when the topic is
+// produced live; BARE_PROPS adds consumer properties, BARE_LAG_SKIP_S skips the first seconds). Prints one
+// line of key=value: records, seconds (first record -> last), rate (records/s over that span), cpu_s (process
+// CPU over the same span), rate_per_cpu_s, assign_wait_s (subscribe -> first record). Not a Google Benchmark
+// (it needs a broker); it has its own main.
 
 #include <algorithm>
 #include <chrono>

@@ -41,9 +41,11 @@ Pool& pool() {
   return *p;
 }
 
+#ifndef GS_BLOCK_POOL_OFF
 size_t rounded(size_t bytes) {
   return (bytes + BlockPool::kAlignment - 1) / BlockPool::kAlignment;
 }
+#endif
 
 }  // namespace
 

@@ -25,7 +25,7 @@ class PooledArray {
   PooledArray(uint32_t n, Make&& make) {
     if (n == 0) return;
     char* block = static_cast<char*>(BlockPool::allocate(kHeader + n * sizeof(T)));
-    T* first = reinterpret_cast<T*>(block + kHeader);
+    T* first = static_cast<T*>(static_cast<void*>(block + kHeader));
     uint32_t built = 0;
     try {
       for (; built < n; ++built) new (first + built) T(make(built));
@@ -66,9 +66,9 @@ class PooledArray {
   size_t heap_bytes() const { return block_ ? kHeader + size() * sizeof(T) : 0; }
 
  private:
-  T* data() { return block_ ? std::launder(reinterpret_cast<T*>(block_ + kHeader)) : nullptr; }
+  T* data() { return block_ ? std::launder(static_cast<T*>(static_cast<void*>(block_ + kHeader))) : nullptr; }
   const T* data() const {
-    return block_ ? std::launder(reinterpret_cast<const T*>(block_ + kHeader)) : nullptr;
+    return block_ ? std::launder(static_cast<const T*>(static_cast<const void*>(block_ + kHeader))) : nullptr;
   }
   void release() {
     if (!block_) return;

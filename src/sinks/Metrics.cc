@@ -155,7 +155,10 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
   state_.checkpoint_seconds =
       &BuildHistogram()
            .Name("gridsentinel_state_checkpoint_duration_seconds")
-           .Help("One checkpoint: draining outputs, writing changed state, waiting for the broker.")
+           .Help(
+               "Loop time of one state checkpoint: periodic ones serialize and hand the changed state to the "
+               "producer (no broker wait); on revocation and shutdown also draining outputs and waiting for "
+               "the broker.")
            .Register(r)
            .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30});
   auto& restored = BuildCounter()

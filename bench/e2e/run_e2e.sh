@@ -7,7 +7,8 @@
 #
 # Environment: N (readings), M (meters), P (partitions; keep N*87 bytes / P under ~5 MB, the mock broker's
 # per-partition retention), RUNS (repetitions of a-c; medians printed), BUILD (Release build dir with
-# gridsentinel and bench/bare_consume_bench; default build-bench), SKIP_PEER=1 to skip the Python peer,
+# gridsentinel and bench/bare_consume_bench; default build-bench), E2E_STATE (one more state key in (b), e.g.
+# 'changelog: false'), SKIP_PEER=1 to skip the Python peer,
 # SKIP_LATENCY=1 to skip (d), LAT_ONLY=1 (with LAT_RATE) to run only (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
 # (default 30), LAT_LINGER_MS (the simulator producer's linger.ms, default 5 = librdkafka's default) and
 # LAT_CONSUMER (consumer properties in (d), e.g. 'fetch.wait.max.ms: "10"'), LAT_FETCH_WAIT_MS (the bare
@@ -97,7 +98,8 @@ kafka:
   group_id: "gs-e2e-$run-$$"
 state:
   changelog_topic: "gridsentinel-run$run-{topic}-changelog"
-metrics:
+${E2E_STATE:+  $E2E_STATE
+}metrics:
   bind: 127.0.0.1:$port
 log:
   level: warn

@@ -15,6 +15,7 @@
 
 namespace gridsentinel::features {
 
+#ifndef GS_BLOCK_POOL_OFF
 namespace {
 
 constexpr size_t kSlabBytes = 64 * 1024;
@@ -41,13 +42,12 @@ Pool& pool() {
   return *p;
 }
 
-#ifndef GS_BLOCK_POOL_OFF
 size_t rounded(size_t bytes) {
   return (bytes + BlockPool::kAlignment - 1) / BlockPool::kAlignment;
 }
-#endif
 
 }  // namespace
+#endif
 
 void* BlockPool::allocate(size_t bytes) {
 #ifdef GS_BLOCK_POOL_OFF
@@ -90,12 +90,6 @@ void BlockPool::release(void* block, size_t bytes) noexcept {
   SizeClass& c = p.classes[rounded(bytes) - 1];
   c.free = new (block) FreeBlock{c.free};
 #endif
-}
-
-size_t BlockPool::slab_bytes() {
-  Pool& p = pool();
-  std::lock_guard lock(p.mu);
-  return p.slabs.size() * kSlabBytes;
 }
 
 }  // namespace gridsentinel::features

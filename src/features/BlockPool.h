@@ -22,8 +22,6 @@ struct BlockPool {
   static void* allocate(size_t bytes);
   // Returns a block from allocate(bytes), with the same `bytes`.
   static void release(void* block, size_t bytes) noexcept;
-  // Bytes of slabs held (in use or free), for the memory benchmark.
-  static size_t slab_bytes();
 };
 
 }  // namespace gridsentinel::features

@@ -373,7 +373,6 @@ void KafkaRunner::produce_state(const std::string& topic, int32_t partition, std
 void KafkaRunner::forget_background_cycle() {
   pending_positions_.clear();
   written_positions_.clear();
-  have_pending_models_ = false;
   pending_models_[0].clear();
   pending_models_[1].clear();
 }
@@ -495,7 +494,7 @@ void KafkaRunner::checkpoint_in_background() {
     written_positions_.clear();
     // 2. The last cycle's entities arrived: its models, then its positions (after their state in each
     // partition).
-    if (have_pending_models_) write_models(homes_, pending_models_);
+    write_models(homes_, pending_models_);  // empty (nothing to write) before the first cycle
     for (const auto& [home, pos] : pending_positions_) {
       write_position(home, pos);
       written_positions_.emplace(home, pos);
@@ -512,7 +511,6 @@ void KafkaRunner::checkpoint_in_background() {
     kinds[processor_.kind_of_topic(home >> 32) == config::InputKind::kMeter ? 0 : 1] = true;
   pending_models_[0] = kinds[0] ? processor_.save_models(config::InputKind::kMeter) : std::string();
   pending_models_[1] = kinds[1] ? processor_.save_models(config::InputKind::kInfra) : std::string();
-  have_pending_models_ = true;
   for (const uint64_t home : homes_)
     if (const auto it = positions_.find(home); it != positions_.end())
       pending_positions_.emplace(home, it->second);

@@ -85,9 +85,10 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   // State changelog (see above). checkpoint() (synchronous) returns false when it could not complete.
   bool checkpoint(const std::vector<uint64_t>& homes);
   void checkpoint_in_background();
-  // Changed entities of `homes`; with `models`, the fleet models too (into each kind's first home).
+  // Changed entities of `homes`.
   size_t write_entities(const std::vector<uint64_t>& homes);
-  void write_models(const std::vector<uint64_t>& homes, const std::string* saved);  // saved[2] or current
+  // Each kind's fleet models into its first home: saved[2] (an empty one is skipped), or the current ones.
+  void write_models(const std::vector<uint64_t>& homes, const std::string* saved);
   void write_position(uint64_t home, int64_t position);
   void forget_background_cycle();
   void restore(std::vector<kafka::TopicPartition>& partitions);
@@ -123,7 +124,6 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   // positions whose _pos records are on their way.
   std::map<uint64_t, int64_t> pending_positions_;
   std::string pending_models_[2];  // meter, infra; empty = none
-  bool have_pending_models_ = false;
   std::map<uint64_t, int64_t> written_positions_;
   std::chrono::steady_clock::time_point last_checkpoint_;
   uint64_t checkpoint_bytes_ = 0;

@@ -15,8 +15,8 @@
 #include "app/Logging.h"
 #include "config/Config.h"
 #include "kafka/KafkaClients.h"
-#include "pipeline/KafkaRunner.h"
 #include "pipeline/Processor.h"
+#include "pipeline/StreamThreads.h"
 #include "sinks/Metrics.h"
 #include "tools/AlertReader.h"
 #include "tools/SimulatorProducer.h"
@@ -133,10 +133,7 @@ int cmd_run(const std::string& config_path, const std::string& bootstrap_overrid
   }).detach();
 
   int rc = 0;
-  {
-    pipeline::KafkaRunner runner(cfg, bootstrap, metrics, &health);
-    rc = runner.run(g_stop);
-  }
+  { rc = pipeline::run_stream_threads(cfg, bootstrap, metrics, &health, g_stop); }
   tools_stop.store(true);
   if (simulator.joinable()) simulator.join();
   if (reader.joinable()) reader.join();

@@ -407,11 +407,14 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   Section kafka = top.child("kafka");
   kafka.get("bootstrap_servers", c.kafka.bootstrap_servers);
   kafka.get("group_id", c.kafka.group_id);
+  kafka.get("stream_threads", c.kafka.stream_threads);
   kafka.get_string_map("properties", c.kafka.properties);
   kafka.get_string_map("consumer_properties", c.kafka.consumer_properties);
   kafka.get_string_map("producer_properties", c.kafka.producer_properties);
   kafka.finish();
   require(!c.kafka.group_id.empty(), "kafka.group_id", "''", "must not be empty");
+  require(c.kafka.stream_threads >= 1 && c.kafka.stream_threads <= 64, "kafka.stream_threads",
+          c.kafka.stream_threads, "in [1, 64]");
 
   Section emb = top.child("embedded");
   emb.get("partitions", c.embedded.partitions);

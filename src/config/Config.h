@@ -74,6 +74,9 @@ struct Config {
   struct Kafka {
     std::string bootstrap_servers;  // empty = start the embedded mock cluster
     std::string group_id = "gridsentinel";
+    // Processing threads in this process (Kafka Streams' num.stream.threads), 1..64: each is a consumer in
+    // the group with its own share of the partitions, its own producers, entity state and fleet models.
+    uint32_t stream_threads = 1;
     // librdkafka properties for every client (TLS, SASL). In the three property maps, "${ENV:NAME}" in a
     // value is replaced by environment variable NAME at load time (secrets stay out of the file; unset =
     // error).

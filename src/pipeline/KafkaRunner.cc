@@ -30,11 +30,13 @@ int64_t mono_ns() {
 }
 
 kafka::Properties client_properties(const config::Config& cfg, const std::string& bootstrap,
-                                    const std::map<std::string, std::string>& specific) {
+                                    const std::map<std::string, std::string>& specific, int loop) {
   kafka::Properties p = cfg.kafka.properties;
   for (const auto& [k, v] : specific) p[k] = v;
   p["bootstrap.servers"] = bootstrap;
   p.try_emplace("client.id", "gridsentinel");
+  // Each stream thread's clients are told apart in the broker's logs and quotas by a suffix.
+  if (cfg.kafka.stream_threads > 1) p["client.id"] += "-" + std::to_string(loop);
   // librdkafka backs reconnects off up to 10 s by default: measured 9.5 s to resume after a 30 s broker
   // outage, 0.14 s with 1 s (tests/integration/fault_injection_test.cc).
   p.try_emplace("reconnect.backoff.max.ms", "1000");
@@ -44,16 +46,24 @@ kafka::Properties client_properties(const config::Config& cfg, const std::string
 }  // namespace
 
 KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap, sinks::Metrics& metrics,
-                         sinks::HealthState* health)
-    : cfg_(cfg), metrics_(metrics), processor_(cfg, metrics), health_(health) {
-  kafka::Properties pp = client_properties(cfg, bootstrap, cfg.kafka.producer_properties);
+                         sinks::HealthState* health, int loop)
+    : cfg_(cfg),
+      metrics_(metrics),
+      processor_(cfg, metrics),
+      assigned_gauge_(metrics.assigned_partitions()),
+      inflight_gauge_(metrics.inflight_records()),
+      restoring_gauge_(*metrics.state().restoring_partitions),
+      health_(health),
+      loop_(loop) {
+  for (const auto& t : cfg.topics.inputs) lag_gauges_.emplace_back(metrics.consumer_lag(t.name));
+  kafka::Properties pp = client_properties(cfg, bootstrap, cfg.kafka.producer_properties, loop);
   pp.try_emplace("linger.ms", "5");
   pp.try_emplace("acks", "all");
   pp.try_emplace("queue.buffering.max.messages", "500000");
   spdlog::info("producer properties: {}", kafka::redacted(pp));
   producer_ = std::make_unique<kafka::Producer>(pp, this);
 
-  kafka::Properties cp = client_properties(cfg, bootstrap, cfg.kafka.consumer_properties);
+  kafka::Properties cp = client_properties(cfg, bootstrap, cfg.kafka.consumer_properties, loop);
   cp["group.id"] = cfg.kafka.group_id;
   cp.try_emplace("auto.offset.reset", "earliest");
   cp.try_emplace("enable.auto.commit", "true");
@@ -73,7 +83,7 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
                                  : "lz4";
     changelog_producer_ = std::make_unique<kafka::Producer>(sp, &changelog_listener_);
     changelog_reader_ = std::make_unique<kafka::PartitionReader>(
-        client_properties(cfg, bootstrap, cfg.kafka.consumer_properties));
+        client_properties(cfg, bootstrap, cfg.kafka.consumer_properties, loop));
     spdlog::info("state changelog: {} (checkpoint every {} ms)", fmt::join(changelog_topics_, ", "),
                  cfg.state.checkpoint_interval_ms);
   }
@@ -81,7 +91,15 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
   consumer_ = std::make_unique<kafka::Consumer>(cp, topics, this);
 }
 
-KafkaRunner::~KafkaRunner() = default;
+KafkaRunner::~KafkaRunner() {
+  set_assigned(0);
+}
+
+void KafkaRunner::set_assigned(int n) {
+  assigned_gauge_.set(n);
+  if (health_) health_->assigned_partitions.fetch_add(n - assigned_);
+  assigned_ = n;
+}
 
 void KafkaRunner::on_assigned(std::vector<kafka::TopicPartition>& partitions) {
   for (const auto& p : partitions) tracker_.assign(p.topic, p.partition);
@@ -100,9 +118,7 @@ void KafkaRunner::on_assigned(std::vector<kafka::TopicPartition>& partitions) {
   for (const auto& p : partitions)
     if (p.offset >= 0) checkpointed_offsets_.push_back({p.topic, p.partition, p.offset});
   last_checkpoint_ = std::chrono::steady_clock::now();
-  assigned_ = static_cast<int>(partitions.size());
-  metrics_.assigned_partitions().Set(assigned_);
-  if (health_) health_->assigned_partitions.store(assigned_);
+  set_assigned(static_cast<int>(partitions.size()));
   spdlog::info("assigned {} partitions", partitions.size());
 }
 
@@ -124,10 +140,8 @@ void KafkaRunner::on_revoked(const std::vector<kafka::TopicPartition>& partition
   positions_.clear();
   forget_background_cycle();
   have_current_ = false;
-  assigned_ = 0;
-  metrics_.assigned_partitions().Set(0);
-  if (health_) health_->assigned_partitions.store(0);
-  metrics_.inflight_records().Set(static_cast<double>(tracker_.inflight()));
+  set_assigned(0);
+  inflight_gauge_.set(static_cast<double>(tracker_.inflight()));
   spdlog::info("revoked {} partitions", partitions.size());
 }
 
@@ -135,7 +149,8 @@ void KafkaRunner::on_stats(std::string_view json) {
   // Sum consumer_lag over this instance's partitions, per topic (label values: configured topics only).
   const auto doc = nlohmann::json::parse(json, nullptr, false);
   if (doc.is_discarded() || !doc.contains("topics")) return;
-  for (const auto& t : cfg_.topics.inputs) {
+  for (size_t ti = 0; ti < cfg_.topics.inputs.size(); ++ti) {
+    const auto& t = cfg_.topics.inputs[ti];
     int64_t lag = 0;
     if (const auto it = doc["topics"].find(t.name); it != doc["topics"].end() && it->contains("partitions")) {
       for (const auto& [id, p] : (*it)["partitions"].items()) {
@@ -144,7 +159,7 @@ void KafkaRunner::on_stats(std::string_view json) {
         if (l > 0) lag += l;
       }
     }
-    metrics_.consumer_lag(t.name).Set(static_cast<double>(lag));
+    lag_gauges_[ti].set(static_cast<double>(lag));
   }
 }
 
@@ -292,7 +307,8 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
   std::vector<kafka::Record> records;
   auto last_gauges = std::chrono::steady_clock::now();
   while (!stop.load(std::memory_order_relaxed)) {
-    if (health_) health_->loop_heartbeat_ms.store(wall_ms(), std::memory_order_relaxed);
+    if (health_)
+      health_->loop_heartbeat_ms[static_cast<size_t>(loop_)].store(wall_ms(), std::memory_order_relaxed);
     if (tracker_.inflight() >= cfg_.limits.max_inflight_records) {
       serve_producer(50);  // backpressure: wait for acknowledgements before consuming more
     } else {
@@ -325,7 +341,7 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
     }
     if (const auto t = std::chrono::steady_clock::now(); t - last_gauges > std::chrono::seconds(1)) {
       last_gauges = t;
-      metrics_.inflight_records().Set(static_cast<double>(tracker_.inflight()));
+      inflight_gauge_.set(static_cast<double>(tracker_.inflight()));
     }
   }
   if (health_) health_->stopping.store(true);
@@ -526,7 +542,7 @@ void KafkaRunner::checkpoint_in_background() {
 
 void KafkaRunner::restore(std::vector<kafka::TopicPartition>& partitions) {
   const auto t0 = std::chrono::steady_clock::now();
-  metrics_.state().restoring_partitions->Set(static_cast<double>(partitions.size()));
+  restoring_gauge_.set(static_cast<double>(partitions.size()));
   size_t ok = 0, refused = 0;
   int64_t records = 0;
   std::map<std::string, int> partition_counts;
@@ -587,14 +603,14 @@ void KafkaRunner::restore(std::vector<kafka::TopicPartition>& partitions) {
       }
     }
     ok += part_ok;
-    metrics_.state().restoring_partitions->Decrement();
+    restoring_gauge_.add(-1);
     spdlog::info("restored {} entities of {} [{}] from {} records of {} (read {:.3f} s, applied {:.3f} s){}",
                  part_ok, p.topic, p.partition, n, topic,
                  std::chrono::duration<double>(t_read - t_part).count(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t_read).count(),
                  p.offset >= 0 ? fmt::format(", resuming at offset {}", p.offset) : std::string());
   }
-  metrics_.state().restoring_partitions->Set(0);
+  restoring_gauge_.set(0);
   metrics_.state().restored_ok->Increment(static_cast<double>(ok));
   metrics_.state().restored_refused->Increment(static_cast<double>(refused));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -28,6 +28,7 @@
 // a new episode. On revocation: drain, checkpoint, commit, forget the partition's entities.
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,8 +48,10 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
  public:
   // Throws kafka::KafkaError / config::ConfigError at start-up.
   // `health` (optional) receives the loop's heartbeat and assignment for the /healthz and /readyz endpoints.
+  // `loop`: this runner's index among the process's stream threads (its heartbeat slot in `health`, its
+  // clients' id suffix); `cfg.limits` apply to this runner alone.
   KafkaRunner(const config::Config& cfg, const std::string& bootstrap_servers, sinks::Metrics& metrics,
-              sinks::HealthState* health = nullptr);
+              sinks::HealthState* health = nullptr, int loop = 0);
   ~KafkaRunner() override;
 
   // Runs until `stop` becomes true; returns the process exit code (0 after a clean shutdown).
@@ -80,6 +83,7 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   // A record completed (all its outputs acknowledged): the latency histograms.
   void observe_completion(int64_t since_consumed_ns, int64_t created_ms);
   void store_offsets();
+  void set_assigned(int n);
   void drain(int timeout_ms);
   void commit();
   // State changelog (see above). checkpoint() (synchronous) returns false when it could not complete.
@@ -136,7 +140,11 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   std::string buffer_;
   uint64_t alerts_acked_ = 0;
   int assigned_ = 0;
+  // This runner's parts of gauges every stream thread contributes to.
+  sinks::GaugeShare assigned_gauge_, inflight_gauge_, restoring_gauge_;
+  std::deque<sinks::GaugeShare> lag_gauges_;  // per input topic, in config order
   sinks::HealthState* health_;
+  int loop_;
 };
 
 }  // namespace gridsentinel::pipeline

@@ -96,6 +96,7 @@ Processor::Processor(const config::Config& cfg, sinks::Metrics& metrics)
               nullptr,
               {},
               0,
+              {},
               {}},
       infra_{config::InputKind::kInfra,
              &cfg.infra,
@@ -109,13 +110,16 @@ Processor::Processor(const config::Config& cfg, sinks::Metrics& metrics)
              nullptr,
              {},
              0,
+             {},
              {}},
       policy_{0.5, cfg.detection.skip_flagged, cfg.detection.adopt_after},
       rules_(cfg.rules),
       risk_(cfg.risk),
       silence_(cfg.silence) {
   for (const auto& t : cfg.topics.inputs) decoders_.emplace_back(cfg.ingest, t);
+  for (int b = 0; b < 3; ++b) band_gauges_[static_cast<size_t>(b)].attach(metrics.meters_by_risk_band(b));
   for (KindRuntime* k : {&meters_, &infra_}) {
+    k->entities_gauge.attach(metrics.active_entities(k->name));
     for (size_t i = 0; i < k->cfg->zscore.size(); ++i)
       if (feature_index(k->input_kind, k->cfg->zscore[i].feature) == k->primary_feature)
         k->zscore_primary = i;
@@ -280,9 +284,11 @@ bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int6
   st.applied_offset = current_offset_;
   if (t > kind.watermark_ms) {
     kind.watermark_ms = t;
-    metrics_.event_time_watermark_seconds(kind.name).Set(static_cast<double>(t) / 1000.0);
+    // The newest over every stream thread of the process (each has its own partitions).
+    auto& g = metrics_.event_time_watermark_seconds(kind.name);
+    if (static_cast<double>(t) / 1000.0 > g.Value()) g.Set(static_cast<double>(t) / 1000.0);
   }
-  metrics_.active_entities(kind.name).Set(static_cast<double>(kind.table.size()));
+  kind.entities_gauge.set(static_cast<double>(kind.table.size()));
   return true;
 }
 
@@ -601,7 +607,7 @@ void Processor::update_risk(EntityState& st, const Context& c, double ml,
   if (band_counts_[static_cast<size_t>(u.previous_band)] > 0)
     --band_counts_[static_cast<size_t>(u.previous_band)];
   ++band_counts_[static_cast<size_t>(u.band)];
-  for (int b = 0; b < 3; ++b) metrics_.meters_by_risk_band(b).Set(static_cast<double>(band_counts_[b]));
+  for (size_t b = 0; b < 3; ++b) band_gauges_[b].set(static_cast<double>(band_counts_[b]));
   metrics_.risk_updates().Increment();
   risk_msg_.Clear();
   risk_msg_.set_meter_id(std::string(c.entity_id));

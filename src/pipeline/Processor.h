@@ -125,6 +125,7 @@ class Processor {
     std::vector<size_t> drift_features;  // indices into the kind's feature values
     uint64_t drift_tests_seen = 0;
     std::optional<DriftSampler> drift_sampler;
+    sinks::GaugeShare entities_gauge;  // this Processor's part of gridsentinel_active_entities{kind}
   };
   // What every alert of one reading shares.
   struct Context {
@@ -182,6 +183,7 @@ class Processor {
   int64_t fleet_watermark();
   std::vector<detectors::MissingReport> missing_;
   std::array<int64_t, 3> band_counts_{};
+  std::array<sinks::GaugeShare, 3> band_gauges_;  // this Processor's part of meters_by_risk_band
   uint64_t readings_since_missing_check_ = 0;
   ingest::DecodedRecord decoded_;
   v1::Alert alert_;

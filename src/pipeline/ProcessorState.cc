@@ -181,7 +181,7 @@ size_t Processor::drop(uint64_t home) {
       kind->table.erase(idx);
     }
     dropped += gone.size();
-    metrics_.active_entities(kind->name).Set(static_cast<double>(kind->table.size()));
+    kind->entities_gauge.set(static_cast<double>(kind->table.size()));
   }
   partition_progress_.erase(home);
   return dropped;

@@ -4,7 +4,9 @@
 #include <prometheus/counter.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "gridsentinel/v1/alert.pb.h"
 
@@ -229,6 +231,7 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
 }
 
 prometheus::Gauge& Metrics::drift_p_value(const std::string& kind, const std::string& feature) {
+  const std::lock_guard lock(lazy_mu_);
   auto& g = drift_[{kind, feature}];
   if (!g.first) {
     g.first = &drift_p_family_->Add({{"kind", kind}, {"feature", feature}});
@@ -239,16 +242,19 @@ prometheus::Gauge& Metrics::drift_p_value(const std::string& kind, const std::st
 
 prometheus::Gauge& Metrics::drift_statistic(const std::string& kind, const std::string& feature) {
   drift_p_value(kind, feature);
+  const std::lock_guard lock(lazy_mu_);
   return *drift_[{kind, feature}].second;
 }
 
 prometheus::Counter& Metrics::drift_tests(const std::string& kind) {
+  const std::lock_guard lock(lazy_mu_);
   auto& c = drift_tests_[kind];
   if (!c) c = &drift_tests_family_->Add({{"kind", kind}});
   return *c;
 }
 
 prometheus::Counter& Metrics::forest_refreshes(const std::string& kind) {
+  const std::lock_guard lock(lazy_mu_);
   auto& c = refreshes_[kind];
   if (!c) c = &refresh_family_->Add({{"kind", kind}});
   return *c;
@@ -259,11 +265,13 @@ prometheus::Gauge& Metrics::meters_by_risk_band(int band) {
 }
 
 prometheus::Counter& Metrics::records_consumed(const std::string& topic) {
-  auto it = consumed_.find(topic);
-  return *(it != consumed_.end() ? it->second : consumed_["other"]);
+  // Filled at construction, read-only after: no lock.
+  const auto it = consumed_.find(topic);
+  return *(it != consumed_.end() ? it->second : consumed_.at("other"));
 }
 
 prometheus::Counter& Metrics::alerts(const std::string& detector, int severity) {
+  const std::lock_guard lock(lazy_mu_);
   auto it = alerts_.find({detector, severity});
   if (it != alerts_.end()) return *it->second;
   // Detector names come from code, not data: the set stays bounded even when added lazily.
@@ -273,6 +281,7 @@ prometheus::Counter& Metrics::alerts(const std::string& detector, int severity) 
 }
 
 prometheus::Counter& Metrics::alerts_suppressed(const std::string& detector) {
+  const std::lock_guard lock(lazy_mu_);
   auto it = suppressed_.find(detector);
   if (it != suppressed_.end()) return *it->second;
   auto* c = &suppressed_family_->Add({{"detector", detector}});
@@ -281,6 +290,7 @@ prometheus::Counter& Metrics::alerts_suppressed(const std::string& detector) {
 }
 
 prometheus::Gauge& Metrics::consumer_lag(const std::string& topic) {
+  const std::lock_guard lock(lazy_mu_);
   auto it = lag_.find(topic);
   if (it != lag_.end()) return *it->second;
   auto* g = &lag_family_->Add({{"topic", "other"}});
@@ -325,7 +335,9 @@ class HealthHandler : public CivetHandler {
   bool handleGet(CivetServer*, mg_connection* conn) override {
     std::string why;
     if (health_) {
-      const int64_t beat = health_->loop_heartbeat_ms.load();
+      int64_t beat = std::numeric_limits<int64_t>::max();
+      for (int i = 0; i < std::clamp(health_->loops, 1, HealthState::kMaxLoops); ++i)
+        beat = std::min(beat, health_->loop_heartbeat_ms[static_cast<size_t>(i)].load());
       if (beat == 0)
         why = "processing loop not started";
       else if (wall_ms() - beat > health_->liveness_timeout_ms)

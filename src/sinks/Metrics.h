@@ -6,6 +6,10 @@
 // configured topic names, input kinds, detector names, severities, dead-letter reasons. Never a meter id. The
 // Registry is always there (tests read values from it); the HTTP endpoint is started separately
 // (MetricsServer).
+// Threads: one Metrics serves every stream thread of the process (KafkaRunner). Counters and histograms add
+// up by themselves; the lazily resolved label sets take a mutex (only on alerts, errors and drift tests,
+// never per record); a gauge that is a per-thread quantity (entities, partitions, in-flight records, lag,
+// risk bands) is written through a GaugeShare, so that the exported value is the sum over threads.
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/family.h>
@@ -17,12 +21,36 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "ingest/DeadLetterReason.h"
 
 namespace gridsentinel::sinks {
+
+// One thread's part of a gauge several threads contribute to: set() moves the gauge by the change of this
+// part (an atomic add), so the gauge reads the sum of every part. The part leaves the gauge when destroyed.
+class GaugeShare {
+ public:
+  GaugeShare() = default;
+  explicit GaugeShare(prometheus::Gauge& g) : gauge_(&g) {}
+  // Binds a default-constructed share (before any set()).
+  void attach(prometheus::Gauge& g) { gauge_ = &g; }
+  GaugeShare(const GaugeShare&) = delete;
+  GaugeShare& operator=(const GaugeShare&) = delete;
+  ~GaugeShare() { set(0); }
+  void set(double v) {
+    if (gauge_ && v != value_) gauge_->Increment(v - value_);
+    value_ = v;
+  }
+  void add(double d) { set(value_ + d); }
+  double value() const { return value_; }
+
+ private:
+  prometheus::Gauge* gauge_ = nullptr;
+  double value_ = 0;
+};
 
 class Metrics {
  public:
@@ -103,12 +131,16 @@ class Metrics {
   std::map<std::string, prometheus::Counter*> drift_tests_, refreshes_;
   std::array<prometheus::Gauge*, 3> risk_bands_{};
   prometheus::Counter* risk_updates_;
+  std::mutex lazy_mu_;  // the maps above filled on first use (alerts_, suppressed_, lag_, ...)
 };
 
 // What the health endpoints report, written by the processing thread, read by the HTTP threads.
 struct HealthState {
-  std::atomic<int64_t> loop_heartbeat_ms{0};  // wall clock of the processing loop's latest iteration
-  std::atomic<int> assigned_partitions{0};
+  static constexpr int kMaxLoops = 64;
+  int loops = 1;  // processing loops (stream threads) reporting; set before the endpoint starts
+  // Wall clock of each loop's latest iteration (0 = not started). Liveness is the stalest loop's.
+  std::array<std::atomic<int64_t>, kMaxLoops> loop_heartbeat_ms{};
+  std::atomic<int> assigned_partitions{0};  // over all loops
   std::atomic<bool> stopping{false};
   int64_t liveness_timeout_ms = 30'000;  // no loop iteration for this long = not alive
 };

@@ -23,9 +23,17 @@ TEST(HealthEndpoints, FollowTheProcessingLoopAndTheAssignment) {
   EXPECT_EQ(testing::http_get(server.port(), "/healthz", &status), "processing loop not started\n");
   EXPECT_EQ(status, 503);
 
-  health.loop_heartbeat_ms = now_ms();
+  health.loop_heartbeat_ms[0] = now_ms();
   EXPECT_EQ(testing::http_get(server.port(), "/healthz", &status), "ok\n");
   EXPECT_EQ(status, 200);
+  // Several stream threads: live only while every one of them iterates.
+  health.loops = 2;
+  EXPECT_EQ(testing::http_get(server.port(), "/healthz", &status), "processing loop not started\n");
+  health.loop_heartbeat_ms[1] = now_ms() - 60'000;
+  EXPECT_EQ(testing::http_get(server.port(), "/healthz", &status), "processing loop stalled\n");
+  health.loop_heartbeat_ms[1] = now_ms();
+  EXPECT_EQ(testing::http_get(server.port(), "/healthz", &status), "ok\n");
+  health.loops = 1;
   EXPECT_EQ(testing::http_get(server.port(), "/readyz", &status), "no partitions assigned\n");
   EXPECT_EQ(status, 503);
 
@@ -37,7 +45,7 @@ TEST(HealthEndpoints, FollowTheProcessingLoopAndTheAssignment) {
   testing::http_get(server.port(), "/readyz", &status);
   EXPECT_EQ(status, 503);
 
-  health.loop_heartbeat_ms = now_ms() - 60'000;  // the loop has not iterated for a minute
+  health.loop_heartbeat_ms[0] = now_ms() - 60'000;  // the loop has not iterated for a minute
   EXPECT_EQ(testing::http_get(server.port(), "/healthz", &status), "processing loop stalled\n");
   EXPECT_EQ(status, 503);
 

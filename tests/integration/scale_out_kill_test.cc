@@ -23,9 +23,9 @@ using Clock = std::chrono::steady_clock;
 constexpr int kPartitions = 8;
 constexpr int kInstances = 3;
 
-std::string write_config(const std::string& group) {
+std::string write_config(const std::string& group, int stream_threads) {
   const std::string path = ::testing::TempDir() + "/scale_out_" + group + ".yaml";
-  std::ofstream(path) << "kafka:\n  group_id: " << group << R"(
+  std::ofstream(path) << "kafka:\n  group_id: " << group << "\n  stream_threads: " << stream_threads << R"(
   consumer_properties: {session.timeout.ms: "6000", heartbeat.interval.ms: "500"}
 topics:
   inputs: [{name: meter-readings, kind: meter, format: protobuf, message: MeterReading}]
@@ -64,15 +64,16 @@ struct Instance {
   }
 };
 
-TEST(ScaleOut, ThreeInstancesOneKilledRepeatedlyLoseNothingAndNeverRealert) {
+void kill_and_restart_instances(int stream_threads) {
   const int rounds = std::getenv("GS_KILL_ROUNDS") ? std::atoi(std::getenv("GS_KILL_ROUNDS")) : 3;
   kafka::MockCluster cluster(1);
-  const std::string group = "gs-scale";
-  for (const std::string t : {"meter-readings", "gs-scale-meter-readings-changelog", "gridsentinel-alerts",
-                              "gridsentinel-dead-letters", "gridsentinel-meter-risk"})
+  const std::string group = "gs-scale-" + std::to_string(stream_threads);
+  for (const std::string& t :
+       std::vector<std::string>{"meter-readings", group + "-meter-readings-changelog", "gridsentinel-alerts",
+                                "gridsentinel-dead-letters", "gridsentinel-meter-risk"})
     cluster.create_topic(t, kPartitions);
   const std::string bootstrap = cluster.bootstrap_servers();
-  const std::string config_path = write_config(group);
+  const std::string config_path = write_config(group, stream_threads);
   config::Config cfg = config::load_config_file(config_path);
 
   // 200 meters x 6 days of 15-minute readings with random anomalies, in event-time order.
@@ -83,7 +84,8 @@ TEST(ScaleOut, ThreeInstancesOneKilledRepeatedlyLoseNothingAndNeverRealert) {
 
   std::array<Instance, kInstances> gs;
   for (int i = 0; i < kInstances; ++i)
-    gs[i].start(config_path, bootstrap, ::testing::TempDir() + "/scale_out_" + std::to_string(i) + ".log");
+    gs[i].start(config_path, bootstrap,
+                ::testing::TempDir() + "/scale_out_" + group + "_" + std::to_string(i) + ".log");
 
   // Produce at a steady pace over the run, so that kills land while records are flowing.
   const auto t0 = Clock::now();
@@ -108,9 +110,9 @@ TEST(ScaleOut, ThreeInstancesOneKilledRepeatedlyLoseNothingAndNeverRealert) {
     kills.push_back(std::to_string(victim) + "@" + std::to_string(testing::seconds_since(t0)).substr(0, 5) +
                     "s/" + std::to_string(produced.load()));
     gs[victim].kill9();
-    gs[victim].start(
-        config_path, bootstrap,
-        ::testing::TempDir() + "/scale_out_" + std::to_string(victim) + "_" + std::to_string(round) + ".log");
+    gs[victim].start(config_path, bootstrap,
+                     ::testing::TempDir() + "/scale_out_" + group + "_" + std::to_string(victim) + "_" +
+                         std::to_string(round) + ".log");
   }
   producer.join();
 
@@ -145,8 +147,8 @@ TEST(ScaleOut, ThreeInstancesOneKilledRepeatedlyLoseNothingAndNeverRealert) {
   std::vector<std::string> missing, extra;
   std::set_difference(expected.begin(), expected.end(), got.begin(), got.end(), std::back_inserter(missing));
   std::set_difference(got.begin(), got.end(), expected.begin(), expected.end(), std::back_inserter(extra));
-  std::cout << "scale-out: " << records.size() << " readings, " << kInstances << " instances, " << rounds
-            << " kills (instance@time/produced:";
+  std::cout << "scale-out: " << records.size() << " readings, " << kInstances << " instances of "
+            << stream_threads << " stream thread(s), " << rounds << " kills (instance@time/produced:";
   for (const auto& k : kills) std::cout << " " << k;
   std::cout << "), drained in " << drained_s << " s; per-entity alerts: " << expected.size() << " expected, "
             << got.size() << " distinct published, " << total << " messages (" << duplicates
@@ -165,6 +167,16 @@ TEST(ScaleOut, ThreeInstancesOneKilledRepeatedlyLoseNothingAndNeverRealert) {
       std::cout << "re-alert: " << a.entity_id() << " " << a.detector() << "/" << a.anomaly_type() << " at "
                 << a.event_time_ms() << ": " << a.explanation() << "\n";
   EXPECT_EQ(mismatched, 0u);
+}
+
+TEST(ScaleOut, ThreeInstancesOneKilledRepeatedlyLoseNothingAndNeverRealert) {
+  kill_and_restart_instances(1);
+}
+
+// The same with every instance running two stream threads: six group members over eight partitions, a kill
+// takes two of them down at once.
+TEST(ScaleOut, ThreeInstancesOfTwoStreamThreadsOneKilledRepeatedlyLoseNothingAndNeverRealert) {
+  kill_and_restart_instances(2);
 }
 
 }  // namespace

@@ -53,6 +53,8 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
       assigned_gauge_(metrics.assigned_partitions()),
       inflight_gauge_(metrics.inflight_records()),
       restoring_gauge_(*metrics.state().restoring_partitions),
+      record_to_ack_batch_(metrics.record_to_ack_seconds()),
+      record_e2e_batch_(metrics.record_e2e_seconds()),
       health_(health),
       loop_(loop) {
   for (const auto& t : cfg.topics.inputs) lag_gauges_.emplace_back(metrics.consumer_lag(t.name));
@@ -93,6 +95,12 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
 
 KafkaRunner::~KafkaRunner() {
   set_assigned(0);
+}
+
+void KafkaRunner::flush_metrics() {
+  processor_.flush_metrics();
+  record_to_ack_batch_.flush();
+  record_e2e_batch_.flush();
 }
 
 void KafkaRunner::set_assigned(int n) {
@@ -193,10 +201,10 @@ void KafkaRunner::on_delivery(uint64_t token, const kafka::UndeliveredMessage* f
 }
 
 void KafkaRunner::observe_completion(int64_t since_consumed_ns, int64_t created_ms) {
-  metrics_.record_to_ack_seconds().Observe(static_cast<double>(since_consumed_ns) / 1e9);
+  record_to_ack_batch_.observe(static_cast<double>(since_consumed_ns) / 1e9);
   // Clock skew between a producer and this host can make the difference negative: counted as 0.
   if (created_ms > 0)
-    metrics_.record_e2e_seconds().Observe(
+    record_e2e_batch_.observe(
         static_cast<double>(std::max<int64_t>(0, wall_us() - created_ms * 1000)) / 1e6);
 }
 
@@ -334,6 +342,7 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
       serve_producer(0);
     }
     store_offsets();
+    flush_metrics();
     if (changelog_producer_ && std::chrono::steady_clock::now() - last_checkpoint_ >
                                    std::chrono::milliseconds(cfg_.state.checkpoint_interval_ms)) {
       checkpoint_in_background();
@@ -352,6 +361,7 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
   store_offsets();
   commit();
   consumer_->close();
+  flush_metrics();
   spdlog::info("stopped cleanly");
   return 0;
 }

@@ -84,6 +84,8 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   void observe_completion(int64_t since_consumed_ns, int64_t created_ms);
   void store_offsets();
   void set_assigned(int n);
+  // Per-record counts and histograms gathered since the last turn, into the shared registry.
+  void flush_metrics();
   void drain(int timeout_ms);
   void commit();
   // State changelog (see above). checkpoint() (synchronous) returns false when it could not complete.
@@ -143,6 +145,7 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   // This runner's parts of gauges every stream thread contributes to.
   sinks::GaugeShare assigned_gauge_, inflight_gauge_, restoring_gauge_;
   std::deque<sinks::GaugeShare> lag_gauges_;  // per input topic, in config order
+  sinks::HistogramBatch record_to_ack_batch_, record_e2e_batch_;
   sinks::HealthState* health_;
   int loop_;
 };

@@ -116,7 +116,11 @@ Processor::Processor(const config::Config& cfg, sinks::Metrics& metrics)
       rules_(cfg.rules),
       risk_(cfg.risk),
       silence_(cfg.silence) {
-  for (const auto& t : cfg.topics.inputs) decoders_.emplace_back(cfg.ingest, t);
+  for (const auto& t : cfg.topics.inputs) {
+    decoders_.emplace_back(cfg.ingest, t);
+    consumed_counters_.push_back(&metrics.records_consumed(t.name));
+  }
+  pending_.consumed.assign(decoders_.size(), 0);
   for (int b = 0; b < 3; ++b) band_gauges_[static_cast<size_t>(b)].attach(metrics.meters_by_risk_band(b));
   for (KindRuntime* k : {&meters_, &infra_}) {
     k->entities_gauge.attach(metrics.active_entities(k->name));
@@ -158,15 +162,30 @@ size_t Processor::entities(config::InputKind kind) const {
   return kind == config::InputKind::kMeter ? meters_.table.size() : infra_.table.size();
 }
 
-void Processor::process(const kafka::Record& rec, int64_t now_ms, Emitter& out) {
-  metrics_.records_consumed(std::string(rec.topic)).Increment();
-  const ingest::RecordDecoder* decoder = nullptr;
-  for (const auto& d : decoders_)
-    if (d.topic().name == rec.topic) decoder = &d;
-  if (!decoder) return;  // not an input topic of ours (cannot happen with our subscription)
+Processor::~Processor() { flush_metrics(); }
 
+void Processor::flush_metrics() {
+  for (size_t i = 0; i < decoders_.size(); ++i) {
+    if (pending_.consumed[i] == 0) continue;
+    consumed_counters_[i]->Increment(static_cast<double>(pending_.consumed[i]));
+    pending_.consumed[i] = 0;
+  }
+  for (int k = 0; k < 2; ++k) {
+    if (pending_.readings[k] == 0) continue;
+    metrics_.readings(k == 0 ? "meter" : "infra").Increment(static_cast<double>(pending_.readings[k]));
+    pending_.readings[k] = 0;
+  }
+}
+
+void Processor::process(const kafka::Record& rec, int64_t now_ms, Emitter& out) {
   size_t topic_index = 0;
-  while (decoders_[topic_index].topic().name != rec.topic) ++topic_index;
+  while (topic_index < decoders_.size() && decoders_[topic_index].topic().name != rec.topic) ++topic_index;
+  if (topic_index == decoders_.size()) {
+    metrics_.records_consumed(std::string(rec.topic)).Increment();  // counted as "other"
+    return;  // not an input topic of ours (cannot happen with our subscription)
+  }
+  ++pending_.consumed[topic_index];
+  const ingest::RecordDecoder* decoder = &decoders_[topic_index];
   const uint64_t progress_key = (uint64_t{topic_index} << 32) | static_cast<uint32_t>(rec.partition);
   current_progress_ = &partition_progress_.try_emplace(progress_key, cfg_.watermark).first->second;
   current_home_ = progress_key;
@@ -204,7 +223,7 @@ void Processor::process_meter(const v1::MeterReading& r, const kafka::Record& re
   std::string detail;
   if (score_entity(meters_, r.meter_id(), r.event_time_ms(), values, &r,
                    r.has_transformer_id() ? &r.transformer_id() : nullptr, now_ms, out, refused, detail)) {
-    metrics_.readings("meter").Increment();
+    ++pending_.readings[0];
     ++readings_since_missing_check_;
     return;
   }
@@ -225,7 +244,7 @@ void Processor::process_infra(const v1::InfraMetric& m, const kafka::Record& rec
   std::string detail;
   if (score_entity(infra_, entity, m.event_time_ms(), &value, nullptr, nullptr, now_ms, out, refused,
                    detail)) {
-    metrics_.readings("infra").Increment();
+    ++pending_.readings[1];
     return;
   }
   dead_letter(rec, rec.value, refused, detail, now_ms, out);

@@ -52,6 +52,11 @@ class Processor {
 
   // Processes one record. `now_ms` is the wall clock (dead-letter times, event-time bounds, detection time).
   void process(const kafka::Record& record, int64_t now_ms, Emitter& out);
+  // Adds the records and readings counted since the last call to the shared counters (done per record,
+  // they would be atomic adds on cache lines every stream thread writes). The runner calls it once per loop
+  // turn; the destructor does too.
+  void flush_metrics();
+  ~Processor();
   // Reports meters silent past their deadline in event time (call periodically; process() also calls it).
   void check_missing(int64_t now_ms, Emitter& out);
   // The assignment changed: forget per-partition event-time progress (it is rebuilt from the next records).
@@ -168,6 +173,11 @@ class Processor {
   const config::Config& cfg_;
   sinks::Metrics& metrics_;
   std::vector<ingest::RecordDecoder> decoders_;  // one per input topic, in config order
+  std::vector<prometheus::Counter*> consumed_counters_;  // records_consumed, per input topic
+  struct {
+    std::vector<uint64_t> consumed;  // per input topic
+    uint64_t readings[2] = {0, 0};   // meter, infra
+  } pending_;
   KindRuntime meters_, infra_;
   detectors::LearningPolicy policy_;
   detectors::MeterRules rules_;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <limits>
 
 #include "gridsentinel/v1/alert.pb.h"
@@ -228,6 +229,21 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
                        .Help("Meter risk band changes published to the meter-risk topic.")
                        .Register(r)
                        .Add({});
+}
+
+HistogramBatch::HistogramBatch(prometheus::Histogram& h) : histogram_(&h) {
+  // The boundaries, as the histogram reports them (its +Inf bucket last).
+  for (const auto& b : h.Collect().histogram.bucket)
+    if (std::isfinite(b.upper_bound)) bounds_.push_back(b.upper_bound);
+  counts_.assign(bounds_.size() + 1, 0.0);
+}
+
+void HistogramBatch::flush() {
+  if (!pending_) return;
+  histogram_->ObserveMultiple(counts_, sum_);
+  std::fill(counts_.begin(), counts_.end(), 0.0);
+  sum_ = 0;
+  pending_ = false;
 }
 
 prometheus::Gauge& Metrics::drift_p_value(const std::string& kind, const std::string& feature) {

@@ -7,7 +7,9 @@
 #
 # Environment: N (readings), M (meters), P (partitions; keep N*87 bytes / P under ~5 MB, the mock broker's
 # per-partition retention), RUNS (repetitions of a-c; medians printed), BUILD (Release build dir with
-# gridsentinel and bench/bare_consume_bench; default build-bench), E2E_STATE (one more state key in (b), e.g.
+# gridsentinel and bench/bare_consume_bench; default build-bench), E2E_THREADS (kafka.stream_threads in (b) and
+# (d), default 1), E2E_CONSUMER (consumer properties in (b), e.g. 'queued.max.messages.kbytes: "16384"'),
+# E2E_STATE (one more state key in (b), e.g.
 # 'changelog: false'), SKIP_PEER=1 to skip the Python peer,
 # SKIP_LATENCY=1 to skip (d), LAT_ONLY=1 (with LAT_RATE) to run only (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
 # (default 30), LAT_LINGER_MS (the simulator producer's linger.ms, default 5 = librdkafka's default) and
@@ -96,13 +98,15 @@ run_gridsentinel() {  # prints: rate cpu_s rate_per_cpu hwm_kb rss_start_kb assi
 kafka:
   bootstrap_servers: "$B"
   group_id: "gs-e2e-$run-$$"
+  stream_threads: ${E2E_THREADS:-1}
+  consumer_properties: {${E2E_CONSUMER:-}}
 state:
   changelog_topic: "gridsentinel-run$run-{topic}-changelog"
 ${E2E_STATE:+  $E2E_STATE
 }metrics:
   bind: 127.0.0.1:$port
 log:
-  level: warn
+  level: ${E2E_LOG_LEVEL:-warn}
 EOF
   local ts
   ts=$(now)
@@ -172,8 +176,8 @@ run_latency() {  # $1 = offered rate; prints: p50_ms p99_ms p999_ms consumed_rat
   cfg=$WORK/lat.yaml
   local state='changelog_topic: "gridsentinel-{topic}-changelog"'
   [[ -n ${LAT_STATE:-} ]] && state="$state, $LAT_STATE"
-  printf 'kafka:\n  bootstrap_servers: "%s"\n  group_id: "gs-lat-%s"\n  consumer_properties: {%s}\nstate: {%s}\nmetrics:\n  bind: 127.0.0.1:%s\nlog:\n  level: warn\n' \
-    "$b2" "$$" "${LAT_CONSUMER:-}" "$state" "$port" >"$cfg"
+  printf 'kafka:\n  bootstrap_servers: "%s"\n  group_id: "gs-lat-%s"\n  stream_threads: %s\n  consumer_properties: {%s}\nstate: {%s}\nmetrics:\n  bind: 127.0.0.1:%s\nlog:\n  level: warn\n' \
+    "$b2" "$$" "${E2E_THREADS:-1}" "${LAT_CONSUMER:-}" "$state" "$port" >"$cfg"
   if [[ -n ${LAT_CONFIG:-} ]]; then printf '%s\n' "$LAT_CONFIG" >>"$cfg"; fi
   "$GS" run -c "$cfg" >"$WORK/lat.log" 2>&1 &
   pid=$!

@@ -1,5 +1,7 @@
 #include "features/BucketedQuantiles.h"
 
+#include "features/CodeSelect.h"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -66,27 +68,35 @@ void BucketedQuantiles::refresh() {
   }
   // Scratch, reused. On the heap: static TLS comes out of every thread's stack, and civetweb's workers get
   // only 100 kB (a 64 kB TLS block made them overflow on the first /metrics request).
-  thread_local std::vector<uint16_t> codes(kMaxPoints);
-  for (uint32_t i = 0; i < count_; ++i) codes[i] = code(i);
-  // The order statistics type 7 interpolates, by successive selections over a shrinking range (each k-th
-  // smallest leaves only larger codes to its right): O(n), no full sort.
-  uint16_t* const b = codes.data();
-  uint16_t* const e = b + count_;
-  uint16_t* from = b;
-  const auto type7 = [&](double q) {
-    const double h = static_cast<double>(count_ - 1) * q;
+  thread_local std::vector<uint16_t> codes(kMaxPoints), scratch(kMaxPoints);
+  // The ring in age order, in (at most) two straight copies.
+  const uint16_t* ring = data_.begin() + buckets_ + 1;
+  const uint32_t first = std::min<uint32_t>(count_, uint32_t{capacity_} - head_pos_);
+  std::copy(ring + head_pos_, ring + head_pos_ + first, codes.begin());
+  std::copy(ring, ring + (count_ - first), codes.begin() + first);
+  // Type 7 interpolates between the order statistics floor(h) and floor(h) + 1, h = (n - 1) q: six ranks,
+  // selected at once (features/CodeSelect.h).
+  static constexpr double kQ[3] = {0.25, 0.5, 0.75};
+  uint32_t ranks[6];
+  double frac[3];
+  for (int i = 0; i < 3; ++i) {
+    const double h = static_cast<double>(count_ - 1) * kQ[i];
     const auto lo = static_cast<uint32_t>(h);
-    std::nth_element(from, b + lo, e);
-    const uint16_t lo_code = b[lo];
-    const uint16_t hi_code = lo + 1 < count_ ? *std::min_element(b + lo + 1, e) : lo_code;
-    from = b + lo;
-    const double x = codec_.decode(lo_code), y = codec_.decode(hi_code);
-    return x + (h - static_cast<double>(lo)) * (y - x);
-  };
+    ranks[2 * i] = lo;
+    ranks[2 * i + 1] = std::min<uint32_t>(lo + 1, count_ - 1);
+    frac[i] = h - static_cast<double>(lo);
+  }
+  uint16_t at[6];
+  select_codes(codes.data(), count_, ranks, 6, at, scratch.data());
+  float q[3];
+  for (int i = 0; i < 3; ++i) {
+    const double x = codec_.decode(at[2 * i]), y = codec_.decode(at[2 * i + 1]);
+    q[i] = static_cast<float>(x + frac[i] * (y - x));
+  }
   ref_count_ = count_;
-  q1_ = static_cast<float>(type7(0.25));
-  median_ = static_cast<float>(type7(0.5));
-  q3_ = static_cast<float>(type7(0.75));
+  q1_ = q[0];
+  median_ = q[1];
+  q3_ = q[2];
 }
 
 void BucketedQuantiles::reanchor(int8_t anchor) {

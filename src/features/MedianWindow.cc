@@ -15,6 +15,39 @@ int32_t clamp_offset(int64_t d) {
   return static_cast<int32_t>(std::clamp(d, kMinOffset, kMaxOffset));
 }
 
+// The k-th smallest (0-based) of a[0, n), found from a guess `hint` close to it in rank: each step is one
+// branch-free pass (how many values are below and equal to the candidate, and the nearest ones either side),
+// so a hint one or two ranks away costs one or two passes and reorders nothing. The window's previous median
+// and MAD are such hints: one point in, one out. After three steps (or with a non-finite hint) it falls back
+// to std::nth_element, which reorders a.
+template <typename T>
+T select_near(T* a, uint32_t n, uint32_t k, T hint) {
+  constexpr T kInf = std::numeric_limits<T>::infinity();
+  T c = hint;
+  for (int step = 0; step < 3 && std::isfinite(c); ++step) {
+    uint32_t less = 0, equal = 0;
+    T below = -kInf, above = kInf;
+    for (uint32_t i = 0; i < n; ++i) {
+      const T v = a[i];
+      less += v < c ? 1 : 0;
+      equal += v == c ? 1 : 0;
+      below = v < c && v > below ? v : below;
+      above = v > c && v < above ? v : above;
+    }
+    if (k < less) {
+      if (k + 1 == less) return below;  // the largest value below c
+      c = below;
+    } else if (k < less + equal) {
+      return c;
+    } else {
+      if (k == less + equal) return above;  // the smallest value above c
+      c = above;
+    }
+  }
+  std::nth_element(a, a + k, a + n);
+  return a[k];
+}
+
 // Median of a[0, n) (n > 0), reordering it.
 double median_of(float* a, uint32_t n) {
   const uint32_t mid = n / 2;
@@ -51,6 +84,16 @@ int32_t MedianWindow::offset(int64_t time_ms) {
   return clamp_offset(diff(time_ms, base_));
 }
 
+void MedianWindow::copy_values(uint32_t from, uint32_t n, float* out) const {
+  // The ring in age order, in (at most) two straight runs: no division per point.
+  const uint32_t cap = ring_.size();
+  uint32_t at = (head_ + from) % cap;
+  for (uint32_t i = 0; i < n; ++i) {
+    out[i] = ring_[at].value;
+    if (++at == cap) at = 0;
+  }
+}
+
 bool MedianWindow::add(int64_t time_ms, double value) {
   if (!std::isfinite(value)) return false;
   const uint32_t cap = ring_.size();
@@ -76,7 +119,7 @@ double MedianWindow::recent_median(uint32_t n) const {
   if (n == 0) return std::numeric_limits<double>::quiet_NaN();
   if (n == 1) return static_cast<double>(slot(count_ - 1).value);
   thread_local std::vector<float> a(kMaxPoints);
-  for (uint32_t i = 0; i < n; ++i) a[i] = slot(count_ - n + i).value;
+  copy_values(count_ - n, n, a.data());
   return median_of(a.data(), n);
 }
 
@@ -87,15 +130,20 @@ void MedianWindow::refresh() {
   }
   // Scratch, reused; on the heap (static TLS is taken from every thread's stack, civetweb's are 100 kB).
   thread_local std::vector<float> a(kMaxPoints);
-  for (uint32_t i = 0; i < count_; ++i) a[i] = slot(i).value;
-  const double m = median_of(a.data(), count_);
+  copy_values(0, count_, a.data());
+  // Median and MAD as order statistics found from the previous ones (select_near): exactly what a full
+  // selection gives, in about two passes over the window instead of two nth_element calls.
+  const uint32_t mid = count_ / 2;
+  const float upper = select_near(a.data(), count_, mid, median_);
+  const double m = count_ % 2 == 1 ? static_cast<double>(upper)
+                                   : 0.5 * (static_cast<double>(select_near(a.data(), count_, mid - 1, upper)) +
+                                            static_cast<double>(upper));
   // Deviations from the median; a float holds them exactly enough (they are differences of floats).
   thread_local std::vector<double> dev(kMaxPoints);
   for (uint32_t i = 0; i < count_; ++i) dev[i] = std::abs(static_cast<double>(a[i]) - m);
-  const uint32_t mid = count_ / 2;
-  std::nth_element(dev.begin(), dev.begin() + mid, dev.begin() + count_);
-  double mad = dev[mid];
-  if (count_ % 2 == 0) mad = 0.5 * (*std::max_element(dev.begin(), dev.begin() + mid) + mad);
+  const double dev_upper = select_near(dev.data(), count_, mid, static_cast<double>(mad_));
+  double mad = dev_upper;
+  if (count_ % 2 == 0) mad = 0.5 * (select_near(dev.data(), count_, mid - 1, dev_upper) + dev_upper);
   median_ = static_cast<float>(m);
   mad_ = static_cast<float>(mad);
 }

@@ -56,6 +56,8 @@ class MedianWindow {
     float value;
     int32_t dt;  // event time - base_
   };
+  // Values of the points from the `from`-th oldest on, n of them, into out.
+  void copy_values(uint32_t from, uint32_t n, float* out) const;
   Sample& slot(uint32_t i) { return ring_[(head_ + i) % ring_.size()]; }  // i-th oldest
   const Sample& slot(uint32_t i) const { return ring_[(head_ + i) % ring_.size()]; }
   int32_t offset(int64_t time_ms);  // rebases when time_ms does not fit

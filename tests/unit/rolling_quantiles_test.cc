@@ -222,7 +222,7 @@ TEST(HalfCodec, CodesAreMonotoneAndWithinTheBound) {
 // MedianWindow (the spike detector's window): the last N points by event time, median and MAD of their
 // float values, against brute force over a stream with late points, ties and a too-late point.
 TEST(MedianWindow, MatchesBruteForceOverTheLastNPointsWithLatePoints) {
-  for (uint32_t n : {1u, 2u, 5u, 31u}) {
+  for (uint32_t n : {1u, 2u, 4u, 5u, 30u, 31u, 64u}) {
     MedianWindow w(n);
     BruteForceWindow brute(n, 0);
     std::mt19937_64 rng(n);

@@ -107,8 +107,10 @@ void FlatForest::grow(uint32_t t, const double* sample, uint32_t m, const double
 }
 
 double FlatForest::total_path(const double* x) const {
-  // Trees advance in lockstep groups so that their independent load chains overlap.
-  constexpr uint32_t kGroup = 8;
+  // Trees advance in lockstep groups so that their independent load chains overlap: a step is a dependent
+  // load, so a point's walk is latency-bound: 1.09 us a score with 8 chains, 0.79 with 10, 0.82 with 12,
+  // 0.87 with 16 (100 trees of 256 points, bench/iforest_bench BM_StreamingScore). Sums stay in tree order.
+  constexpr uint32_t kGroup = 10;
   double total = 0.0;
   uint32_t t = 0;
   for (; t + kGroup <= n_trees_; t += kGroup) {
@@ -119,10 +121,14 @@ double FlatForest::total_path(const double* x) const {
       for (uint32_t k = 0; k < kGroup; ++k) idx[k] = step(tree(t + k), idx[k], x);
     for (uint32_t k = 0; k < kGroup; ++k) total += leaf_path_[offset(t + k) + idx[k]];
   }
-  for (; t < n_trees_; ++t) {
-    uint32_t i = 0;
-    for (uint32_t d = 0; d < depth_[t]; ++d) i = step(tree(t), i, x);
-    total += leaf_path_[offset(t) + i];
+  // The last n_trees mod kGroup trees in lockstep too (one at a time, 4 trees of 100 took a fifth of a score).
+  if (const uint32_t rest = n_trees_ - t; rest > 0) {
+    uint32_t idx[kGroup] = {};
+    uint32_t steps = 0;
+    for (uint32_t k = 0; k < rest; ++k) steps = std::max(steps, depth_[t + k]);
+    for (uint32_t d = 0; d < steps; ++d)
+      for (uint32_t k = 0; k < rest; ++k) idx[k] = step(tree(t + k), idx[k], x);
+    for (uint32_t k = 0; k < rest; ++k) total += leaf_path_[offset(t + k) + idx[k]];
   }
   return total;
 }

@@ -8,7 +8,8 @@
 # Environment: N (readings), M (meters), P (partitions; keep N*87 bytes / P under ~5 MB, the mock broker's
 # per-partition retention), RUNS (repetitions of a-c; medians printed), BUILD (Release build dir with
 # gridsentinel and bench/bare_consume_bench; default build-bench), E2E_THREADS (kafka.stream_threads in (b) and
-# (d), default 1), E2E_CONSUMER (consumer properties in (b), e.g. 'queued.max.messages.kbytes: "16384"'),
+# (d), default the number of cores), E2E_CONSUMER (consumer properties in (b), e.g.
+# 'queued.max.messages.kbytes: "16384"'; with several threads a 6 s session timeout is added, see below),
 # E2E_STATE (one more state key in (b), e.g.
 # 'changelog: false'), SKIP_PEER=1 to skip the Python peer,
 # SKIP_LATENCY=1 to skip (d), LAT_ONLY=1 (with LAT_RATE) to run only (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
@@ -36,6 +37,14 @@ BARE=$BUILD/bench/bare_consume_bench
 TOPIC=meter-readings
 TICKS=$((N / M))
 N=$((TICKS * M))
+THREADS=${E2E_THREADS:-$(nproc)}
+# Several stream threads are several members of the group. librdkafka 2.0.2's mock broker holds a rebalance
+# open for (session timeout - 1 s) whenever the member count changed, i.e. 44 s at the default 45 s session
+# timeout if one thread's join misses the first generation (seen in 1 run of 5): with a 6 s session timeout
+# such a stall costs at most 5 s. A real broker completes the rebalance once every member rejoined.
+SESSION_PROPS=""
+(( THREADS > 1 )) && SESSION_PROPS='session.timeout.ms: "6000", heartbeat.interval.ms: "500"'
+join_props() { if [[ -n $1 && -n $2 ]]; then echo "$1, $2"; else echo "$1$2"; fi; }
 [[ -x $GS && -x $BARE ]] || { echo "build first: cmake --build $BUILD -j2" >&2; exit 2; }
 if (( N * 87 / P > 5000000 )); then echo "P=$P too small for N=$N (5 MB per partition)" >&2; exit 2; fi
 
@@ -50,7 +59,7 @@ CLK_TCK=$(getconf CLK_TCK)
 cpu_of() { awk -v hz="$CLK_TCK" '{ split($0, a, ") "); split(a[2], f, " "); printf "%.3f", (f[12] + f[13]) / hz }' "/proc/$1/stat"; }
 now() { date +%s.%N; }
 
-echo "== N=$N readings, M=$M meters, $TICKS ticks, P=$P partitions, RUNS=$RUNS; $(nproc) cores; work dir $WORK"
+echo "== N=$N readings, M=$M meters, $TICKS ticks, P=$P partitions, RUNS=$RUNS; $(nproc) cores; gridsentinel with $THREADS stream thread(s); work dir $WORK"
 # Each run of (b) gets its own state changelogs (the broker creates gridsentinel-<T>-changelog for every --topic
 # T; a run restoring an earlier run's state would resume at its end and consume nothing).
 BROKER_TOPICS=()
@@ -98,8 +107,8 @@ run_gridsentinel() {  # prints: rate cpu_s rate_per_cpu hwm_kb rss_start_kb assi
 kafka:
   bootstrap_servers: "$B"
   group_id: "gs-e2e-$run-$$"
-  stream_threads: ${E2E_THREADS:-1}
-  consumer_properties: {${E2E_CONSUMER:-}}
+  stream_threads: $THREADS
+  consumer_properties: {$(join_props "$SESSION_PROPS" "${E2E_CONSUMER:-}")}
 state:
   changelog_topic: "gridsentinel-run$run-{topic}-changelog"
 ${E2E_STATE:+  $E2E_STATE
@@ -177,7 +186,7 @@ run_latency() {  # $1 = offered rate; prints: p50_ms p99_ms p999_ms consumed_rat
   local state='changelog_topic: "gridsentinel-{topic}-changelog"'
   [[ -n ${LAT_STATE:-} ]] && state="$state, $LAT_STATE"
   printf 'kafka:\n  bootstrap_servers: "%s"\n  group_id: "gs-lat-%s"\n  stream_threads: %s\n  consumer_properties: {%s}\nstate: {%s}\nmetrics:\n  bind: 127.0.0.1:%s\nlog:\n  level: warn\n' \
-    "$b2" "$$" "${E2E_THREADS:-1}" "${LAT_CONSUMER:-}" "$state" "$port" >"$cfg"
+    "$b2" "$$" "$THREADS" "$(join_props "$SESSION_PROPS" "${LAT_CONSUMER:-}")" "$state" "$port" >"$cfg"
   if [[ -n ${LAT_CONFIG:-} ]]; then printf '%s\n' "$LAT_CONFIG" >>"$cfg"; fi
   "$GS" run -c "$cfg" >"$WORK/lat.log" 2>&1 &
   pid=$!

@@ -135,9 +135,10 @@ void MedianWindow::refresh() {
   // selection gives, in about two passes over the window instead of two nth_element calls.
   const uint32_t mid = count_ / 2;
   const float upper = select_near(a.data(), count_, mid, median_);
-  const double m = count_ % 2 == 1 ? static_cast<double>(upper)
-                                   : 0.5 * (static_cast<double>(select_near(a.data(), count_, mid - 1, upper)) +
-                                            static_cast<double>(upper));
+  const double m = count_ % 2 == 1
+                       ? static_cast<double>(upper)
+                       : 0.5 * (static_cast<double>(select_near(a.data(), count_, mid - 1, upper)) +
+                                static_cast<double>(upper));
   // Deviations from the median; a float holds them exactly enough (they are differences of floats).
   thread_local std::vector<double> dev(kMaxPoints);
   for (uint32_t i = 0; i < count_; ++i) dev[i] = std::abs(static_cast<double>(a[i]) - m);

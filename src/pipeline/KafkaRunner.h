@@ -14,7 +14,9 @@
 // State (config `state`): a checkpoint writes the state of every entity that changed to the changelog
 // partition co-partitioned with its input partition, the fleet models, and a position record ("_pos": the
 // next input offset) whose state is in the log before it. Periodic checkpoints (every
-// `checkpoint_interval`) never wait for the broker, so they do not stall the loop: at a loop turn where every
+// `checkpoint_interval`, or 9x the last one's time in the loop if longer: a catch-up that changes every
+// entity between two of them spends at most a tenth of its time checkpointing) never wait for the broker, so
+// they do not stall the loop: at a loop turn where every
 // output is acknowledged (state may only contain records whose alerts are delivered) and the previous
 // cycle's writes have all arrived, the loop writes the previous cycle's models and positions (their state is
 // now in the log), then this cycle's changed entities, and keeps this cycle's models and positions for the
@@ -132,6 +134,8 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   std::string pending_models_[2];  // meter, infra; empty = none
   std::map<uint64_t, int64_t> written_positions_;
   std::chrono::steady_clock::time_point last_checkpoint_;
+  // Time from one periodic checkpoint to the next: the interval, or 9x the last one's cost in the loop.
+  std::chrono::steady_clock::duration checkpoint_gap_{};
   uint64_t checkpoint_bytes_ = 0;
   std::vector<Outgoing> outgoing_;
   std::vector<uint32_t> free_outgoing_;

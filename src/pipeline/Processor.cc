@@ -162,7 +162,9 @@ size_t Processor::entities(config::InputKind kind) const {
   return kind == config::InputKind::kMeter ? meters_.table.size() : infra_.table.size();
 }
 
-Processor::~Processor() { flush_metrics(); }
+Processor::~Processor() {
+  flush_metrics();
+}
 
 void Processor::flush_metrics() {
   for (size_t i = 0; i < decoders_.size(); ++i) {

@@ -172,7 +172,7 @@ class Processor {
 
   const config::Config& cfg_;
   sinks::Metrics& metrics_;
-  std::vector<ingest::RecordDecoder> decoders_;  // one per input topic, in config order
+  std::vector<ingest::RecordDecoder> decoders_;          // one per input topic, in config order
   std::vector<prometheus::Counter*> consumed_counters_;  // records_consumed, per input topic
   struct {
     std::vector<uint64_t> consumed;  // per input topic

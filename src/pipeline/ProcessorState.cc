@@ -154,9 +154,11 @@ bool Processor::restore(uint64_t home, std::string_view key, std::string_view va
     // Cold start for this entity: forget whatever a partial restore left behind.
     if (kind.input_kind == config::InputKind::kMeter) silence_.forget(*idx);
     kind.table.erase(*idx);
+    kind.entities_gauge.set(static_cast<double>(kind.table.size()));
     return false;
   }
   kind.table.at(*idx).dirty = false;
+  kind.entities_gauge.set(static_cast<double>(kind.table.size()));
   if (kind.table.at(*idx).newest_event_ms > kind.watermark_ms)
     kind.watermark_ms = kind.table.at(*idx).newest_event_ms;
   return true;

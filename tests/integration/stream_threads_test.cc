@@ -66,7 +66,18 @@ state:
                                                     std::chrono::seconds(120));
   EXPECT_EQ(committed, n);
 
-  // The process's view: every partition assigned across the two threads, every meter tracked once.
+  // The process's view: every partition assigned across the two threads, every meter tracked once. A
+  // rebalance may still be settling (the mock broker holds one open for up to the session timeout when a
+  // thread's join missed the first generation): the sums must hold once it has.
+  const auto settled = [&] {
+    const std::string m = testing::http_get(server.port(), "/metrics");
+    return health.assigned_partitions.load() == kPartitions &&
+           metric_value(m, "gridsentinel_active_entities{kind=\"meter\"}") == 150 &&
+           metric_value(m, "gridsentinel_inflight_records") == 0;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!settled() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   int status = 0;
   EXPECT_EQ(testing::http_get(server.port(), "/readyz", &status), "ok\n");
   EXPECT_EQ(health.loops, 2);

@@ -38,7 +38,7 @@ TEST(SelectCodes, MatchesAFullSortForRandomRanksTiesAndSpreads) {
 
 TEST(SelectCodes, TypeSevenRanksOfASmallWindow) {
   const std::vector<uint16_t> codes = {900, 100, 500, 500, 300};
-  std::vector<uint16_t> scratch(codes.size());
+  std::vector<uint16_t> scratch(64);
   const uint32_t ranks[6] = {1, 2, 2, 3, 3, 4};
   uint16_t out[6];
   select_codes(codes.data(), 5, ranks, 6, out, scratch.data());

@@ -352,7 +352,7 @@ class HealthHandler : public CivetHandler {
     std::string why;
     if (health_) {
       int64_t beat = std::numeric_limits<int64_t>::max();
-      for (int i = 0; i < std::clamp(health_->loops, 1, HealthState::kMaxLoops); ++i)
+      for (int i = 0; i < std::clamp(health_->loops.load(), 1, HealthState::kMaxLoops); ++i)
         beat = std::min(beat, health_->loop_heartbeat_ms[static_cast<size_t>(i)].load());
       if (beat == 0)
         why = "processing loop not started";

@@ -162,7 +162,7 @@ class Metrics {
 // What the health endpoints report, written by the processing thread, read by the HTTP threads.
 struct HealthState {
   static constexpr int kMaxLoops = 64;
-  int loops = 1;  // processing loops (stream threads) reporting; set before the endpoint starts
+  std::atomic<int> loops{1};  // processing loops (stream threads) reporting
   // Wall clock of each loop's latest iteration (0 = not started). Liveness is the stalest loop's.
   std::array<std::atomic<int64_t>, kMaxLoops> loop_heartbeat_ms{};
   std::atomic<int> assigned_partitions{0};  // over all loops

@@ -80,7 +80,7 @@ state:
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   int status = 0;
   EXPECT_EQ(testing::http_get(server.port(), "/readyz", &status), "ok\n");
-  EXPECT_EQ(health.loops, 2);
+  EXPECT_EQ(health.loops.load(), 2);
   EXPECT_GT(health.loop_heartbeat_ms[0].load(), 0);
   EXPECT_GT(health.loop_heartbeat_ms[1].load(), 0);
   EXPECT_EQ(health.assigned_partitions.load(), kPartitions);

@@ -195,6 +195,20 @@ run_latency() {  # $1 = offered rate; prints: p50_ms p99_ms p999_ms consumed_rat
     [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz") == 200 ]] && break
     sleep 0.1
   done
+  if (( THREADS > 1 )); then
+    # Several threads: the group must have settled before the load starts (the mock's rebalance hold, above):
+    # assigned partitions unchanged and non-zero for 7 s (longer than the 6 s session timeout), 60 s at most.
+    local last="" since
+    since=$(now)
+    for _ in $(seq 120); do
+      local a
+      a=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^gridsentinel_assigned_partitions / {print $2}')
+      if [[ $a != "$last" || $a == 0 ]]; then last=$a; since=$(now); fi
+      (( $(echo "$(now) - $since > 7" | bc) )) && break
+      sleep 0.5
+    done
+    echo "group settled with $last partitions assigned" >&2
+  fi
   speedup=$(awk -v r="$rate" -v m="$M" 'BEGIN { printf "%.4f", r * 900 / m }')
   "$GS" simulate --bootstrap-servers "$b2" --topic "$TOPIC" --meters "$M" --speedup "$speedup" --seed 2 \
     --linger-ms "${LAT_LINGER_MS:-5}" >"$WORK/simulate_lat.log" 2>&1 &

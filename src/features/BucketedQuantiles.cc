@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 namespace gridsentinel::features {
@@ -68,7 +69,8 @@ void BucketedQuantiles::refresh() {
   }
   // Scratch, reused. On the heap: static TLS comes out of every thread's stack, and civetweb's workers get
   // only 100 kB (a 64 kB TLS block made them overflow on the first /metrics request).
-  thread_local std::vector<uint16_t> codes(kMaxPoints), scratch(kMaxPoints);
+  thread_local std::vector<uint16_t> codes(kMaxPoints);
+  thread_local auto select_scratch = std::make_unique<CodeSelectScratch>();
   // The ring in age order, in (at most) two straight copies.
   const uint16_t* ring = data_.begin() + buckets_ + 1;
   const uint32_t first = std::min<uint32_t>(count_, uint32_t{capacity_} - head_pos_);
@@ -87,7 +89,7 @@ void BucketedQuantiles::refresh() {
     frac[i] = h - static_cast<double>(lo);
   }
   uint16_t at[6];
-  select_codes(codes.data(), count_, ranks, 6, at, scratch.data());
+  select_codes(codes.data(), count_, ranks, 6, at, *select_scratch);
   float q[3];
   for (int i = 0; i < 3; ++i) {
     const double x = codec_.decode(at[2 * i]), y = codec_.decode(at[2 * i + 1]);

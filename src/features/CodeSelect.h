@@ -74,7 +74,7 @@ inline void select_codes(const uint16_t* codes, uint32_t n, const uint32_t* rank
   for (uint32_t b = 0; b < bins; ++b) std::sort(g + start[b], g + fill[b]);
   for (uint32_t j = 0; j < k; ++j) out[j] = g[start[s.slice[bin_of[j]]] + within[j]];
   // Leave the scratch as found: counters zero, no bin wanted.
-  std::fill(hist.begin() + lo_bin, hist.begin() + hi_bin + 1, 0u);
+  if (lo_bin <= hi_bin) std::fill(hist.begin() + lo_bin, hist.begin() + hi_bin + 1, 0u);  // (n > 0: always)
   for (uint32_t b = 0; b < bins; ++b) s.slice[wanted[b]] = CodeSelectScratch::kNone;
 }
 

@@ -155,7 +155,8 @@ void KafkaRunner::on_revoked(const std::vector<kafka::TopicPartition>& partition
 }
 
 void KafkaRunner::on_stats(std::string_view json) {
-  // Sum consumer_lag over this instance's partitions, per topic (label values: configured topics only).
+  // Sum consumer_lag over this thread's partitions, per topic (label values: configured topics only); the
+  // gauge adds up the threads (GaugeShare).
   const auto doc = nlohmann::json::parse(json, nullptr, false);
   if (doc.is_discarded() || !doc.contains("topics")) return;
   for (size_t ti = 0; ti < cfg_.topics.inputs.size(); ++ti) {

@@ -10,7 +10,7 @@
 # gridsentinel and bench/bare_consume_bench; default build-bench), E2E_THREADS (kafka.stream_threads in (b) and
 # (d), default the number of cores), E2E_CONSUMER (consumer properties in (b), e.g.
 # 'queued.max.messages.kbytes: "16384"'; with several threads a 6 s session timeout is added, see below),
-# E2E_STATE (one more state key in (b), e.g.
+# E2E_LOG_LEVEL (gridsentinel's log level in (b), default warn), E2E_STATE (one more state key in (b), e.g.
 # 'changelog: false'), SKIP_PEER=1 to skip the Python peer,
 # SKIP_LATENCY=1 to skip (d), LAT_ONLY=1 (with LAT_RATE) to run only (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
 # (default 30), LAT_LINGER_MS (the simulator producer's linger.ms, default 5 = librdkafka's default) and

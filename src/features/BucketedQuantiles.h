@@ -25,8 +25,9 @@
 // order statistics' codes: |q - exact q| <= (2^-11 + 2^-24) max(|x_lo|, |x_hi|) + 2^-24 M, x_lo and x_hi the
 // two order statistics interpolated, M the largest magnitude seen since the window was last empty (the codes'
 // anchor; the second term only matters for values 2^18 times smaller than M). Ranks are exact. Cost: add O(1)
-// in order (O(points after it) for a late one); a rotation sorts the reference's codes, O(n log n) once per
-// bucket width: about 0.1 us per point amortised for the default meter window.
+// in order (O(points after it) for a late one); a rotation selects the quartiles' order statistics from the
+// reference's codes in O(n) (features/CodeSelect.h) once per bucket width; while the ring fills, every point
+// does.
 #include <cstdint>
 #include <limits>
 

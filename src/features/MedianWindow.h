@@ -5,8 +5,9 @@
 // late point is inserted at its place; one older than every point of a full window (it would be evicted at
 // once) is refused (`add` returns false). A point leaves only when a newer one arrives. Storage: a ring of
 // (value as float, event time as a 32-bit ms offset from a base that follows the window) in event-time order,
-// allocated once at construction; no sorted copy. The median and the MAD are computed on each add (two
-// selections over N floats: ~0.2 us at N = 31) and cached, so reading them is free. Precision: values are
+// allocated once at construction; no sorted copy. The median and the MAD are computed on each add (each found
+// from the previous one in one or two passes over the N floats, a selection when that fails) and cached, so
+// reading them is free. Precision: values are
 // kept as floats (relative error <= 2^-24 each), and median and MAD too: median within 2^-23 and MAD within
 // 2^-22 of the window's largest magnitude of the exact ones; exact for values a float holds whose median and
 // MAD a float holds too (e.g. readings with a few significant digits). Times: when the window spans more than

@@ -1,15 +1,15 @@
 #pragma once
 // KafkaRunner: gridsentinel's main loop against a Kafka cluster.
 //
-// One processing thread consumes records in a consumer group, runs them through the Processor, produces
-// alerts and dead letters (idempotent producer), and stores each partition's offset only once every output of
-// that record and of all earlier ones is acknowledged by the broker (OffsetTracker): at-least-once, end to
-// end. Offsets are committed by librdkafka's auto-commit of stored offsets, and synchronously on revocation
-// and shutdown. Backpressure: when `limits.max_inflight_records` records await acknowledgements, or the
-// producer queue is full, consumption waits (serving delivery reports) instead of buffering more. An
-// undeliverable output is retried, never dropped: its record's offset is not committed until it is delivered.
-// Shutdown: `stop` set (SIGTERM/SIGINT) -> stop consuming, deliver what is queued, checkpoint state, commit,
-// leave the group.
+// One runner is one processing thread (StreamThreads.h runs several in a process); it consumes records in a
+// consumer group, runs them through the Processor, produces alerts and dead letters (idempotent producer),
+// and stores each partition's offset only once every output of that record and of all earlier ones is
+// acknowledged by the broker (OffsetTracker): at-least-once, end to end. Offsets are committed by
+// librdkafka's auto-commit of stored offsets, and synchronously on revocation and shutdown. Backpressure:
+// when `limits.max_inflight_records` records await acknowledgements, or the producer queue is full,
+// consumption waits (serving delivery reports) instead of buffering more. An undeliverable output is retried,
+// never dropped: its record's offset is not committed until it is delivered. Shutdown: `stop` set
+// (SIGTERM/SIGINT) -> stop consuming, deliver what is queued, checkpoint state, commit, leave the group.
 //
 // State (config `state`): a checkpoint writes the state of every entity that changed to the changelog
 // partition co-partitioned with its input partition, the fleet models, and a position record ("_pos": the

@@ -45,7 +45,6 @@ class GaugeShare {
     value_ = v;
   }
   void add(double d) { set(value_ + d); }
-  double value() const { return value_; }
 
  private:
   prometheus::Gauge* gauge_ = nullptr;

@@ -223,6 +223,31 @@ TEST(RecentScores, StaysSortedAndMatchesABruteForceQuantileThroughEvictions) {
   }
 }
 
+TEST(RecentScores, KeepingOnlyTheLargestAnswersEveryQuantileUpToMaxQExactly) {
+  // The forest's use: a small contamination, so only a few of the largest scores are kept sorted. Coarse
+  // values make ties between evicted, kept and new scores common; the window rolls over many times.
+  for (const double max_q : {0.0005, 0.002, 0.01}) {
+    RecentScores r(2048, max_q);
+    std::mt19937_64 gen(5);
+    std::uniform_int_distribution<int> coarse(0, 60);
+    std::vector<double> all;
+    for (int i = 0; i < 12000; ++i) {
+      // Runs of rising scores now and then, so that the largest ones are evicted together.
+      all.push_back(i % 3000 < 40 ? 0.9 + (i % 3000) / 1000.0 : coarse(gen) / 64.0);
+      r.push(all.back());
+      ASSERT_LE(r.kept(), static_cast<uint32_t>(std::floor(max_q * 2048)) + 2);
+      std::vector<double> recent(all.end() - std::min<std::ptrdiff_t>(2048, std::ssize(all)), all.end());
+      std::sort(recent.begin(), recent.end());
+      for (double q : {max_q / 2, max_q}) {
+        const auto rank =
+            static_cast<size_t>(std::clamp(std::ceil((1.0 - q) * recent.size()), 1.0, 1.0 * recent.size()));
+        ASSERT_EQ(r.upper_quantile(q), recent[rank - 1])
+            << "max_q " << max_q << ", push " << i << ", q " << q;
+      }
+    }
+  }
+}
+
 TEST(StreamingIsolationForest, ThresholdIsTheContaminationQuantileOfRecentScores) {
   StreamingIsolationForest d(Config{.dim = 2, .contamination = 0.05, .score_history = 1000, .seed = 11});
   GaussianSource src(2, 11);

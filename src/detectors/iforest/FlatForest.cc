@@ -36,6 +36,7 @@ void FlatForest::reset(uint32_t n_trees, uint32_t max_samples, uint32_t dim) {
   depth_.assign(n_trees_, 0);
   samples_.assign(n_trees_, 0);
   order_.assign(max_samples_, 0);
+  right_.assign(max_samples_, 0);
   features_.assign(dim_, 0);
   pending_.clear();
   // Depth-first with both children pushed at once: never more than one pending sibling per level, plus one.
@@ -91,13 +92,25 @@ void FlatForest::grow(uint32_t t, const double* sample, uint32_t m, const double
       // As scikit-learn (threshold == max becomes min): both sides stay non-empty. Written as a range check
       // so that it also catches hi - lo overflowing to +inf for values near DBL_MAX.
       if (!(threshold < hi)) threshold = lo;
-      const auto mid = std::partition(order_.begin() + p.begin, order_.begin() + p.end, [&](uint32_t row) {
-        return sample[size_t{row} * dim_ + f] <= threshold;
-      });
+      // Partition without branches (each comparison is a coin flip the predictor cannot learn): the left
+      // points are compacted in place (the write position never passes the read position), the right ones
+      // go to scratch and are copied back after them. The order within a side does not matter: a node's
+      // split depends only on which points it holds.
+      uint32_t* const ord = order_.data();
+      uint32_t* const right = right_.data();
+      uint32_t cut = p.begin, n_right = 0;
+      for (uint32_t k = p.begin; k < p.end; ++k) {
+        const uint32_t row = ord[k];
+        const bool goes_left = sample[size_t{row} * dim_ + f] <= threshold;
+        ord[cut] = row;
+        right[n_right] = row;
+        cut += static_cast<uint32_t>(goes_left);
+        n_right += static_cast<uint32_t>(!goes_left);
+      }
+      std::copy(right, right + n_right, ord + cut);
       const auto left = node_count_[t];
       node_count_[t] += 2;
       nodes[p.node] = IsolationNode{threshold, f, left};
-      const auto cut = static_cast<uint32_t>(mid - order_.begin());
       pending_.push_back({left + 1, cut, p.end, p.depth + 1});
       pending_.push_back({left, p.begin, cut, p.depth + 1});
       split = true;

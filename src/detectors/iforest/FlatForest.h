@@ -101,7 +101,7 @@ class FlatForest {
   std::vector<uint32_t> size_;                          // training points that reached each node
   std::vector<uint32_t> node_count_, depth_, samples_;  // per tree; node_count 0 = not grown
   // Growing scratch, sized by reset().
-  std::vector<uint32_t> order_, features_;
+  std::vector<uint32_t> order_, right_, features_;
   std::vector<Pending> pending_;
 };
 

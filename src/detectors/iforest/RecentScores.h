@@ -1,10 +1,16 @@
 #pragma once
-// RecentScores: the last `capacity` scores in a ring, mirrored in a sorted array so that an upper quantile is
-// one lookup. Why sorted rather than a sketch: the ring is small (a few thousand), the quantile is read on
-// every point, and an exact nearest-rank quantile makes the alert rate exactly what the contamination says.
-// Cost per push: two binary searches and one shift of the scores between the evicted and the new score
-// (a third of the array on average: ~5 KB for 2048, ~0.15 us).
-// Memory: 2 x capacity doubles, reserved up front; push never allocates.
+// RecentScores: the last `capacity` scores in a ring, and the largest of them kept sorted, so that an upper
+// quantile is one lookup. Why exact rather than a sketch: the ring is small (a few thousand), the quantile is
+// read on every point, and an exact nearest-rank quantile makes the alert rate exactly what the
+// contamination says. Why only the largest: an alert threshold is a high quantile (contamination 0.0005 of
+// 2048 scores is the second largest), so a handful of scores answers it and a push costs a few comparisons
+// instead of shifting a third of a sorted copy of the ring (~0.2 us at 2048).
+// How: `top` holds the k = min(kept, size()) largest recent scores (as a multiset), ascending. A push that
+// evicts a score >= the smallest kept one removes one copy of it from `top` and, if that leaves fewer than k,
+// rebuilds `top` from the ring unless the new score is at least the smallest kept one (O(capacity + k log k),
+// with probability below k / capacity per push); else a new score larger than the smallest kept one replaces
+// it.
+// Memory: capacity + kept + capacity (rebuild scratch) doubles, reserved up front; push never allocates.
 #include <cstdint>
 #include <vector>
 
@@ -14,13 +20,17 @@ namespace gridsentinel::detectors {
 
 class RecentScores {
  public:
-  explicit RecentScores(uint32_t capacity = 1);
+  // upper_quantile(q) is answered for every q <= max_q (in (0, 1]; 1 keeps every score sorted).
+  explicit RecentScores(uint32_t capacity = 1, double max_q = 1.0);
 
   void push(double score);
   uint32_t size() const { return count_; }
   uint32_t capacity() const { return static_cast<uint32_t>(ring_.size()); }
+  // Scores kept sorted: min(size(), floor(max_q x capacity) + 2).
+  uint32_t kept() const { return static_cast<uint32_t>(top_.size()); }
   // The (1 - q) quantile by nearest rank: the smallest recent score s such that at most a fraction q of
-  // recent scores lie strictly above it. Requires size() > 0 and q in (0, 1).
+  // recent scores lie strictly above it. Requires size() > 0 and q in (0, max_q] (a larger q answers the
+  // smallest kept score).
   double upper_quantile(double q) const;
 
   void save(StateWriter& w) const;
@@ -28,8 +38,13 @@ class RecentScores {
   bool restore(StateReader& r);
 
  private:
+  void rebuild_top();
+
   std::vector<double> ring_;
-  std::vector<double> sorted_;
+  std::vector<double> top_;      // the largest scores, ascending
+  std::vector<double> scratch_;  // capacity, for rebuild_top
+  uint32_t keep_ = 1;            // target size of top_ once the ring holds that many
+  double max_q_ = 1.0;
   uint32_t next_ = 0;  // slot the next score goes to; when full, also the oldest score
   uint32_t count_ = 0;
 };

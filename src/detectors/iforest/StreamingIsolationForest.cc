@@ -45,7 +45,7 @@ bool get_config(StateReader& r, StreamingIsolationForestConfig& c) {
 }  // namespace
 
 StreamingIsolationForest::StreamingIsolationForest(const Config& cfg)
-    : cfg_(cfg), rng_(cfg.seed), scores_(cfg.score_history) {
+    : cfg_(cfg), rng_(cfg.seed), scores_(cfg.score_history, cfg.contamination) {
   if (!valid_config(cfg)) throw std::invalid_argument("StreamingIsolationForest: configuration out of range");
   rebuild_every_ =
       cfg.rebuild_every > 0 ? cfg.rebuild_every : std::max<uint32_t>(1, cfg.window / cfg.n_trees);

@@ -76,7 +76,12 @@ class IqrDetector {
   // input.
   double distance(double value) const;
   void learn(const Input& p);
-  bool warmed_up() const { return quartiles().count >= cfg_->min_samples; }
+  // (The bucketed window's count without its quartiles: it selects them only when they are read.)
+  bool warmed_up() const {
+    const uint64_t n =
+        window_.index() == kBucketed ? std::get<kBucketed>(window_).count() : quartiles().count;
+    return n >= cfg_->min_samples;
+  }
   // The fences; nullopt before warm-up.
   std::optional<IqrFences> fences() const;
   bool sketched() const { return window_.index() == kSketched; }

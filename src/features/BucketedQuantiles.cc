@@ -25,6 +25,7 @@ BucketedQuantiles::BucketedQuantiles(int64_t window_ms, uint32_t buckets, uint32
 }
 
 Quartiles BucketedQuantiles::quartiles() const {
+  refresh_if_stale();
   if (ref_count_ == 0) return Quartiles{};
   return Quartiles{ref_count_, static_cast<double>(q1_), static_cast<double>(median_),
                    static_cast<double>(q3_)};
@@ -59,9 +60,10 @@ void BucketedQuantiles::rotate_to(int64_t head) {
   refresh();
 }
 
-void BucketedQuantiles::refresh() {
+void BucketedQuantiles::refresh() const {
   // The quartiles of every point held: right after a rotation the head bucket is empty and the ring is the
   // reference; while the ring is not full, every point held (as an exact window would).
+  stale_ = false;
   if (count_ == 0) {
     ref_count_ = 0;
     q1_ = median_ = q3_ = 0;
@@ -122,6 +124,9 @@ bool BucketedQuantiles::add(int64_t time_ms, double value) {
     for (int64_t i = head_ - buckets_; i < idx && !older_held; ++i) older_held = bucket_count(i) > 0;
     if (!older_held) return false;
   }
+  // The add that fills the ring leaves the quartiles of the points before it (the cache is next refreshed at
+  // a rotation): a selection still pending must see those points, before this one or a re-anchoring.
+  if (stale_ && count_ + 1u >= capacity_) refresh();
   if (count_ == 0) codec_.reset();
   if (const int8_t a = codec_.anchor_for(value); a != codec_.anchor()) reanchor(a);
   if (count_ == capacity_) drop_oldest();
@@ -135,11 +140,15 @@ bool BucketedQuantiles::add(int64_t time_ms, double value) {
   code(pos) = codec_.encode(value);
   ++bucket_count(idx);
   ++count_;
-  if (count_ < capacity_) refresh();  // still filling: the quartiles follow every point held
+  if (count_ < capacity_) {  // still filling: the quartiles follow every point held, selected when read
+    ref_count_ = count_;
+    stale_ = true;
+  }
   return true;
 }
 
 void BucketedQuantiles::save(StateWriter& w) const {
+  refresh_if_stale();
   w.put<int64_t>(bucket_ms_);
   w.put<uint16_t>(buckets_);
   w.put<uint16_t>(capacity_);

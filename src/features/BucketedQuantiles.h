@@ -51,8 +51,12 @@ class BucketedQuantiles {
   bool add(int64_t time_ms, double value);
 
   // Quartiles of the reference as of the last rotation, or of every point held while not full (kept as
-  // floats: a further 2^-24 relative); count 0 and NaNs when empty.
+  // floats: a further 2^-24 relative); count 0 and NaNs when empty. While the ring fills, they are computed
+  // here, on the first call after an add, rather than in add(): a detector reads them only once it holds
+  // min_samples points, so the first points of every entity cost no selection (a pending selection is
+  // done before any change that the eager one would not have seen).
   Quartiles quartiles() const;
+  // The number of points quartiles() describes, without computing them.
   uint64_t count() const { return ref_count_; }
   // Points held (reference and head).
   uint32_t held() const { return count_; }
@@ -77,19 +81,26 @@ class BucketedQuantiles {
   uint16_t code(uint32_t i) const { return data_[buckets_ + 1 + (head_pos_ + i) % capacity_]; }
   void drop_oldest();
   void rotate_to(int64_t head);
-  void refresh();
+  void refresh() const;
+  void refresh_if_stale() const {
+    if (stale_) refresh();
+  }
   void reanchor(int8_t anchor);
 
   int64_t bucket_ms_;
   int64_t head_ = kNone;
   HeapArray<uint16_t> data_;
-  float q1_ = 0, median_ = 0, q3_ = 0;  // cached at the last rotation, of ref_count_ points
-  uint16_t ref_count_ = 0;
+  // Cached at the last rotation (or, while filling, at the last read), of ref_count_ points; `mutable` for
+  // the selection a read may do (the entity's owner thread alone touches it).
+  mutable float q1_ = 0, median_ = 0, q3_ = 0;
+  mutable uint16_t ref_count_ = 0;
   uint16_t buckets_;
   uint16_t capacity_;
   uint16_t head_pos_ = 0;  // ring position of the oldest point
   uint16_t count_ = 0;
   HalfCodec codec_;
+  mutable bool stale_ =
+      false;  // points were added since q1_, median_, q3_ were selected (only while filling)
 };
 
 }  // namespace gridsentinel::features

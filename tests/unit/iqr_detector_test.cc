@@ -11,6 +11,7 @@
 
 #include "conformance/DetectorConformance.h"
 #include "detectors/IqrDetector.h"
+#include "features/BucketedQuantiles.h"
 
 namespace gridsentinel::detectors {
 namespace {
@@ -382,6 +383,41 @@ TEST(IqrDetector, BucketedOutOfOrderPointsGiveTheSameFencesAfterTheNextRotation)
   EXPECT_EQ(in_order.fences()->quartiles.median, shuffled.fences()->quartiles.median);
   EXPECT_EQ(in_order.fences()->lower, shuffled.fences()->lower);
   EXPECT_EQ(in_order.fences()->upper, shuffled.fences()->upper);
+}
+
+// While the ring fills, the quartiles are selected when read rather than on every add: reading them after
+// every point or only now and then must give the same figures and the same saved state, through re-anchoring
+// (values from 0.01 to 10^5), late and refused points, the add that fills the ring, rotations and a gap.
+TEST(IqrDetector, BucketedQuartilesReadLazilyEqualThoseReadAfterEveryPoint) {
+  std::mt19937_64 rng(17);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (int round = 0; round < 20; ++round) {
+    const uint32_t max_points = 20 + static_cast<uint32_t>(unit(rng) * 80);
+    features::BucketedQuantiles every(600'000, 6, max_points), lazy(600'000, 6, max_points);
+    int64_t t = 0;
+    for (int i = 0; i < 1500; ++i) {
+      t += unit(rng) < 0.002 ? 900'000 : static_cast<int64_t>(unit(rng) * 9'000);  // now and then a gap
+      const int64_t at = unit(rng) < 0.1 ? t - static_cast<int64_t>(unit(rng) * 700'000) : t;  // late
+      const double v = std::pow(10.0, -2.0 + 7.0 * unit(rng)) * (unit(rng) < 0.05 ? -1 : 1);
+      ASSERT_EQ(every.add(at, v), lazy.add(at, v));
+      const auto want = every.quartiles();
+      ASSERT_EQ(every.count(), lazy.count()) << "round " << round << " point " << i;
+      if (unit(rng) < 0.15) {
+        const auto got = lazy.quartiles();
+        ASSERT_EQ(got.count, want.count);
+        if (want.count == 0) continue;
+        ASSERT_EQ(got.q1, want.q1) << "round " << round << " point " << i;
+        ASSERT_EQ(got.median, want.median) << "round " << round << " point " << i;
+        ASSERT_EQ(got.q3, want.q3) << "round " << round << " point " << i;
+      }
+      if (unit(rng) < 0.02) {
+        StateWriter a, b;
+        every.save(a);
+        lazy.save(b);
+        ASSERT_EQ(a.take(), b.take()) << "round " << round << " point " << i;
+      }
+    }
+  }
 }
 
 }  // namespace

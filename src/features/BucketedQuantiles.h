@@ -10,7 +10,7 @@
 // closes: the reference lags the newest data by at most one bucket width, and a burst inside the current
 // bucket cannot mask itself (as SlidingQuantileSketch, whose sketches this replaces with the points
 // themselves when the window is short enough to hold them). While it holds fewer than `max_points` (warm-up,
-// or a window whose time span holds fewer points), the quartiles are refreshed on every point and cover every
+// or a window whose time span holds fewer points), the quartiles follow every point and cover every
 // point held, head bucket included, as the exact window's would: a reference that lagged by a bucket during
 // warm-up flagged ~60% more points of a simulated fleet's first three days than the exact window did.
 // Out of order: a late point whose bucket is still in the reference or the head goes into its bucket and
@@ -26,8 +26,8 @@
 // two order statistics interpolated, M the largest magnitude seen since the window was last empty (the codes'
 // anchor; the second term only matters for values 2^18 times smaller than M). Ranks are exact. Cost: add O(1)
 // in order (O(points after it) for a late one); a rotation selects the quartiles' order statistics from the
-// reference's codes in O(n) (features/CodeSelect.h) once per bucket width; while the ring fills, every point
-// does.
+// reference's codes in O(n) (features/CodeSelect.h) once per bucket width; while the ring fills, the first
+// read of the quartiles after an add does.
 #include <cstdint>
 #include <limits>
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
+#include <limits>
 
 namespace gridsentinel::detectors {
 
@@ -13,7 +13,6 @@ RecentScores::RecentScores(uint32_t capacity, double max_q)
   const double needed = std::floor(max_q_ * static_cast<double>(ring_.size())) + 2.0;
   keep_ = static_cast<uint32_t>(std::min(needed, static_cast<double>(ring_.size())));
   top_.reserve(keep_);
-  scratch_.reserve(ring_.size());
 }
 
 void RecentScores::push(double score) {
@@ -56,7 +55,7 @@ void RecentScores::push(double score) {
     if (!top_.empty() && score >= top_.front())
       top_.insert(std::upper_bound(top_.begin(), top_.end(), score), score);
     else
-      rebuild_top();
+      refill_smallest();
     return;
   }
   if (top_.size() < std::min<size_t>(keep_, count_)) {
@@ -69,16 +68,22 @@ void RecentScores::push(double score) {
   }
 }
 
-void RecentScores::rebuild_top() {
-  scratch_.clear();
-  const uint32_t cap = capacity();
-  const uint32_t oldest = (next_ + cap - count_) % cap;
-  for (uint32_t i = 0; i < count_; ++i) scratch_.push_back(ring_[(oldest + i) % cap]);
-  const size_t k = std::min<size_t>(keep_, count_);
-  std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(k - 1), scratch_.end(),
-                   std::greater<>());
-  top_.assign(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(k));
-  std::sort(top_.begin(), top_.end());
+void RecentScores::refill_smallest() {
+  // `top` holds the k - 1 largest scores of the (full) ring and the newest score is below them: the k-th
+  // largest is another copy of their smallest if the ring holds more copies of it than `top` does, else the
+  // largest score below it. One pass over the ring.
+  if (top_.empty()) {
+    top_.push_back(*std::max_element(ring_.begin(), ring_.end()));
+    return;
+  }
+  const double smallest = top_.front();
+  size_t at_least = 0;
+  double below = -std::numeric_limits<double>::infinity();
+  for (const double s : ring_) {
+    at_least += s >= smallest ? 1 : 0;
+    below = s < smallest ? std::max(below, s) : below;
+  }
+  top_.insert(top_.begin(), at_least > top_.size() ? smallest : below);
 }
 
 double RecentScores::upper_quantile(double q) const {

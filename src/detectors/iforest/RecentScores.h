@@ -6,11 +6,10 @@
 // 2048 scores is the second largest), so a handful of scores answers it and a push costs a few comparisons
 // instead of shifting a third of a sorted copy of the ring (~0.2 us at 2048).
 // How: `top` holds the k = min(kept, size()) largest recent scores (as a multiset), ascending. A push that
-// evicts a score >= the smallest kept one removes one copy of it from `top` and, if that leaves fewer than k,
-// rebuilds `top` from the ring unless the new score is at least the smallest kept one (O(capacity + k log k),
-// with probability below k / capacity per push); else a new score larger than the smallest kept one replaces
-// it.
-// Memory: capacity + kept + capacity (rebuild scratch) doubles, reserved up front; push never allocates.
+// evicts a score >= the smallest kept one removes one copy of it from `top`; the new score takes its place
+// if it is at least the smallest kept one, else the k-th largest is found in one pass over the ring
+// (O(capacity), with probability below k / capacity per push). Otherwise a new score larger than the smallest
+// kept one replaces it. Memory: capacity + kept doubles, reserved up front; push never allocates.
 #include <cstdint>
 #include <vector>
 
@@ -38,12 +37,11 @@ class RecentScores {
   bool restore(StateReader& r);
 
  private:
-  void rebuild_top();
+  void refill_smallest();
 
   std::vector<double> ring_;
-  std::vector<double> top_;      // the largest scores, ascending
-  std::vector<double> scratch_;  // capacity, for rebuild_top
-  uint32_t keep_ = 1;            // target size of top_ once the ring holds that many
+  std::vector<double> top_;  // the largest scores, ascending
+  uint32_t keep_ = 1;        // target size of top_ once the ring holds that many
   double max_q_ = 1.0;
   uint32_t next_ = 0;  // slot the next score goes to; when full, also the oldest score
   uint32_t count_ = 0;

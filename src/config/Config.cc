@@ -286,6 +286,8 @@ void read_detector_sections(Section& det, Config& c) {
     require(k.iforest.subsample >= 2 && k.iforest.subsample <= k.iforest.window, s.key("subsample"),
             k.iforest.subsample, "2..window");
     require(k.iforest.window <= (1u << 20), s.key("window"), k.iforest.window, "<= 1048576");
+    require(detectors::FlatForest::fits(k.iforest.n_trees, k.iforest.subsample), s.key("subsample"),
+            k.iforest.subsample, "trees x (2 subsample - 1) <= 2^32 - 1 nodes");
     require(k.iforest.min_points >= k.iforest.subsample && k.iforest.min_points <= k.iforest.window,
             s.key("min_points"), k.iforest.min_points, "subsample..window");
     require(k.iforest.contamination > 0 && k.iforest.contamination <= 0.5, s.key("contamination"),

@@ -32,17 +32,18 @@ uint32_t check_tree(const FlatForest& forest, uint32_t t, uint32_t depth_limit) 
   uint32_t in_leaves = 0;
   for (uint32_t i = 0; i < nodes.size(); ++i) {
     const IsolationNode& n = nodes[i];
-    if (n.left == i) {
+    const uint32_t left = forest.left_child(t, i);
+    if (left == i) {
       EXPECT_TRUE(std::isinf(n.threshold));
       EXPECT_GE(forest.node_size(t, i), 1u);
       in_leaves += forest.node_size(t, i);
       continue;
     }
-    EXPECT_GT(n.left, i);
-    EXPECT_LT(n.left + 1, nodes.size());
-    EXPECT_EQ(forest.node_size(t, n.left) + forest.node_size(t, n.left + 1), forest.node_size(t, i));
-    depth[n.left] = depth[n.left + 1] = depth[i] + 1;
-    EXPECT_LE(depth[n.left], depth_limit);
+    EXPECT_GT(left, i);
+    EXPECT_LT(left + 1, nodes.size());
+    EXPECT_EQ(forest.node_size(t, left) + forest.node_size(t, left + 1), forest.node_size(t, i));
+    depth[left] = depth[left + 1] = depth[i] + 1;
+    EXPECT_LE(depth[left], depth_limit);
   }
   uint32_t deepest = 0;
   for (uint32_t d : depth) deepest = std::max(deepest, d);
@@ -111,7 +112,7 @@ TEST(FlatForest, NeverSplitsOnAFeatureConstantWithinTolerance) {
     forest.grow(t, X.data(), 256, tol.data(), rng);
     for (uint32_t i = 0; i < forest.node_count(t); ++i) {
       const IsolationNode& n = forest.nodes(t)[i];
-      if (n.left != i) {
+      if (forest.left_child(t, i) != i) {
         EXPECT_EQ(n.feature, 1u);
       }
     }

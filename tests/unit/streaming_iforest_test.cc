@@ -163,7 +163,7 @@ TEST(StreamingIsolationForest, ConstantFeatureIsNeverSplitAndAnomaliesStillStand
   }
   for (uint32_t t = 0; t < 100; ++t)
     for (uint32_t i = 0; i < d.forest().node_count(t); ++i)
-      if (d.forest().nodes(t)[i].left != i) {
+      if (d.forest().left_child(t, i) != i) {
         EXPECT_NE(d.forest().nodes(t)[i].feature, 1u);
       }
   EXPECT_GT(d.score(std::vector<double>{6.0, 230.0, 0.0}), 0.6);

@@ -36,7 +36,10 @@ namespace gridsentinel::detectors {
 struct IsolationNode {
   double threshold = 0.0;  // go right when x[feature] > threshold; +inf at a leaf, so nothing goes right
   uint32_t feature = 0;    // 0 at a leaf
-  uint32_t left = 0;       // left child's index within the tree (right = left + 1); a leaf points at itself
+  // The left child's index among all the forest's nodes (right = left + 1; a leaf points at itself), so a
+  // walk needs no per-tree base (saved within its tree, see save()); FlatForest::left_child gives it within
+  // its tree.
+  uint32_t left = 0;
 };
 static_assert(sizeof(IsolationNode) == 16);
 
@@ -46,8 +49,12 @@ class FlatForest {
   // there.
   static constexpr double kSklearnConstantTolerance = 1e-7;
 
+  // Node indices are 32-bit: a forest holds at most 2^32 - 1 nodes (n_trees x (2 max_samples - 1); 16 bytes
+  // each, so 64 GiB).
+  static constexpr uint64_t kMaxNodes = 0xffffffffu;
+  static bool fits(uint64_t n_trees, uint64_t max_samples);
   // Room for `n_trees` trees grown from up to `max_samples` (>= 1) points of `dim` (>= 1) features. Drops all
-  // trees.
+  // trees. Throws std::invalid_argument (at set-up) when the forest would not fit().
   void reset(uint32_t n_trees, uint32_t max_samples, uint32_t dim);
 
   // Grows tree `t` from `m` (1..max_samples) points stored row-major in `sample` (m x dim), with per-feature
@@ -77,6 +84,10 @@ class FlatForest {
   uint32_t depth(uint32_t t) const { return depth_[t]; }
   uint32_t samples(uint32_t t) const { return samples_[t]; }
   std::span<const IsolationNode> nodes(uint32_t t) const { return {tree(t), node_count_[t]}; }
+  // Node i's left child within tree t (right = left + 1); i itself for a leaf.
+  uint32_t left_child(uint32_t t, uint32_t i) const {
+    return tree(t)[i].left - static_cast<uint32_t>(offset(t));
+  }
   uint32_t node_size(uint32_t t, uint32_t i) const { return size_[offset(t) + i]; }
   bool grown(uint32_t t) const { return node_count_[t] > 0; }
 

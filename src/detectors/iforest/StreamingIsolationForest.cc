@@ -20,7 +20,8 @@ bool valid_config(const StreamingIsolationForestConfig& c) {
          c.window <= kMaxWindow && c.subsample >= 2 && c.subsample <= c.window &&
          c.min_points >= c.subsample && c.min_points <= c.window && c.rebuild_every <= kMaxWindow &&
          c.contamination > 0.0 && c.contamination <= 0.5 && c.score_history >= 1 &&
-         c.score_history <= kMaxWindow && c.threshold_floor >= 0.0 && c.threshold_floor <= 1.0;
+         c.score_history <= kMaxWindow && c.threshold_floor >= 0.0 && c.threshold_floor <= 1.0 &&
+         FlatForest::fits(c.n_trees, c.subsample);
 }
 
 void put_config(StateWriter& w, const StreamingIsolationForestConfig& c) {

@@ -88,6 +88,11 @@ topics: {risk: risk-out}
   EXPECT_NE(error_of("detectors: {iforest: {meter: {contamination: 0.9}}}")
                 .find("detectors.iforest.meter.contamination"),
             std::string::npos);
+  // 4096 trees of 2^20 points would need 8.6e9 nodes: more than 32-bit node indices address.
+  EXPECT_NE(error_of("detectors: {iforest: {meter: {trees: 4096, window: 1048576, subsample: 1048576, "
+                     "min_points: 1048576}}}")
+                .find("detectors.iforest.meter.subsample"),
+            std::string::npos);
   EXPECT_NE(error_of("detectors: {spike: {meter: {treshold: 3}}}")
                 .find("detectors.spike.meter.treshold: unknown key"),
             std::string::npos);

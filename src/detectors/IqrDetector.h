@@ -87,6 +87,10 @@ class IqrDetector {
   bool sketched() const { return window_.index() == kSketched; }
   bool bucketed() const { return window_.index() == kBucketed; }
   size_t memory_bytes() const;
+  // Starts loading the bucketed window's points (see HeapArray::prefetch); nothing for the other windows.
+  void prefetch() const {
+    if (window_.index() == kBucketed) std::get<kBucketed>(window_).prefetch();
+  }
 
   std::string save() const;
   bool restore(std::string_view bytes);

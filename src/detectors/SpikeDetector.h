@@ -116,6 +116,7 @@ class SpikeDetector {
   double robust_z(double value, int64_t time_ms) const;
   void learn(const Input& p);
   bool warmed_up() const { return window_.count() >= cfg_->min_samples; }
+  void prefetch() const { window_.prefetch(cfg_->window_points); }  // see HeapArray::prefetch
 
   // The verdict the last `learn` reached, if it reached one; cleared by the next `learn` and by `restore`.
   const std::optional<SpikeVerdict>& resolved() const;

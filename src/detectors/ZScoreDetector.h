@@ -47,6 +47,7 @@ class ZScoreDetector {
   // The range of values that would score below 0.5: mean +- threshold * max(std, floor).
   std::pair<double, double> expected_range() const;
   const features::RollingWindow& window() const { return window_; }
+  void prefetch() const { window_.prefetch(cfg_->buckets); }  // see HeapArray::prefetch
 
   std::string save() const;
   bool restore(std::string_view bytes);

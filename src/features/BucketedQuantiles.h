@@ -64,6 +64,8 @@ class BucketedQuantiles {
   uint32_t buckets() const { return buckets_; }
   uint32_t capacity() const { return capacity_; }
   size_t memory_bytes() const { return sizeof(*this) + data_.heap_bytes(); }
+  // Starts loading the bucket counts and the codes held (see HeapArray::prefetch).
+  void prefetch() const { data_.prefetch(uint32_t{buckets_} + 1 + capacity_); }
 
   void save(StateWriter& w) const;
   bool restore(StateReader& r);  // false on malformed input or a different shape; then this is unchanged
@@ -73,12 +75,17 @@ class BucketedQuantiles {
   // data_: B + 1 bucket counts (slot of bucket i = i mod (B + 1)), then the ring of capacity_ codes.
   uint16_t& bucket_count(int64_t index) { return data_[slot_of(index)]; }
   uint16_t bucket_count(int64_t index) const { return data_[slot_of(index)]; }
-  size_t slot_of(int64_t index) const {
+  size_t slot_of(int64_t index) const {  // index mod (B + 1) in [0, B]: one division
     const int64_t n = int64_t{buckets_} + 1;
-    return static_cast<size_t>(((index % n) + n) % n);
+    const int64_t r = index % n;
+    return static_cast<size_t>(r < 0 ? r + n : r);
   }
-  uint16_t& code(uint32_t i) { return data_[buckets_ + 1 + (head_pos_ + i) % capacity_]; }  // i-th oldest
-  uint16_t code(uint32_t i) const { return data_[buckets_ + 1 + (head_pos_ + i) % capacity_]; }
+  uint32_t ring_at(uint32_t i) const {  // ring position of the i-th oldest point (i < capacity_): no division
+    const uint32_t at = uint32_t{head_pos_} + i;
+    return at >= capacity_ ? at - capacity_ : at;
+  }
+  uint16_t& code(uint32_t i) { return data_[buckets_ + 1 + ring_at(i)]; }  // i-th oldest
+  uint16_t code(uint32_t i) const { return data_[buckets_ + 1 + ring_at(i)]; }
   void drop_oldest();
   void rotate_to(int64_t head);
   void refresh() const;

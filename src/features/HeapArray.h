@@ -62,6 +62,15 @@ class HeapArray {
   const T* end() const { return data() + size(); }
   // Heap bytes of the allocation (elements plus the size header).
   size_t heap_bytes() const { return data_ ? block_bytes(size()) : 0; }
+  // Asks the CPU to start loading the first `n` elements' cache lines (n at most size(); the caller knows n
+  // without reading the size, which sits in the block itself), so that an entity's several blocks load in
+  // parallel instead of one miss after another as its detectors run. No effect on results.
+  void prefetch(uint32_t n) const {
+    if (!data_) return;
+    const char* p = static_cast<const char*>(static_cast<const void*>(data_));
+    const char* end = p + block_bytes(n);
+    for (; p < end; p += 64) __builtin_prefetch(p, 1);
+  }
 
  private:
   static size_t block_bytes(uint32_t n) { return (kHeader + size_t{n}) * sizeof(T); }

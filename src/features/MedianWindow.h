@@ -13,6 +13,7 @@
 // MAD a float holds too (e.g. readings with a few significant digits). Times: when the window spans more than
 // 2^31 ms (24.8 days) its oldest offsets saturate, which only makes the order of a late point among those
 // very old points approximate. Memory: 8 bytes x capacity + 8 + a 32-byte object (288 bytes at N = 31).
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -48,6 +49,8 @@ class MedianWindow {
     return count_ ? static_cast<double>(slot(count_ - 1).value) : std::numeric_limits<double>::quiet_NaN();
   }
   size_t memory_bytes() const { return sizeof(*this) + ring_.heap_bytes(); }
+  // Starts loading the ring (see HeapArray::prefetch); `capacity` as constructed.
+  void prefetch(uint32_t capacity) const { ring_.prefetch(std::clamp<uint32_t>(capacity, 1, kMaxPoints)); }
 
   void save(StateWriter& w) const;
   bool restore(StateReader& r);  // false on malformed input or another capacity; then this is unchanged

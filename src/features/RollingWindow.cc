@@ -24,7 +24,9 @@ void RollingWindow::advance_to(int64_t head_index) {
       old_head.sd = encode_sd(std::sqrt(static_cast<double>(m2) / old_head.count));
     }
     // The buckets (head_index_ - n, head_index - n] leave the window: their slots take the new ones.
-    for (int64_t i = head_index_ + 1; i <= head_index; ++i) buckets_[slot_of(i)] = Bucket{};
+    for (size_t i = 0, slot = slot_of(head_index_ + 1); i < static_cast<size_t>(head_index - head_index_);
+         ++i, slot = slot + 1 == buckets_.size() ? 0 : slot + 1)
+      buckets_[slot] = Bucket{};
   }
   total_.head_m2 = 0;
   head_index_ = head_index;
@@ -35,8 +37,11 @@ void RollingWindow::recompute_totals() {
   // Pairwise combination of (count, mean, M2) (Chan, Golub, LeVeque 1979), in double precision.
   Totals t;
   const auto n_buckets = static_cast<int64_t>(buckets_.size());
-  for (int64_t i = head_index_ - n_buckets + 1; i <= head_index_; ++i) {
-    const Bucket& b = buckets_[slot_of(i)];
+  size_t slot =
+      slot_of(head_index_ - n_buckets + 1);  // then the next slots, wrapping: no division per bucket
+  for (int64_t i = head_index_ - n_buckets + 1; i <= head_index_;
+       ++i, slot = slot + 1 == buckets_.size() ? 0 : slot + 1) {
+    const Bucket& b = buckets_[slot];
     if (b.count == 0) continue;
     const double nb = b.count, na = t.count, n = na + nb;
     const double delta = static_cast<double>(b.mean) - t.mean;

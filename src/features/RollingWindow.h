@@ -25,6 +25,7 @@
 // bucket's 12 bytes (about 100 bytes of each meter's ~2 kB of state with the default windows).
 // Memory: fixed, B buckets of 8 bytes (one allocation, no spare capacity) plus an 80-byte object, allocated
 // once at construction: 280 bytes for the default meter window (24 h, 24 buckets).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -65,6 +66,8 @@ class RollingWindow {
   int64_t head_time_ms() const { return last_time_; }
   int64_t duration_ms() const { return int64_t{bucket_ms_} * static_cast<int64_t>(buckets_.size()); }
   size_t memory_bytes() const { return sizeof(*this) + buckets_.heap_bytes(); }
+  // Starts loading the buckets (see HeapArray::prefetch); `buckets` as constructed.
+  void prefetch(uint32_t buckets) const { buckets_.prefetch(std::clamp<uint32_t>(buckets, 1, kMaxBuckets)); }
 
   void save(StateWriter& w) const;
   // False on malformed input or a different shape; then this window is unchanged. `with_extremes`: the
@@ -86,9 +89,10 @@ class RollingWindow {
     float head_m2 = 0;  // the head bucket's M2 (kept here, where the struct has room for it)
   };
   static int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
-  size_t slot_of(int64_t index) const {
+  size_t slot_of(int64_t index) const {  // index mod B in [0, B): one division
     const auto n = static_cast<int64_t>(buckets_.size());
-    return static_cast<size_t>(((index % n) + n) % n);
+    const int64_t r = index % n;
+    return static_cast<size_t>(r < 0 ? r + n : r);
   }
   void advance_to(int64_t head_index);
   void recompute_totals();

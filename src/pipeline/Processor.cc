@@ -282,6 +282,11 @@ bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int6
                          kind.cfg->allowed_lateness_ms / 1000);
     return false;
   }
+  // The detectors' windows are separate blocks, each likely a cache miss with many entities: their loads
+  // start now, in parallel, and complete while the forest walks its trees.
+  for (const auto& z : st.zscore) z.detector.prefetch();
+  if (st.iqr) st.iqr->detector.prefetch();
+  if (st.spike) st.spike->detector.prefetch();
   const Context c{&kind, entity_id, t, transformer_id, now_ms, &out};
   const double x = values[kind.primary_feature];
   // The forest reads the univariate detectors' view of this point, so it is scored before they learn it.

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "ProcessStats.h"
+#include "common/HeapTuning.h"
 #include "kafka/KafkaClients.h"
 
 namespace {
@@ -39,6 +40,7 @@ struct Quiet : kafka::Consumer::Listener {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gridsentinel::keep_fetch_buffers_in_heap();  // as gridsentinel itself does
   if (argc < 4) {
     std::fprintf(stderr, "usage: %s BOOTSTRAP TOPIC EXPECTED [GROUP]\n", argv[0]);
     return 2;

@@ -13,6 +13,7 @@
 
 #include "app/BacktestCommand.h"
 #include "app/Logging.h"
+#include "common/HeapTuning.h"
 #include "config/Config.h"
 #include "kafka/KafkaClients.h"
 #include "pipeline/Processor.h"
@@ -160,6 +161,7 @@ int cmd_broker(int partitions, const std::vector<std::string>& topics, const std
 }  // namespace
 
 int main(int argc, char** argv) {
+  gridsentinel::keep_fetch_buffers_in_heap();
   install_signal_handlers();
   CLI::App app{"gridsentinel: streaming anomaly detection for smart-meter and infrastructure telemetry"};
   app.set_version_flag("--version", std::string("gridsentinel ") + GS_VERSION);

@@ -140,7 +140,9 @@ EOF
   cpu2=$(cpu_of "$pid")
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
   grep -h "^gridsentinel_alerts_total\|^gridsentinel_dead_letters_total" \
-    <(curl -s "http://127.0.0.1:$port/metrics") | awk '{s += $NF} END {printf "alerts+dead letters (metrics): %d\n", s}' >&2 || true
+    <(curl -s "http://127.0.0.1:$port/metrics") |
+    awk '/^gridsentinel_alerts_total/ {a += $NF} /^gridsentinel_dead_letters_total/ {d += $NF}
+         END {printf "alerts+dead letters (metrics): %d (alerts %d, dead letters %d)\n", a + d, a, d}' >&2 || true
   kill -TERM "$pid"
   wait "$pid" || true
   "$PY" -c "

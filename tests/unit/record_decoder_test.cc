@@ -155,6 +155,13 @@ TEST(RecordDecoder, SplitsABatchIntoValidReadingsAndIndexedRejections) {
   EXPECT_EQ(out.rejections[0].batch_index, 1);
   EXPECT_EQ(out.rejections[0].reason, DeadLetterReason::kInvalidValue);
 
+  // A reading inside the batch written with another schema (a field this one does not know) is caught too.
+  auto other_schema = batch;
+  auto* nested = other_schema.mutable_readings(1);
+  nested->GetReflection()->MutableUnknownFields(nested)->AddVarint(99, 1);
+  EXPECT_EQ(decode_reason(other_schema.SerializeAsString(), topic(config::MessageType::kMeterReadingBatch)),
+            DeadLetterReason::kWrongMessageType);
+
   config::Config::Ingest small;
   small.max_batch_readings = 2;
   EXPECT_EQ(decode_reason(batch.SerializeAsString(), topic(config::MessageType::kMeterReadingBatch), small),

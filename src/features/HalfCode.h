@@ -22,6 +22,13 @@ namespace gridsentinel::features {
 
 enum class Rounding : uint8_t { kNearest, kDown, kUp };
 
+// x 2^n for |n| <= 1000: a multiplication by an exact power of two, one correctly rounded operation, so the
+// same value as std::ldexp (also correctly rounded, subnormal and overflowing results included) without its
+// library call (~1% of the compute core).
+inline double times_pow2(double x, int n) {
+  return x * std::bit_cast<double>(static_cast<uint64_t>(n + 1023) << 52);
+}
+
 class HalfCodec {
  public:
   static constexpr uint16_t kZero = 0x8000;
@@ -42,14 +49,14 @@ class HalfCodec {
     if (!std::isfinite(x) || x == 0) return anchor_;
     const int e = std::clamp(std::ilogb(x) - 4, -120, 120);
     if (!anchored()) return static_cast<int8_t>(e);
-    return std::abs(std::ldexp(x, -anchor_)) < kMaxHalf ? anchor_
+    return std::abs(times_pow2(x, -anchor_)) < kMaxHalf ? anchor_
                                                         : static_cast<int8_t>(std::max<int>(e, anchor_));
   }
 
   // Callers re-anchor first (anchor_for) so that x fits, else it saturates (+-infinity and NaN too).
   uint16_t encode(double x, Rounding r = Rounding::kNearest) const {
     if (x == 0 || !anchored()) return kZero;
-    const double y = std::ldexp(x, -anchor_);
+    const double y = times_pow2(x, -anchor_);
     if (y > 0) return static_cast<uint16_t>(kZero + magnitude(y, r));
     const Rounding flipped = r == Rounding::kDown ? Rounding::kUp : r == Rounding::kUp ? Rounding::kDown : r;
     return static_cast<uint16_t>(kZero - magnitude(-y, flipped));
@@ -58,7 +65,7 @@ class HalfCodec {
     if (code == kZero || !anchored()) return 0.0;
     const double m = code > kZero ? from_magnitude(static_cast<uint16_t>(code - kZero))
                                   : -from_magnitude(static_cast<uint16_t>(kZero - code));
-    return std::ldexp(m, anchor_);
+    return times_pow2(m, anchor_);
   }
   // True for a key encode can produce.
   static bool valid(uint16_t code) { return code >= kZero - kMaxMagnitude && code <= kZero + kMaxMagnitude; }
@@ -89,8 +96,8 @@ class HalfCodec {
   static double from_magnitude(uint16_t m) {
     const int exp = m >> 10;
     const int mant = m & 1023;
-    if (exp == 0) return std::ldexp(mant, -24);
-    return std::ldexp(1024 + mant, exp - 25);
+    if (exp == 0) return times_pow2(mant, -24);
+    return times_pow2(1024 + mant, exp - 25);
   }
 
   int8_t anchor_ = kUnset;

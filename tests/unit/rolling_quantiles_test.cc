@@ -219,6 +219,21 @@ TEST(HalfCodec, CodesAreMonotoneAndWithinTheBound) {
   }
 }
 
+// The codecs scale by times_pow2 instead of std::ldexp: the same double for every input, including results
+// that overflow or fall into (or below) the subnormal range.
+TEST(HalfCodec, TimesPow2IsLdexp) {
+  std::mt19937_64 rng(8);
+  std::uniform_real_distribution<double> mant(-2.0, 2.0);
+  std::uniform_int_distribution<int> exp(-1074, 1023), n(-1000, 1000);
+  for (int i = 0; i < 200000; ++i) {
+    const double x = std::ldexp(mant(rng), exp(rng));
+    const int k = n(rng);
+    const double want = std::ldexp(x, k), got = times_pow2(x, k);
+    ASSERT_TRUE(got == want || (std::isnan(got) && std::isnan(want))) << x << " " << k;
+    ASSERT_EQ(std::signbit(got), std::signbit(want)) << x << " " << k;
+  }
+}
+
 // MedianWindow (the spike detector's window): the last N points by event time, median and MAD of their
 // float values, against brute force over a stream with late points, ties and a too-late point.
 TEST(MedianWindow, MatchesBruteForceOverTheLastNPointsWithLatePoints) {

@@ -41,6 +41,17 @@ features::Quartiles IqrDetector::quartiles() const {
   }
 }
 
+uint64_t IqrDetector::count() const {
+  switch (window_.index()) {
+    case kBucketed:
+      return std::get<kBucketed>(window_).count();
+    case kExact:
+      return std::get<kExact>(window_)->count();
+    default:
+      return std::get<kSketched>(window_)->count();
+  }
+}
+
 std::optional<IqrFences> IqrDetector::fences() const {
   if (!warmed_up()) return std::nullopt;
   IqrFences f;

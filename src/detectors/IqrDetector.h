@@ -76,12 +76,7 @@ class IqrDetector {
   // input.
   double distance(double value) const;
   void learn(const Input& p);
-  // (The bucketed window's count without its quartiles: it selects them only when they are read.)
-  bool warmed_up() const {
-    const uint64_t n =
-        window_.index() == kBucketed ? std::get<kBucketed>(window_).count() : quartiles().count;
-    return n >= cfg_->min_samples;
-  }
+  bool warmed_up() const { return count() >= cfg_->min_samples; }
   // The fences; nullopt before warm-up.
   std::optional<IqrFences> fences() const;
   bool sketched() const { return window_.index() == kSketched; }
@@ -97,6 +92,8 @@ class IqrDetector {
 
  private:
   features::Quartiles quartiles() const;
+  // The points quartiles() describes, without computing them (the bucketed window selects them when read).
+  uint64_t count() const;
   static constexpr size_t kBucketed = 0, kExact = 1, kSketched = 2;
   using Window = std::variant<features::BucketedQuantiles, features::Boxed<features::RollingQuantiles>,
                               features::Boxed<features::SlidingQuantileSketch>>;

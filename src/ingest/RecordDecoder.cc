@@ -13,7 +13,7 @@ bool has_unknown_fields(const google::protobuf::Message& msg) {
   if (!refl->GetUnknownFields(msg).empty()) return true;
   // Nested messages (a batch's readings) can carry unknown fields of their own. The message-typed fields are
   // found in the descriptor rather than by listing the set fields (Reflection::ListFields fills a vector: an
-  // allocation per record, ~1.5% of the end-to-end process).
+  // allocation per record; ListFields alone was 0.8% of the end-to-end process in perf).
   const auto* d = msg.GetDescriptor();
   for (int k = 0; k < d->field_count(); ++k) {
     const auto* f = d->field(k);

@@ -53,19 +53,23 @@ void RecentScores::push(double score) {
     // The kept ones are now the largest but one: the new score completes them if it is at least their
     // smallest; else the next largest is not known and they are found again.
     if (!top_.empty() && score >= top_.front())
-      top_.insert(std::upper_bound(top_.begin(), top_.end(), score), score);
+      insert_kept(score);
     else
       refill_smallest();
     return;
   }
   if (top_.size() < std::min<size_t>(keep_, count_)) {
-    top_.insert(std::upper_bound(top_.begin(), top_.end(), score), score);
+    insert_kept(score);
   } else if (score > top_.front()) {
     // Replaces the smallest kept score, which stays in the ring below the kept ones.
     const auto at = std::upper_bound(top_.begin(), top_.end(), score);
     std::move(top_.begin() + 1, at, top_.begin());
     *(at - 1) = score;
   }
+}
+
+void RecentScores::insert_kept(double score) {
+  top_.insert(std::upper_bound(top_.begin(), top_.end(), score), score);
 }
 
 void RecentScores::refill_smallest() {

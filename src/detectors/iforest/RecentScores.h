@@ -37,6 +37,7 @@ class RecentScores {
   bool restore(StateReader& r);
 
  private:
+  void insert_kept(double score);  // into `top`, in order (room reserved)
   void refill_smallest();
 
   std::vector<double> ring_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 namespace gridsentinel::features {
@@ -15,33 +16,88 @@ int32_t clamp_offset(int64_t d) {
   return static_cast<int32_t>(std::clamp(d, kMinOffset, kMaxOffset));
 }
 
+// One pass of select_near around a candidate c: how many values are below and equal to c, and the nearest
+// values either side (-inf / +inf when there is none). In lanes of 16 bytes (GCC/Clang vector extensions:
+// SSE2 pairs on baseline x86-64, NEON on ARM; no target flags needed), then the lanes combined and the tail
+// done one by one: the same counts and the same nearest values as one scalar pass (when both -0 and +0 are
+// the nearest value, which sign is returned may differ; they compare equal).
+template <typename T>
+struct Around {
+  uint32_t less = 0, equal = 0;
+  T below = -std::numeric_limits<T>::infinity(), above = std::numeric_limits<T>::infinity();
+};
+
+using F4 = float __attribute__((vector_size(16)));
+using I4 = int32_t __attribute__((vector_size(16)));
+using D2 = double __attribute__((vector_size(16)));
+using L2 = int64_t __attribute__((vector_size(16)));
+template <typename T>
+struct Lanes;
+template <>
+struct Lanes<float> {
+  using V = F4;
+  using M = I4;  // what a comparison of two V gives: -1 (true) or 0 in each lane
+};
+template <>
+struct Lanes<double> {
+  using V = D2;
+  using M = L2;
+};
+
+template <typename T>
+Around<T> count_around(const T* a, uint32_t n, T c) {
+  using V = typename Lanes<T>::V;
+  using M = typename Lanes<T>::M;
+  constexpr uint32_t kLanes = sizeof(V) / sizeof(T);
+  Around<T> r;
+  uint32_t i = 0;
+  if (n >= kLanes) {
+    const V vc = c - V{};  // c in every lane
+    V below = r.below - V{}, above = r.above - V{};
+    M less{}, equal{};
+    for (; i + kLanes <= n; i += kLanes) {
+      V v;
+      std::memcpy(&v, a + i, sizeof v);
+      const M lt = v<vc, gt = v> vc;
+      less -= lt;  // a true lane is -1
+      equal -= v == vc;
+      below = (lt & (v > below)) ? v : below;
+      above = (gt & (v < above)) ? v : above;
+    }
+    for (uint32_t k = 0; k < kLanes; ++k) {
+      r.less += static_cast<uint32_t>(less[k]);
+      r.equal += static_cast<uint32_t>(equal[k]);
+      r.below = below[k] > r.below ? below[k] : r.below;
+      r.above = above[k] < r.above ? above[k] : r.above;
+    }
+  }
+  for (; i < n; ++i) {
+    const T v = a[i];
+    r.less += v < c ? 1 : 0;
+    r.equal += v == c ? 1 : 0;
+    r.below = v < c && v > r.below ? v : r.below;
+    r.above = v > c && v < r.above ? v : r.above;
+  }
+  return r;
+}
+
 // The k-th smallest (0-based) of a[0, n), found from a guess `hint` close to it in rank: each step is one
-// branch-free pass (how many values are below and equal to the candidate, and the nearest ones either side),
-// so a hint one or two ranks away costs one or two passes and reorders nothing. The window's previous median
-// and MAD are such hints: one point in, one out. After three steps (or with a non-finite hint) it falls back
-// to std::nth_element, which reorders a.
+// branch-free pass (count_around), so a hint one or two ranks away costs one or two passes and reorders
+// nothing. The window's previous median and MAD are such hints: one point in, one out. After three steps (or
+// with a non-finite hint) it falls back to std::nth_element, which reorders a.
 template <typename T>
 T select_near(T* a, uint32_t n, uint32_t k, T hint) {
-  constexpr T kInf = std::numeric_limits<T>::infinity();
   T c = hint;
   for (int step = 0; step < 3 && std::isfinite(c); ++step) {
-    uint32_t less = 0, equal = 0;
-    T below = -kInf, above = kInf;
-    for (uint32_t i = 0; i < n; ++i) {
-      const T v = a[i];
-      less += v < c ? 1 : 0;
-      equal += v == c ? 1 : 0;
-      below = v < c && v > below ? v : below;
-      above = v > c && v < above ? v : above;
-    }
-    if (k < less) {
-      if (k + 1 == less) return below;  // the largest value below c
-      c = below;
-    } else if (k < less + equal) {
+    const Around<T> r = count_around(a, n, c);
+    if (k < r.less) {
+      if (k + 1 == r.less) return r.below;  // the largest value below c
+      c = r.below;
+    } else if (k < r.less + r.equal) {
       return c;
     } else {
-      if (k == less + equal) return above;  // the smallest value above c
-      c = above;
+      if (k == r.less + r.equal) return r.above;  // the smallest value above c
+      c = r.above;
     }
   }
   std::nth_element(a, a + k, a + n);

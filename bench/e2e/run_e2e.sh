@@ -23,7 +23,8 @@
 # gridsentinel_record_e2e_latency_seconds (record CreateTime -> all outputs acknowledged) give p50/p99/p999,
 # interpolated within the histogram's buckets as Prometheus' histogram_quantile does.
 # Rates are measured from the first record to the last (the ~3 s group join is reported separately); CPU seconds
-# are the consuming process's own (utime+stime) over the same span. The broker runs on the same 2 cores.
+# are the consuming process's own (utime+stime) over the same span; broker_cpu_s is the broker process's over
+# the phase (join included). The broker runs on the same 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${N:-1000000}
@@ -259,12 +260,15 @@ if [[ ${LAT_ONLY:-0} == 1 ]]; then
 fi
 for run in $(seq "$RUNS"); do
   echo "-- run $run"
+  bc0=$(cpu_of "$BROKER_PID")
   line=$("$BARE" "$B" "$TOPIC" "$N" "bare-$run-$$" 2>"$WORK/bare$run.log")
-  echo "(a) bare consume: $line"
+  echo "(a) bare consume: $line broker_cpu_s=$(echo "$(cpu_of "$BROKER_PID") - $bc0" | bc)"
   BARE_R+=("$(head -1 <<<"$line" | sed -E 's/.* rate=([0-9.]+).*/\1/')")
 
+  bc0=$(cpu_of "$BROKER_PID")
   read -r r cpu rpc hwm rss0 wait_s < <(run_gridsentinel "$run")
   echo "(b) gridsentinel run: rate=$r events/s cpu_s=$cpu rate_per_cpu_s=$rpc peak_rss_kb=$hwm" \
+    "broker_cpu_s=$(echo "$(cpu_of "$BROKER_PID") - $bc0" | bc)" \
     "rss_at_start_kb=$rss0 bytes_per_meter(peak/M)=$((hwm * 1024 / M))" \
     "bytes_per_meter((peak-start)/M)=$(((hwm - rss0) * 1024 / M)) start_to_first_record_s=$wait_s"
   GS_R+=("$r"); GS_CPU+=("$cpu"); GS_RPC+=("$rpc"); GS_HWM+=("$hwm")

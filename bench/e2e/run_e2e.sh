@@ -10,6 +10,7 @@
 # gridsentinel and bench/bare_consume_bench; default build-bench), E2E_THREADS (kafka.stream_threads in (b) and
 # (d), default the number of cores), E2E_CONSUMER (consumer properties in (b), e.g.
 # 'queued.max.messages.kbytes: "16384"'; with several threads a 6 s session timeout is added, see below),
+# E2E_PRODUCER (producer properties in (b), alerts and state changelog alike),
 # E2E_LOG_LEVEL (gridsentinel's log level in (b), default warn), E2E_STATE (one more state key in (b), e.g.
 # 'changelog: false'), SKIP_PEER=1 to skip the Python peer,
 # SKIP_LATENCY=1 to skip (d), LAT_ONLY=1 (with LAT_RATE) to run only (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
@@ -110,6 +111,7 @@ kafka:
   group_id: "gs-e2e-$run-$$"
   stream_threads: $THREADS
   consumer_properties: {$(join_props "$SESSION_PROPS" "${E2E_CONSUMER:-}")}
+  producer_properties: {${E2E_PRODUCER:-}}
 state:
   changelog_topic: "gridsentinel-run$run-{topic}-changelog"
 ${E2E_STATE:+  $E2E_STATE

@@ -62,9 +62,9 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
   pp.try_emplace("linger.ms", "5");
   pp.try_emplace("acks", "all");
   pp.try_emplace("queue.buffering.max.messages", "500000");
-  // librdkafka's default byte bound is 1 GiB a producer; 64 MiB holds ~45k state records or ~250k alerts, and a
-  // full queue is waited out (the loop serves delivery reports), so a checkpoint of 1M meters does not buffer
-  // 1.4 GB first (-255 bytes resident per meter at 1M meters together with the consumer bound below).
+  // librdkafka's default byte bound is 1 GiB a producer; 64 MiB holds ~45k state records or ~250k alerts, and
+  // a full queue is waited out (the loop serves delivery reports), so a checkpoint of 1M meters does not
+  // buffer 1.4 GB first (-255 bytes resident per meter at 1M meters together with the consumer bound below).
   pp.try_emplace("queue.buffering.max.kbytes", "65536");
   spdlog::info("producer properties: {}", kafka::redacted(pp));
   producer_ = std::make_unique<kafka::Producer>(pp, this);
@@ -76,8 +76,8 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
   cp.try_emplace("auto.commit.interval.ms", "1000");
   cp.try_emplace("statistics.interval.ms", "5000");
   cp.try_emplace("queued.min.messages", "100000");
-  // The prefetch bound of one consumer (librdkafka's default: 64 MiB): 16 MiB is ~190k readings of 87 bytes, over
-  // half a second of processing at the measured peak, and each stream thread has its own consumer.
+  // The prefetch bound of one consumer (librdkafka's default: 64 MiB): 16 MiB is ~190k readings of 87 bytes,
+  // over half a second of processing at the measured peak, and each stream thread has its own consumer.
   cp.try_emplace("queued.max.messages.kbytes", "16384");
   spdlog::info("consumer properties: {}", kafka::redacted(cp));
   std::vector<std::string> topics;

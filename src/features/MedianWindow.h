@@ -6,8 +6,8 @@
 // once) is refused (`add` returns false). A point leaves only when a newer one arrives. Storage: a ring of
 // (value as float, event time as a 32-bit ms offset from a base that follows the window) in event-time order,
 // allocated once at construction; no sorted copy. The median and the MAD are computed on each add (each found
-// from the previous one in one or two passes over the N floats, a selection when that fails) and cached, so
-// reading them is free. Precision: values are
+// from the previous one in one or two vectorised passes over the N values, a selection when that fails) and
+// cached, so reading them is free. Precision: values are
 // kept as floats (relative error <= 2^-24 each), and median and MAD too: median within 2^-23 and MAD within
 // 2^-22 of the window's largest magnitude of the exact ones; exact for values a float holds whose median and
 // MAD a float holds too (e.g. readings with a few significant digits). Times: when the window spans more than

@@ -20,6 +20,7 @@
 #include "ProcessStats.h"
 #include "common/HeapTuning.h"
 #include "kafka/KafkaClients.h"
+#include "pipeline/KafkaRunner.h"
 
 namespace {
 
@@ -51,10 +52,14 @@ int main(int argc, char** argv) {
       argc > 4
           ? argv[4]
           : "bare-consume-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
-  // The consumer properties KafkaRunner sets (src/pipeline/KafkaRunner.cc), minus offset storing.
-  kafka::Properties props = {{"bootstrap.servers", bootstrap},    {"group.id", group},
-                             {"client.id", "bare-consume-bench"}, {"auto.offset.reset", "earliest"},
-                             {"enable.auto.commit", "false"},     {"queued.min.messages", "100000"}};
+  // The consumer properties KafkaRunner sets (src/pipeline/KafkaRunner.cc), minus offset storing, with its
+  // prefetch defaults.
+  kafka::Properties props = {{"bootstrap.servers", bootstrap},
+                             {"group.id", group},
+                             {"client.id", "bare-consume-bench"},
+                             {"auto.offset.reset", "earliest"},
+                             {"enable.auto.commit", "false"}};
+  for (const auto& [key, value] : pipeline::consumer_prefetch_defaults()) props.emplace(key, value);
   // BARE_PROPS="k=v,k=v": extra consumer properties (e.g. fetch.wait.max.ms=1 for the latency floor).
   if (const char* extra = std::getenv("BARE_PROPS")) {
     std::string s = extra;

@@ -46,6 +46,10 @@
 
 namespace gridsentinel::pipeline {
 
+// The consumer's prefetch properties, set unless kafka.consumer_properties sets them; the bare-consumer bench
+// (bench/bare_consume_bench.cc) uses the same, so that the ceiling it measures fetches as gridsentinel does.
+kafka::Properties consumer_prefetch_defaults();
+
 class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Listener, public Emitter {
  public:
   // Throws kafka::KafkaError / config::ConfigError at start-up.

@@ -58,7 +58,8 @@ Around<T> count_around(const T* a, uint32_t n, T c) {
     for (; i + kLanes <= n; i += kLanes) {
       V v;
       std::memcpy(&v, a + i, sizeof v);
-      const M lt = v<vc, gt = v> vc;
+      const M lt = v < vc;
+      const M gt = v > vc;
       less -= lt;  // a true lane is -1
       equal -= v == vc;
       below = (lt & (v > below)) ? v : below;

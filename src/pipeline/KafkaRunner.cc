@@ -74,9 +74,9 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
   pp.try_emplace("linger.ms", "5");
   pp.try_emplace("acks", "all");
   pp.try_emplace("queue.buffering.max.messages", "500000");
-  // librdkafka's default byte bound is 1 GiB a producer; 64 MiB holds ~45k state records or ~250k alerts, and
-  // a full queue is waited out (the loop serves delivery reports), so a checkpoint of 1M meters does not
-  // buffer 1.4 GB first (-255 bytes resident per meter at 1M meters together with the consumer bound below).
+  // librdkafka's default byte bound is 1 GiB a producer; with 64 MiB a full queue is waited out sooner (the
+  // loop serves delivery reports), so a checkpoint of 1M changed meters (~1.4 GB) does not buffer it all
+  // first.
   pp.try_emplace("queue.buffering.max.kbytes", "65536");
   spdlog::info("producer properties: {}", kafka::redacted(pp));
   producer_ = std::make_unique<kafka::Producer>(pp, this);

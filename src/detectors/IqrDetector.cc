@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <variant>
 
 namespace gridsentinel::detectors {
 
@@ -16,6 +17,22 @@ IqrConfig sanitized(IqrConfig cfg) {
   if (!(cfg.k > 0) || !std::isfinite(cfg.k)) cfg.k = IqrConfig{}.k;
   return cfg;
 }
+
+// The window behind a Window alternative: the bucketed one is held inline, the others boxed.
+template <class W>
+W& unboxed(W& w) {
+  return w;
+}
+template <class T>
+T& unboxed(features::Boxed<T>& b) {
+  return *b;
+}
+template <class T>
+const T& unboxed(const features::Boxed<T>& b) {
+  return *b;
+}
+
+constexpr uint8_t kKindOf[] = {2, 0, 1};  // window_.index() -> saved window kind
 }  // namespace
 
 IqrDetector::Window IqrDetector::make_window(const IqrConfig& cfg, uint64_t seed) {
@@ -31,25 +48,11 @@ IqrDetector::IqrDetector(const IqrConfig& cfg, uint64_t seed)
     : cfg_(intern(sanitized(cfg))), window_(make_window(*cfg_, seed)) {}
 
 features::Quartiles IqrDetector::quartiles() const {
-  switch (window_.index()) {
-    case kBucketed:
-      return std::get<kBucketed>(window_).quartiles();
-    case kExact:
-      return std::get<kExact>(window_)->quartiles();
-    default:
-      return std::get<kSketched>(window_)->quartiles();
-  }
+  return std::visit([](const auto& w) { return unboxed(w).quartiles(); }, window_);
 }
 
 uint64_t IqrDetector::count() const {
-  switch (window_.index()) {
-    case kBucketed:
-      return std::get<kBucketed>(window_).count();
-    case kExact:
-      return std::get<kExact>(window_)->count();
-    default:
-      return std::get<kSketched>(window_)->count();
-  }
+  return std::visit([](const auto& w) -> uint64_t { return unboxed(w).count(); }, window_);
 }
 
 std::optional<IqrFences> IqrDetector::fences() const {
@@ -78,47 +81,22 @@ double IqrDetector::score(const Input& p) const {
 }
 
 void IqrDetector::learn(const Input& p) {
-  switch (window_.index()) {
-    case kBucketed:
-      std::get<kBucketed>(window_).add(p.time_ms, p.value);
-      break;
-    case kExact:
-      std::get<kExact>(window_)->add(p.time_ms, p.value);
-      break;
-    default:
-      std::get<kSketched>(window_)->add(p.time_ms, p.value);
-  }
+  std::visit([&](auto& w) { unboxed(w).add(p.time_ms, p.value); }, window_);
 }
 
 size_t IqrDetector::memory_bytes() const {
-  switch (window_.index()) {
-    case kBucketed:
-      return sizeof(*this) - sizeof(features::BucketedQuantiles) +
-             std::get<kBucketed>(window_).memory_bytes();
-    case kExact:
-      return sizeof(*this) + std::get<kExact>(window_)->memory_bytes();
-    default:
-      return sizeof(*this) + std::get<kSketched>(window_)->memory_bytes();
-  }
+  // The bucketed window's object is inside this one; the boxed ones are not.
+  const size_t inline_part = bucketed() ? sizeof(features::BucketedQuantiles) : 0;
+  return sizeof(*this) - inline_part +
+         std::visit([](const auto& w) -> size_t { return unboxed(w).memory_bytes(); }, window_);
 }
 
 // Layout: version, window kind (0 exact, 1 sketched, 2 bucketed), the window's own state.
 std::string IqrDetector::save() const {
   StateWriter w;
   w.put(kStateVersion);
-  switch (window_.index()) {
-    case kBucketed:
-      w.put<uint8_t>(2);
-      std::get<kBucketed>(window_).save(w);
-      break;
-    case kExact:
-      w.put<uint8_t>(0);
-      std::get<kExact>(window_)->save(w);
-      break;
-    default:
-      w.put<uint8_t>(1);
-      std::get<kSketched>(window_)->save(w);
-  }
+  w.put<uint8_t>(kKindOf[window_.index()]);
+  std::visit([&](const auto& win) { unboxed(win).save(w); }, window_);
   return w.take();
 }
 
@@ -126,20 +104,9 @@ bool IqrDetector::restore(std::string_view bytes) {
   StateReader r(bytes);
   uint8_t version = 0, kind = 0;
   if (!r.get(version) || version != kStateVersion || !r.get(kind)) return false;
-  constexpr uint8_t kKindOf[] = {2, 0, 1};  // window_.index() -> saved kind
   if (kind != kKindOf[window_.index()]) return false;
   Window next = window_;
-  bool ok = false;
-  switch (next.index()) {
-    case kBucketed:
-      ok = std::get<kBucketed>(next).restore(r);
-      break;
-    case kExact:
-      ok = std::get<kExact>(next)->restore(r);
-      break;
-    default:
-      ok = std::get<kSketched>(next)->restore(r);
-  }
+  const bool ok = std::visit([&](auto& w) { return unboxed(w).restore(r); }, next);
   if (!ok || !r.done()) return false;
   window_ = std::move(next);
   return true;

@@ -180,13 +180,6 @@ bool Consumer::commit_sync(std::string* error) {
   return false;
 }
 
-std::vector<TopicPartition> Consumer::committed(const std::vector<TopicPartition>& partitions,
-                                                int timeout_ms) {
-  TopicPartitionList list(partitions);
-  impl_->consumer->committed(list.parts, timeout_ms);
-  return to_ours(list.parts);
-}
-
 bool Consumer::pause(const std::vector<TopicPartition>& partitions) {
   TopicPartitionList list(partitions);
   return impl_->consumer->pause(list.parts) == RdKafka::ERR_NO_ERROR;

@@ -72,8 +72,6 @@ class Consumer {
   bool store(const std::vector<TopicPartition>& offsets);
   // Commits stored offsets now; blocks. Returns false (with `error`) on failure.
   bool commit_sync(std::string* error = nullptr);
-  // Committed offsets of the group for `partitions` (offset -1001 when none). Blocks up to timeout_ms.
-  std::vector<TopicPartition> committed(const std::vector<TopicPartition>& partitions, int timeout_ms);
   bool pause(const std::vector<TopicPartition>& partitions);
   bool resume(const std::vector<TopicPartition>& partitions);
   // Leaves the group cleanly (final rebalance callbacks run). Idempotent; the destructor calls it.

@@ -11,11 +11,13 @@
 //   BM_AlertEncode         v1::Alert (typical z-score alert, 9 features) SerializeToString into a reused
 //   string BM_ProcessorStream     Processor::process over a pre-encoded FleetSimulator stream (M meters x T
 //   ticks, one
-//                          MeterReading per record, default config: every detector on), in-memory Emitter.
+//                          MeterReading per record, default config: every detector on; a third argument
+//                          > 0 sets the forest's window_span in minutes), in-memory Emitter.
 //                          One iteration = the whole stream through a fresh Processor (construction untimed).
 // items/s = readings/s. Use --benchmark_repetitions=3 on a noisy machine; CPU time is reported next to real
 // time.
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 
 #include <chrono>
 #include <cstdio>
@@ -188,7 +190,11 @@ void BM_ProcessorStream(benchmark::State& state) {
   const auto meters = static_cast<uint32_t>(state.range(0));
   const auto ticks = static_cast<uint32_t>(state.range(1));
   const auto& s = encoded_stream(meters, ticks);
-  const config::Config cfg = config::parse_config("", "(defaults)");
+  // Third argument: the forest's window_span in minutes (0 = the default, off).
+  const int64_t span_min = state.range(2);
+  const config::Config cfg = config::parse_config(
+      span_min > 0 ? fmt::format("detectors: {{iforest: {{meter: {{window_span: {}m}}}}}}", span_min) : "",
+      "(defaults)");
   std::vector<std::string> input_topics;
   for (const auto& t : cfg.topics.inputs) input_topics.push_back(t.name);
   const std::string topic = cfg.topics.inputs.front().name;
@@ -235,10 +241,12 @@ void BM_ProcessorStream(benchmark::State& state) {
   state.counters["bytes_per_reading"] = static_cast<double>(s.bytes) / static_cast<double>(s.values.size());
 }
 // 2k meters x 200 ticks (past the simulator's 2-day warm-up, so anomalies and alerts occur), and the e2e
-// shape (10k meters x 100 ticks = 1M readings).
+// shape (10k meters x 100 ticks = 1M readings); and that with the forest's window spread over 30 minutes
+// of event time (10k meters: 20k readings a span, so it learns about 1 in 10).
 BENCHMARK(BM_ProcessorStream)
-    ->Args({2000, 200})
-    ->Args({10000, 100})
+    ->Args({2000, 200, 0})
+    ->Args({10000, 100, 0})
+    ->Args({10000, 100, 30})
     ->Iterations(2)
     ->Unit(benchmark::kMillisecond);
 

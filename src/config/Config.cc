@@ -281,6 +281,7 @@ void read_detector_sections(Section& det, Config& c) {
     s.get("contamination", k.iforest.contamination);
     s.get("threshold_floor", k.iforest.threshold_floor);
     s.get("seed", k.iforest.seed);
+    s.get_duration("window_span", k.iforest_window_span_ms);
     require(k.iforest.n_trees >= 1 && k.iforest.n_trees <= 4096, s.key("trees"), k.iforest.n_trees,
             "1..4096");
     require(k.iforest.subsample >= 2 && k.iforest.subsample <= k.iforest.window, s.key("subsample"),
@@ -294,6 +295,8 @@ void read_detector_sections(Section& det, Config& c) {
             k.iforest.contamination, "(0, 0.5]");
     require(k.iforest.threshold_floor >= 0 && k.iforest.threshold_floor <= 1, s.key("threshold_floor"),
             k.iforest.threshold_floor, "0..1");
+    require(k.iforest_window_span_ms == 0 || k.iforest_window_span_ms >= 1000, s.key("window_span"),
+            k.iforest_window_span_ms, "0 (off) or >= 1s");
   });
   read_per_kind(det, "drift", [&](Section& s, const std::string& kind) {
     auto& k = kind_cfg(kind);

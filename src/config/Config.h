@@ -65,6 +65,11 @@ struct KindConfig {
   // Fleet-level detectors, one instance per kind.
   bool iforest_enabled = true;
   detectors::StreamingIsolationForestConfig iforest;
+  // The event time the forest's window is spread over (pipeline/EventTimeSampler.h): while more than
+  // iforest.window points arrive per span, each is learned with probability window / (points in the last
+  // span), so the window is a sample of the whole fleet over about one span. 0 (the default) = learn every
+  // point, the window is the latest arrivals. Trade-off measured in README (Isolation forest).
+  int64_t iforest_window_span_ms = 0;
   bool drift_enabled = true;
   detectors::KsDriftConfig drift;
   int64_t drift_cycle_ms = 86'400'000;  // each K-S sample spans this much event time (the seasonal cycle)

@@ -39,9 +39,9 @@
 #include "features/PooledArray.h"
 #include "ingest/RecordDecoder.h"
 #include "kafka/KafkaClients.h"
-#include "pipeline/DriftSampler.h"
 #include "pipeline/Emitter.h"
 #include "pipeline/EntityTable.h"
+#include "pipeline/EventTimeSampler.h"
 #include "sinks/Metrics.h"
 
 namespace gridsentinel::pipeline {
@@ -63,6 +63,8 @@ class Processor {
   void reset_partition_progress();
 
   size_t entities(config::InputKind kind) const;
+  // The kind's fleet isolation forest (nullptr when disabled), for diagnostics and tests.
+  const detectors::StreamingIsolationForest* forest(config::InputKind kind) const;
 
   // --- State checkpoints (the changelog; KafkaRunner does the I/O, see pipeline/StateChangelog.h) ---
   // An entity's home is the input partition it last arrived on: (index of its topic in topics.inputs,
@@ -126,10 +128,11 @@ class Processor {
     size_t primary_feature;  // index into the kind's feature values
     size_t zscore_primary;   // z-score slot on the primary feature, or SIZE_MAX
     std::unique_ptr<detectors::StreamingIsolationForest> forest;
+    std::optional<EventTimeSampler> forest_sampler;  // which points the forest learns (window_span)
     std::unique_ptr<detectors::KsDriftDetector> drift;
     std::vector<size_t> drift_features;  // indices into the kind's feature values
     uint64_t drift_tests_seen = 0;
-    std::optional<DriftSampler> drift_sampler;
+    std::optional<EventTimeSampler> drift_sampler;
     sinks::GaugeShare entities_gauge;  // this Processor's part of gridsentinel_active_entities{kind}
   };
   // What every alert of one reading shares.
@@ -137,6 +140,7 @@ class Processor {
     KindRuntime* kind;
     std::string_view entity_id;
     int64_t t;
+    uint64_t sample_hash;  // EventTimeSampler::hash(entity_id, t), when a kind samples (else 0)
     const std::string* transformer_id;
     int64_t now_ms;
     Emitter* out;

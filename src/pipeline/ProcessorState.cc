@@ -17,7 +17,8 @@ namespace gridsentinel::pipeline {
 namespace {
 
 constexpr uint8_t kEntityFormat = 2;  // 2: applied_offset
-constexpr uint8_t kModelsFormat = 1;
+// 2: the forest's sampler after the forest. 1 (without it) is still read: the sampler then starts anew.
+constexpr uint8_t kModelsFormat = 2;
 
 template <class D>
 void put_guarded(StateWriter& w, const D& detector, const detectors::LearningGuard& guard,
@@ -195,11 +196,13 @@ std::string Processor::save_models(config::InputKind k) const {
   w.put<uint8_t>(kModelsFormat);
   w.put<uint8_t>(kind.forest ? 1 : 0);
   if (kind.forest) w.put_bytes(kind.forest->save());
+  static_assert(std::is_trivially_copyable_v<EventTimeSampler>);
+  w.put<uint8_t>(kind.forest_sampler ? 1 : 0);
+  if (kind.forest_sampler) w.put(*kind.forest_sampler);
   w.put<uint8_t>(kind.drift ? 1 : 0);
   if (kind.drift) {
     w.put_bytes(kind.drift->save());
     w.put<uint64_t>(kind.drift_tests_seen);
-    static_assert(std::is_trivially_copyable_v<DriftSampler>);
     w.put(*kind.drift_sampler);
   }
   return w.take();
@@ -208,24 +211,32 @@ std::string Processor::save_models(config::InputKind k) const {
 bool Processor::restore_models(config::InputKind k, std::string_view value) {
   KindRuntime& kind = k == config::InputKind::kMeter ? meters_ : infra_;
   StateReader r(value);
-  uint8_t format = 0, has_forest = 0, has_drift = 0;
+  uint8_t format = 0, has_forest = 0, has_forest_sampler = 0, has_drift = 0;
   std::string forest_bytes, drift_bytes;
   uint64_t tests_seen = 0;
-  DriftSampler sampler(1, 1);
-  if (!r.get(format) || format != kModelsFormat || !r.get(has_forest) || (has_forest != 0) != !!kind.forest)
+  EventTimeSampler sampler(1, 1), forest_sampler(1, 1);
+  if (!r.get(format) || (format != kModelsFormat && format != 1) || !r.get(has_forest) ||
+      (has_forest != 0) != !!kind.forest)
     return false;
   if (kind.forest && !r.get_bytes(forest_bytes, 1u << 30)) return false;
+  if (format == kModelsFormat && (!r.get(has_forest_sampler) || has_forest_sampler > 1 ||
+                                  (has_forest_sampler == 1 && !r.get(forest_sampler))))
+    return false;
   if (!r.get(has_drift) || (has_drift != 0) != !!kind.drift) return false;
   if (kind.drift && (!r.get_bytes(drift_bytes, 1u << 30) || !r.get(tests_seen) || !r.get(sampler)))
     return false;
   if (!r.ok()) return false;
   // Only into a cold model: a warm one has learned from this instance's own partitions since start-up.
   bool restored = false;
-  if (kind.forest && kind.forest->points_learned() == 0)
-    restored = kind.forest->restore(forest_bytes) || restored;
+  if (kind.forest && kind.forest->points_learned() == 0 && kind.forest->restore(forest_bytes)) {
+    // A sampler saved under another window_span setting (or none) is not this one's: it starts anew.
+    if (kind.forest_sampler && has_forest_sampler == 1 && forest_sampler.restorable_as(*kind.forest_sampler))
+      *kind.forest_sampler = forest_sampler;
+    restored = true;
+  }
   if (kind.drift && kind.drift_tests_seen == 0 && kind.drift->restore(drift_bytes)) {
     kind.drift_tests_seen = tests_seen;
-    *kind.drift_sampler = sampler;
+    if (sampler.restorable_as(*kind.drift_sampler)) *kind.drift_sampler = sampler;  // else it starts anew
     restored = true;
   }
   return restored;

@@ -67,7 +67,7 @@ TEST(Config, DetectorSuiteKeysAreReadAndValidated) {
 detectors:
   iqr: {meter: {k: 5, window: 2d}, infra: {enabled: false}}
   spike: {meter: {threshold: 9, level_shift_alerts: true}}
-  iforest: {meter: {trees: 50, contamination: 0.01}}
+  iforest: {meter: {trees: 50, contamination: 0.01, window_span: 30m}}
   drift: {meter: {alpha: 0.001, cycle: 12h}}
 rules: {nominal_voltage_v: 120, exporting_meter_prefixes: [PV-], missing_after_intervals: 4}
 risk: {ml_weight: 0.6, rules_weight: 0.4}
@@ -79,6 +79,8 @@ topics: {risk: risk-out}
   EXPECT_EQ(c.meter.spike.threshold, 9);
   EXPECT_TRUE(c.meter.level_shift_alerts);
   EXPECT_EQ(c.meter.iforest.n_trees, 50u);
+  EXPECT_EQ(c.meter.iforest_window_span_ms, 1'800'000);
+  EXPECT_EQ(c.infra.iforest_window_span_ms, 0) << "off by default";
   EXPECT_EQ(c.meter.drift_cycle_ms, 12 * 3'600'000LL);
   EXPECT_EQ(c.rules.nominal_voltage_v, 120);
   ASSERT_EQ(c.rules.exporting_meter_prefixes.size(), 1u);
@@ -92,6 +94,9 @@ topics: {risk: risk-out}
   EXPECT_NE(error_of("detectors: {iforest: {meter: {trees: 4096, window: 1048576, subsample: 1048576, "
                      "min_points: 1048576}}}")
                 .find("detectors.iforest.meter.subsample"),
+            std::string::npos);
+  EXPECT_NE(error_of("detectors: {iforest: {meter: {window_span: 500ms}}}")
+                .find("detectors.iforest.meter.window_span"),
             std::string::npos);
   EXPECT_NE(error_of("detectors: {spike: {meter: {treshold: 3}}}")
                 .find("detectors.spike.meter.treshold: unknown key"),

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -148,6 +149,31 @@ TEST(ForestWindowSpan, TheForestLearnsAboutAWindowPerSpanOnALargeFleetAndEveryPo
   EXPECT_GT(learned, 50u);
   EXPECT_LT(learned, 3000u) << "still thinned after the restore";
   EXPECT_EQ(restored.processor.forest(config::InputKind::kMeter)->points_learned() - before, learned);
+}
+
+TEST(ForestWindowSpan, ModelsSavedInTheFormerFormatStillRestore) {
+  const config::Config cfg = config::parse_config("", "test");
+  Fleet original(cfg);
+  NullEmitter out;
+  feed(original.processor, cfg, 600, 0, 2, out);  // 1200 readings: the forest (512 to warm up) is built
+  ASSERT_TRUE(original.processor.forest(config::InputKind::kMeter)->warmed_up());
+  // Format 2 is [2][has forest][u32 length][forest][has forest sampler]...; format 1 lacks the sampler byte.
+  std::string v2 = original.processor.save_models(config::InputKind::kMeter);
+  ASSERT_EQ(v2[0], 2);
+  uint32_t forest_len = 0;
+  std::memcpy(&forest_len, v2.data() + 2, sizeof forest_len);
+  const size_t sampler_at = 2 + sizeof forest_len + forest_len;
+  ASSERT_EQ(v2[sampler_at], 0) << "no forest sampler when window_span is off";
+  std::string v1 = v2;
+  v1[0] = 1;
+  v1.erase(sampler_at, 1);
+  Fleet from_v1(cfg), from_v2(cfg);
+  EXPECT_TRUE(from_v1.processor.restore_models(config::InputKind::kMeter, v1));
+  EXPECT_TRUE(from_v2.processor.restore_models(config::InputKind::kMeter, v2));
+  EXPECT_EQ(from_v1.processor.save_models(config::InputKind::kMeter), v2);
+  EXPECT_FALSE(Fleet(cfg).processor.restore_models(config::InputKind::kMeter, v1.substr(0, sampler_at)));
+  v2[0] = 3;
+  EXPECT_FALSE(Fleet(cfg).processor.restore_models(config::InputKind::kMeter, v2)) << "unknown format";
 }
 
 }  // namespace

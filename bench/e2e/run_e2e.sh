@@ -309,6 +309,6 @@ if [[ ${#PY_E2E[@]} -gt 0 ]]; then
   mp=$(med "${PY_E2E[@]}"); mc=$(med "${PY_CORE[@]}")
   echo "python peer end to end:   $mp events/s ($(med "${PY_E2E_RPC[@]}") per CPU-second);" \
     "gridsentinel = $(echo "scale=2; $mg / $mp" | bc) x peer"
-  echo "python peer compute core: $mc events/s (compare with pipeline_bench BM_ProcessorStream/10000/100 items/s)"
+  echo "python peer compute core: $mc events/s (compare with pipeline_bench BM_ProcessorStream/10000/100/0 items/s)"
 fi
 echo "logs in $WORK"

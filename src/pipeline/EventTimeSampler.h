@@ -10,9 +10,10 @@
 //     of the whole day's distribution is drift. Before the first cycle has been counted nothing is kept.
 //   - Isolation forest: its window of `window` points should be a sample of the whole fleet over the last
 //     `window_span` of event time. Unthinned, on a fleet of 100k meters it would hold the last 2048 arrivals,
-//     seconds of event time and whichever meters the head-end happened to send together; thinned, every meter
-//     has the same chance to be in it. A small fleet (fewer than `window` readings per span) is not thinned.
-//     Before the first cycle has been counted everything is kept (the forest warms up as fast as unthinned).
+//     a fiftieth of one 15-minute interval's readings and whichever meters the head-end happened to send
+//     together; thinned, every meter has the same chance to be in it. A small fleet (fewer than `window`
+//     readings per span) is not thinned. Before the first cycle has been counted everything is kept (the
+//     forest warms up as fast as unthinned).
 // How: the first cycle is only counted; after each cycle the keep probability becomes points_per_cycle /
 // (points seen in the last cycle), capped at 1. The decision is a uniform variate derived from a hash of
 // (entity, event time), so it is deterministic: a replay or a restart keeps the same points. Independent

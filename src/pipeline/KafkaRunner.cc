@@ -52,7 +52,7 @@ kafka::Properties consumer_prefetch_defaults() {
   // idles: with 100k messages (~8.7 MB of readings) the bare consumer took 1.0, 2.0 or 3.0 s for the same 1M
   // records (whole-second stalls) and gridsentinel's 2 threads 277k-311k readings/s. 32 MiB a consumer is
   // ~385k readings, about 2 s of one stream thread at the measured peak: the bare consumer then reads the
-  // same topic in 1.18-1.29 s every run (~800k/s) and gridsentinel 343k readings/s (bench/e2e/run_e2e.sh,
+  // same topic in 0.84-1.42 s every run (~800k/s) and gridsentinel 343k readings/s (bench/e2e/run_e2e.sh,
   // medians of 3). The message bound is raised so that the byte bound is the one that applies.
   return {{"queued.min.messages", "1000000"}, {"queued.max.messages.kbytes", "32768"}};
 }

@@ -298,16 +298,16 @@ bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int6
   if (st.spike) st.spike->detector.prefetch();
   const uint64_t sample_hash =
       kind.forest_sampler || kind.drift_sampler ? EventTimeSampler::hash(entity_id, t) : 0;
-  const Context c{&kind, entity_id, t, sample_hash, transformer_id, now_ms, &out};
+  const Context c{&kind, entity_id, t, transformer_id, now_ms, &out};
   const double x = values[kind.primary_feature];
   // The forest reads the univariate detectors' view of this point, so it is scored before they learn it.
-  double ml = run_forest(st, c, values, reading);
+  double ml = run_forest(st, c, values, reading, sample_hash);
   ml = std::max(ml, run_zscore(st, c, values));
   if (std::isfinite(x)) {
     ml = std::max(ml, run_iqr(st, c, x));
     ml = std::max(ml, run_spike(st, c, x));
   }
-  run_drift(c, values);
+  run_drift(c, values, sample_hash);
   if (reading) {
     detectors::RuleScores rule_scores{};
     run_rules(st, *idx, c, *reading, rule_scores);
@@ -460,7 +460,7 @@ double Processor::run_spike(EntityState& st, const Context& c, double x) {
 }
 
 double Processor::run_forest(EntityState& st, const Context& c, const double* values,
-                             const v1::MeterReading* reading) {
+                             const v1::MeterReading* reading, uint64_t sample_hash) {
   if (!c.kind->forest) return 0;
   auto& forest = *c.kind->forest;
   // A fleet-wide model needs features that mean the same on every entity: each entity's value is expressed
@@ -523,18 +523,18 @@ double Processor::run_forest(EntityState& st, const Context& c, const double* va
     metrics_.alerts_suppressed(std::string(kIForest)).Increment();
   }
   // Every point is counted by the sampler, flagged or not; anomalies stay out of the model of "normal".
-  const bool sampled = !c.kind->forest_sampler ||
-                       c.kind->forest_sampler->keep(EventTimeSampler::variate(c.sample_hash, 1), c.t);
+  const bool sampled =
+      !c.kind->forest_sampler || c.kind->forest_sampler->keep(EventTimeSampler::variate(sample_hash, 1), c.t);
   if (!flagged && sampled) forest.learn_scored(vec, score);
   // On the same [0, 1] footing as the other detectors: 0.5 at the forest's alert threshold.
   const double thr = forest.threshold();
   return score <= 0.5 || thr <= 0.5 ? 0.0 : std::clamp(0.5 * (score - 0.5) / (thr - 0.5), 0.0, 1.0);
 }
 
-void Processor::run_drift(const Context& c, const double* values) {
+void Processor::run_drift(const Context& c, const double* values, uint64_t sample_hash) {
   if (!c.kind->drift) return;
   auto& drift = *c.kind->drift;
-  if (!c.kind->drift_sampler->keep(EventTimeSampler::variate(c.sample_hash, 0), c.t)) return;
+  if (!c.kind->drift_sampler->keep(EventTimeSampler::variate(sample_hash, 0), c.t)) return;
   for (size_t j = 0; j < c.kind->drift_features.size(); ++j) {
     const double v = values[c.kind->drift_features[j]];
     if (std::isfinite(v)) drift.observe(j, {c.t, v});
@@ -553,7 +553,7 @@ void Processor::run_drift(const Context& c, const double* values) {
   }
   while (auto f = drift.poll()) {
     // A fleet-level alert: the entity is the input kind, not a meter.
-    const Context fleet{c.kind, c.kind->name, f->detected_at_ms, 0, nullptr, c.now_ms, c.out};
+    const Context fleet{c.kind, c.kind->name, f->detected_at_ms, nullptr, c.now_ms, c.out};
     start_alert(fleet, kDrift, "distribution_drift", std::min(1.0, 1.0 - f->pvalue), f->feature, f->statistic,
                 0.0, c.kind->cfg->drift.d_min);
     alert_.set_entity_kind(v1::ENTITY_KIND_FLEET);
@@ -599,7 +599,7 @@ double Processor::run_rules(EntityState& st, uint32_t idx, const Context& c, con
 }
 
 void Processor::emit_finding(const Context& c, const detectors::Finding& f) {
-  const Context at{c.kind, c.entity_id, f.event_time_ms, c.sample_hash, c.transformer_id, c.now_ms, c.out};
+  const Context at{c.kind, c.entity_id, f.event_time_ms, c.transformer_id, c.now_ms, c.out};
   start_alert(at, kRules, f.name(), f.score, f.feature, f.observed, f.expected_low, f.expected_high);
   add_feature(f.feature, f.observed);
   add_feature(std::string(f.feature) + ".expected_low", f.expected_low);
@@ -616,7 +616,7 @@ void Processor::check_missing(int64_t now_ms, Emitter& out) {
   for (const auto& m : missing_) {
     if (m.meter >= meters_.table.size()) continue;
     const auto f = detectors::missing_readings_finding(m);
-    const Context c{&meters_, meters_.table.id(m.meter), f.event_time_ms, 0, nullptr, now_ms, &out};
+    const Context c{&meters_, meters_.table.id(m.meter), f.event_time_ms, nullptr, now_ms, &out};
     emit_finding(c, f);
     auto& st = meters_.table.at(m.meter);
     risk_.add_finding(st.risk, f);

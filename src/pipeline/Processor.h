@@ -140,7 +140,6 @@ class Processor {
     KindRuntime* kind;
     std::string_view entity_id;
     int64_t t;
-    uint64_t sample_hash;  // EventTimeSampler::hash(entity_id, t), when a kind samples (else 0)
     const std::string* transformer_id;
     int64_t now_ms;
     Emitter* out;
@@ -156,8 +155,10 @@ class Processor {
   double run_zscore(EntityState& st, const Context& c, const double* values);
   double run_iqr(EntityState& st, const Context& c, double x);
   double run_spike(EntityState& st, const Context& c, double x);
-  double run_forest(EntityState& st, const Context& c, const double* values, const v1::MeterReading* reading);
-  void run_drift(const Context& c, const double* values);
+  // `sample_hash`: EventTimeSampler::hash(entity, t), which the kind's samplers decide by (0 when none).
+  double run_forest(EntityState& st, const Context& c, const double* values, const v1::MeterReading* reading,
+                    uint64_t sample_hash);
+  void run_drift(const Context& c, const double* values, uint64_t sample_hash);
   double run_rules(EntityState& st, uint32_t idx, const Context& c, const v1::MeterReading& r,
                    detectors::RuleScores& rule_scores);
   void update_risk(EntityState& st, const Context& c, double ml, const detectors::RuleScores& rule_scores);

@@ -2,11 +2,12 @@
 # End-to-end throughput of gridsentinel against a mock Kafka broker in its own process, next to the bare consume
 # rate and the Python peer (bench/peers/python_peer.py), on the same pre-produced topic.
 #
-#   bench/e2e/run_e2e.sh                       # N=1000000 readings, M=10000 meters, P=32 partitions, 1 run
-#   N=2000000 M=20000 P=64 RUNS=3 bench/e2e/run_e2e.sh
+#   bench/e2e/run_e2e.sh                       # N=5000000 readings, M=100000 meters, P=128 partitions, 1 run
+#   N=1000000 M=10000 RUNS=3 bench/e2e/run_e2e.sh
 #
-# Environment: N (readings), M (meters), P (partitions; keep N*87 bytes / P under ~5 MB, the mock broker's
-# per-partition retention), RUNS (repetitions of a-c; medians printed), BUILD (Release build dir with
+# Environment: N (readings), M (meters, up to 1M), P (partitions; default the smallest power of two >= 8 that
+# keeps N*87 bytes / P under 4 MB, below the mock broker's ~5 MB per-partition retention), RUNS (repetitions of
+# a-c and e; medians printed), BUILD (Release build dir with
 # gridsentinel and bench/bare_consume_bench; default build-bench), E2E_THREADS (kafka.stream_threads in (b) and
 # (d), default the number of cores), E2E_CONSUMER (consumer properties in (b), e.g.
 # 'queued.max.messages.kbytes: "16384"'; with several threads a 6 s session timeout is added, see below),
@@ -19,6 +20,8 @@
 # consumer's in (d0), default 1), LAT_STATE (state keys in (d), e.g.
 # 'checkpoint_interval: 30s'), LAT_CONFIG (YAML appended to gridsentinel's config in (d), top-level keys other
 # than kafka/state/metrics/log).
+# (e) compute core: the same records read into memory and replayed through one Processor on one thread
+# (bench/core_replay_bench), against the peer's own replay in (c); SKIP_PEER=1 skips both.
 # (d) latency: a fresh broker and gridsentinel, the fleet simulator producing M meters' readings at a steady half
 # of the median peak rate of (b), spread evenly; after 5 s of warm-up, LAT_SECONDS of
 # gridsentinel_record_e2e_latency_seconds (record CreateTime -> all outputs acknowledged) give p50/p99/p999,
@@ -28,14 +31,15 @@
 # the phase (join included). The broker runs on the same 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-N=${N:-1000000}
-M=${M:-10000}
-P=${P:-32}
+N=${N:-5000000}
+M=${M:-100000}
+P=${P:-$(awk -v n="$N" 'BEGIN { p = 8; while (n * 87 / p > 4000000) p *= 2; print p }')}
 RUNS=${RUNS:-1}
 BUILD=${BUILD:-build-bench}
 PY=/usr/bin/python3
 GS=$BUILD/gridsentinel
 BARE=$BUILD/bench/bare_consume_bench
+CORE=$BUILD/bench/core_replay_bench
 TOPIC=meter-readings
 TICKS=$((N / M))
 N=$((TICKS * M))
@@ -47,7 +51,7 @@ THREADS=${E2E_THREADS:-$(nproc)}
 SESSION_PROPS=""
 (( THREADS > 1 )) && SESSION_PROPS='session.timeout.ms: "6000", heartbeat.interval.ms: "500"'
 join_props() { if [[ -n $1 && -n $2 ]]; then echo "$1, $2"; else echo "$1$2"; fi; }
-[[ -x $GS && -x $BARE ]] || { echo "build first: cmake --build $BUILD -j2" >&2; exit 2; }
+[[ -x $GS && -x $BARE && -x $CORE ]] || { echo "build first: cmake --build $BUILD -j2" >&2; exit 2; }
 if (( N * 87 / P > 5000000 )); then echo "P=$P too small for N=$N (5 MB per partition)" >&2; exit 2; fi
 
 WORK=$(mktemp -d /tmp/gs-e2e.XXXXXX)
@@ -255,7 +259,7 @@ print(f"{quantile(0.5)*1e3:.2f} {quantile(0.99)*1e3:.2f} {quantile(0.999)*1e3:.2
 EOF
 }
 
-BARE_R=() GS_R=() GS_CPU=() GS_RPC=() GS_HWM=() PY_E2E=() PY_CORE=() PY_E2E_RPC=()
+BARE_R=() GS_R=() GS_CPU=() GS_RPC=() GS_HWM=() PY_E2E=() PY_CORE=() PY_E2E_RPC=() GS_CORE=() GS_CORE_RPC=()
 if [[ ${LAT_ONLY:-0} == 1 ]]; then
   [[ -n ${LAT_RATE:-} ]] || { echo "LAT_ONLY=1 needs LAT_RATE" >&2; exit 2; }
   RUNS=0 GS_R=("$((LAT_RATE * 2))")
@@ -282,6 +286,11 @@ for run in $(seq "$RUNS"); do
     PY_E2E+=("$(sed -nE 's/.* e2e_rate=([0-9.]+).*/\1/p' "$WORK/peer$run.log")")
     PY_E2E_RPC+=("$(sed -nE 's/.* e2e_rate_per_cpu_s=([0-9.]+).*/\1/p' "$WORK/peer$run.log")")
     PY_CORE+=("$(sed -nE 's/.* core_rate=([0-9.]+).*/\1/p' "$WORK/peer$run.log")")
+    line=$("$CORE" "$B" "$TOPIC" "$N" "core-$run-$$" 2>"$WORK/core$run.log") ||
+      { cat "$WORK/core$run.log" >&2; exit 1; }
+    echo "(e) gridsentinel compute core (same records from memory, one thread): $line"
+    GS_CORE+=("$(sed -E 's/.* core_rate=([0-9.]+).*/\1/' <<<"$line")")
+    GS_CORE_RPC+=("$(sed -E 's/.* core_rate_per_cpu_s=([0-9.]+).*/\1/' <<<"$line")")
   fi
 done
 
@@ -309,6 +318,9 @@ if [[ ${#PY_E2E[@]} -gt 0 ]]; then
   mp=$(med "${PY_E2E[@]}"); mc=$(med "${PY_CORE[@]}")
   echo "python peer end to end:   $mp events/s ($(med "${PY_E2E_RPC[@]}") per CPU-second);" \
     "gridsentinel = $(echo "scale=2; $mg / $mp" | bc) x peer"
-  echo "python peer compute core: $mc events/s (compare with pipeline_bench BM_ProcessorStream/10000/100/0 items/s)"
+  mgc=$(med "${GS_CORE[@]}")
+  echo "python peer compute core: $mc events/s"
+  echo "gridsentinel compute core: $mgc events/s ($(med "${GS_CORE_RPC[@]}") per CPU-second; one thread)" \
+    "= $(echo "scale=2; $mgc / $mc" | bc) x peer core"
 fi
 echo "logs in $WORK"

@@ -214,12 +214,13 @@ int run(const Args& a) {
   const size_t meters = proc->entities(config::InputKind::kMeter);
 
   uint64_t keys = 0, values = 0, records = 0;
-  for (int32_t p = 0; p < 8; ++p)
-    proc->checkpoint(pipeline::Processor::home_of(0, p), true, [&](std::string_view k, std::string_view v) {
-      keys += k.size();
-      values += v.size();
-      ++records;
-    });
+  std::vector<uint64_t> homes;
+  for (int32_t p = 0; p < 8; ++p) homes.push_back(pipeline::Processor::home_of(0, p));
+  proc->checkpoint(homes, true, [&](uint64_t, std::string_view k, std::string_view v) {
+    keys += k.size();
+    values += v.size();
+    ++records;
+  });
 
   std::printf(
       "\nProcessor, default config: %zu meters x %.1f days (%lu readings, %lu alerts, %lu dead letters), "

@@ -71,6 +71,16 @@ class EntityTable {
     for (uint32_t i = 0; i < states_.size(); ++i)
       if (live_[i]) fn(i, ids_[i].view(), states_[i]);
   }
+  // for_each from index `from` on, while fn(index, id, state) returns true. Returns the index to resume at:
+  // after the entity where fn returned false, or the end of the indices. Indices are stable while no entity
+  // is erased, so a walk may be resumed later (entities added meanwhile are visited when past `from`).
+  template <class Fn>
+  uint32_t for_each_from(uint32_t from, Fn&& fn) {
+    const auto end = static_cast<uint32_t>(states_.size());
+    for (uint32_t i = from; i < end; ++i)
+      if (live_[i] && !fn(i, ids_[i].view(), states_[i])) return i + 1;
+    return end;
+  }
   State& at(uint32_t idx) { return states_[idx]; }
   const State& at(uint32_t idx) const { return states_[idx]; }
   std::string_view id(uint32_t idx) const { return ids_[idx].view(); }

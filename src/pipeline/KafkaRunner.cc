@@ -155,8 +155,7 @@ void KafkaRunner::on_revoked(const std::vector<kafka::TopicPartition>& partition
   if (changelog_producer_) {
     checkpoint(homes_);
     store_offsets();
-    size_t dropped = 0;
-    for (const uint64_t h : homes_) dropped += processor_.drop(h);
+    const size_t dropped = processor_.drop(homes_);
     spdlog::info("revoked: {} entities checkpointed and released", dropped);
   }
   commit();
@@ -332,12 +331,14 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
   std::vector<kafka::Record> records;
   auto last_gauges = std::chrono::steady_clock::now();
   while (!stop.load(std::memory_order_relaxed)) {
+    auto turn_start = std::chrono::steady_clock::now();
     if (health_)
       health_->loop_heartbeat_ms[static_cast<size_t>(loop_)].store(wall_ms(), std::memory_order_relaxed);
     if (tracker_.inflight() >= cfg_.limits.max_inflight_records) {
       serve_producer(50);  // backpressure: wait for acknowledgements before consuming more
     } else {
       consumer_->poll(records, 10'000, 100);
+      turn_start = std::chrono::steady_clock::now();
       const int64_t now = wall_ms();
       const int64_t now_ns = mono_ns();
       for (const auto& r : records) {
@@ -360,9 +361,18 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
     }
     store_offsets();
     flush_metrics();
-    if (changelog_producer_ && std::chrono::steady_clock::now() - last_checkpoint_ > checkpoint_gap_) {
-      checkpoint_in_background();
-      store_offsets();
+    if (changelog_producer_) {
+      // A checkpoint slice may take a ninth of this turn's processing (a catch-up spends at most a tenth of
+      // its time checkpointing), and 2 ms at least, so that a cycle ends soon on a lightly loaded loop.
+      const auto t = std::chrono::steady_clock::now();
+      const auto budget =
+          std::max<std::chrono::steady_clock::duration>(std::chrono::milliseconds(2), (t - turn_start) / 9);
+      if (cycle_) {
+        continue_checkpoint_cycle(budget);
+      } else if (t - last_checkpoint_ > checkpoint_gap_) {
+        begin_checkpoint_cycle(budget);
+        store_offsets();
+      }
     }
     if (const auto t = std::chrono::steady_clock::now(); t - last_gauges > std::chrono::seconds(1)) {
       last_gauges = t;
@@ -413,6 +423,7 @@ void KafkaRunner::produce_state(const std::string& topic, int32_t partition, std
 }
 
 void KafkaRunner::forget_background_cycle() {
+  cycle_.reset();
   pending_positions_.clear();
   written_positions_.clear();
   pending_models_[0].clear();
@@ -420,15 +431,10 @@ void KafkaRunner::forget_background_cycle() {
 }
 
 size_t KafkaRunner::write_entities(const std::vector<uint64_t>& homes) {
-  size_t entities = 0;
-  for (const uint64_t home : homes) {
-    const std::string& topic = changelog_topics_[home >> 32];
-    const auto partition = static_cast<int32_t>(home & 0xffffffffu);
-    entities += processor_.checkpoint(home, false, [&](std::string_view key, std::string_view value) {
-      produce_state(topic, partition, key, value);
-    });
-  }
-  return entities;
+  return processor_.checkpoint(
+      homes, false, [&](uint64_t home, std::string_view key, std::string_view value) {
+        produce_state(changelog_topics_[home >> 32], static_cast<int32_t>(home & 0xffffffffu), key, value);
+      });
 }
 
 void KafkaRunner::write_models(const std::vector<uint64_t>& homes, const std::string* saved) {
@@ -469,7 +475,7 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
   // again below (they were marked clean when written). The positions written below supersede its own.
   changelog_producer_->flush(stopping ? 1'000 : 30'000);
   if (changelog_producer_->outstanding() > 0 || changelog_listener_.failures > 0)
-    for (const uint64_t home : homes_) processor_.mark_dirty(home);
+    processor_.mark_dirty(homes_);
   forget_background_cycle();
   changelog_listener_.failures = 0;
   checkpoint_bytes_ = 0;
@@ -486,7 +492,7 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
     spdlog::warn("state checkpoint failed ({} writes failed{}: {}); the entities are written again next time",
                  changelog_listener_.failures, flushed ? "" : ", flush timed out",
                  changelog_listener_.last_error);
-    for (const uint64_t home : homes) processor_.mark_dirty(home);
+    processor_.mark_dirty(homes);
     return false;
   }
   for (const uint64_t home : homes)
@@ -501,7 +507,7 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
   return true;
 }
 
-void KafkaRunner::checkpoint_in_background() {
+void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::duration budget) {
   const auto now = std::chrono::steady_clock::now();
   changelog_producer_->poll(0);
   // The previous cycle's writes still on their way to the broker: look again on the next loop turn.
@@ -524,7 +530,7 @@ void KafkaRunner::checkpoint_in_background() {
     metrics_.state().checkpoints_failed->Increment();
     spdlog::warn("state checkpoint failed ({} writes failed: {}); the entities are written again",
                  changelog_listener_.failures, changelog_listener_.last_error);
-    for (const uint64_t home : homes_) processor_.mark_dirty(home);
+    processor_.mark_dirty(homes_);
     forget_background_cycle();
   } else {
     // 1. The positions written last cycle arrived: they are restore points, and the group may commit them.
@@ -542,10 +548,8 @@ void KafkaRunner::checkpoint_in_background() {
     pending_positions_.clear();
   }
   changelog_listener_.failures = 0;
-  // 3. This cycle: the entities changed since the last one, without waiting for the broker; its models and
-  // positions wait for the next cycle.
-  checkpoint_bytes_ = 0;
-  const size_t entities = write_entities(homes_);
+  // 3. This cycle: its models and positions now (written by the next cycle), its changed entities from now
+  // on, in slices.
   bool kinds[2] = {false, false};
   for (const uint64_t home : homes_)
     kinds[processor_.kind_of_topic(home >> 32) == config::InputKind::kMeter ? 0 : 1] = true;
@@ -554,21 +558,52 @@ void KafkaRunner::checkpoint_in_background() {
   for (const uint64_t home : homes_)
     if (const auto it = positions_.find(home); it != positions_.end())
       pending_positions_.emplace(home, it->second);
+  checkpoint_bytes_ = 0;
+  cycle_entities_ = 0;
+  cycle_spent_ = std::chrono::steady_clock::now() - now;
+  cycle_last_slice_ = now;
+  cycle_.emplace();
+  continue_checkpoint_cycle(budget);
+}
+
+void KafkaRunner::continue_checkpoint_cycle(std::chrono::steady_clock::duration budget) {
+  const auto now = std::chrono::steady_clock::now();
+  // Entities may be written only at a turn where every output is acknowledged (their state holds this turn's
+  // records). Usually most turns are; after 2 s without one, wait for them; if that fails, the cycle is
+  // given up (its positions are no restore points; its unwritten entities stay changed, for the next one).
+  if (producer_->outstanding() > 0 || !retry_.empty()) {
+    if (now - cycle_last_slice_ < std::chrono::seconds(2)) return;
+    drain(30'000);
+    if (producer_->outstanding() > 0 || !retry_.empty()) {
+      forget_background_cycle();
+      last_checkpoint_ = std::chrono::steady_clock::now();
+      metrics_.state().checkpoints_failed->Increment();
+      return;
+    }
+  }
+  cycle_last_slice_ = now;
+  cycle_entities_ += processor_.checkpoint_slice(
+      homes_, *cycle_, now + budget, [&](uint64_t home, std::string_view key, std::string_view value) {
+        produce_state(changelog_topics_[home >> 32], static_cast<int32_t>(home & 0xffffffffu), key, value);
+      });
   changelog_producer_->poll(0);
-  const auto spent = std::chrono::steady_clock::now() - now;
-  const double secs = std::chrono::duration<double>(spent).count();
-  // A cycle's writes take the loop's time only when they outrun the changelog producer's queue: a catch-up
-  // that changes every entity between two checkpoints (1M meters: ~1.4 GB a cycle). The next cycle then
-  // comes no sooner than 9 times this one's duration, so checkpoints never take more than a tenth of the
-  // loop; positions are committed less often meanwhile (more to reprocess after a crash, nothing lost).
+  cycle_spent_ += std::chrono::steady_clock::now() - now;
+  if (!cycle_->done()) return;
+  cycle_.reset();
+  const double secs = std::chrono::duration<double>(cycle_spent_).count();
+  // A cycle's writes take the loop's time (serializing and queueing ~9.5 us an entity), more when they
+  // outrun the changelog producer's queue (a catch-up that changes every entity between two checkpoints:
+  // 1M meters write ~1.4 GB a cycle). The next cycle comes no sooner than 9 times this one's loop time, so
+  // checkpoints never take more than a tenth of the loop; positions are committed less often meanwhile (more
+  // to reprocess after a crash, nothing lost).
   checkpoint_gap_ = std::max<std::chrono::steady_clock::duration>(
-      std::chrono::milliseconds(cfg_.state.checkpoint_interval_ms), 9 * spent);
+      std::chrono::milliseconds(cfg_.state.checkpoint_interval_ms), 9 * cycle_spent_);
   metrics_.state().checkpoints_ok->Increment();
-  metrics_.state().checkpointed_entities->Increment(static_cast<double>(entities));
+  metrics_.state().checkpointed_entities->Increment(static_cast<double>(cycle_entities_));
   metrics_.state().checkpoint_bytes->Increment(static_cast<double>(checkpoint_bytes_));
   metrics_.state().checkpoint_seconds->Observe(secs);
-  spdlog::debug("state checkpoint (background): {} entities, {} bytes, {:.3f} s", entities, checkpoint_bytes_,
-                secs);
+  spdlog::debug("state checkpoint (background): {} entities, {} bytes, {:.3f} s of loop time",
+                cycle_entities_, checkpoint_bytes_, secs);
 }
 
 void KafkaRunner::restore(std::vector<kafka::TopicPartition>& partitions) {

@@ -16,23 +16,28 @@
 // next input offset) whose state is in the log before it. Periodic checkpoints (every
 // `checkpoint_interval`, or 9x the last one's time in the loop if longer: a catch-up that changes every
 // entity between two of them spends at most a tenth of its time checkpointing) never wait for the broker, so
-// they do not stall the loop: at a loop turn where every
-// output is acknowledged (state may only contain records whose alerts are delivered) and the previous
-// cycle's writes have all arrived, the loop writes the previous cycle's models and positions (their state is
-// now in the log), then this cycle's changed entities, and keeps this cycle's models and positions for the
-// next one. A position becomes the group's committed offset once its record is acknowledged, i.e. a cycle
-// later again: the committed offset is never ahead of the state in the log. On revocation and at shutdown the
-// checkpoint is synchronous: drain, write entities, models and current positions, wait for the broker.
-// On assignment each partition's changelog is read to its end (latest value per key wins,
-// tombstones delete, so a compacted and an uncompacted topic restore the same), its entities are restored and
-// consumption starts at the checkpointed position: records after it are processed again on warm state, and
-// their alerts come out again with the same ids (at-least-once), while nothing already reported re-alerts as
-// a new episode. On revocation: drain, checkpoint, commit, forget the partition's entities.
+// they do not stall the loop: at a loop turn where every output is acknowledged (state may only contain
+// records whose alerts are delivered) and the previous cycle's writes have all arrived, the loop writes the
+// previous cycle's models and positions (their state is now in the log) and takes this cycle's (the
+// positions of this turn); then it writes the entities that changed, in slices of a few milliseconds over the
+// next turns, each at a turn where every output is acknowledged, so that no turn holds its records back for
+// the whole cycle (at 100k meters a cycle's entities take ~0.5 s). An entity written after the cycle began
+// may hold records past its position: harmless, as a restored state skips the records it already contains.
+// This cycle's models and positions are written by the next one. A position becomes the group's committed
+// offset once its record is acknowledged, i.e. a cycle later again: the committed offset is never ahead of
+// the state in the log. On revocation and at shutdown the checkpoint is synchronous: drain, write entities,
+// models and current positions, wait for the broker. On assignment each partition's changelog is read to its
+// end (latest value per key wins, tombstones delete, so a compacted and an uncompacted topic restore the
+// same), its entities are restored and consumption starts at the checkpointed position: records after it are
+// processed again on warm state, and their alerts come out again with the same ids (at-least-once), while
+// nothing already reported re-alerts as a new episode. On revocation: drain, checkpoint, commit, forget the
+// partition's entities.
 #include <atomic>
 #include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -96,7 +101,10 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   void commit();
   // State changelog (see above). checkpoint() (synchronous) returns false when it could not complete.
   bool checkpoint(const std::vector<uint64_t>& homes);
-  void checkpoint_in_background();
+  // Periodic cycle: begin_checkpoint_cycle at its time, then continue_checkpoint_cycle every loop turn until
+  // its entities are written, each slice within `budget` of loop time.
+  void begin_checkpoint_cycle(std::chrono::steady_clock::duration budget);
+  void continue_checkpoint_cycle(std::chrono::steady_clock::duration budget);
   // Changed entities of `homes`.
   size_t write_entities(const std::vector<uint64_t>& homes);
   // Each kind's fleet models into its first home: saved[2] (an empty one is skipped), or the current ones.
@@ -137,6 +145,12 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   std::map<uint64_t, int64_t> pending_positions_;
   std::string pending_models_[2];  // meter, infra; empty = none
   std::map<uint64_t, int64_t> written_positions_;
+  // The cycle whose entities are being written, slice by slice (none between cycles), its loop time so far,
+  // entities written and the last turn it could write at.
+  std::optional<Processor::CheckpointCursor> cycle_;
+  std::chrono::steady_clock::duration cycle_spent_{};
+  size_t cycle_entities_ = 0;
+  std::chrono::steady_clock::time_point cycle_last_slice_;
   std::chrono::steady_clock::time_point last_checkpoint_;
   // Time from one periodic checkpoint to the next: the interval, or 9x the last one's cost in the loop.
   std::chrono::steady_clock::duration checkpoint_gap_{};

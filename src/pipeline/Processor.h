@@ -17,6 +17,7 @@
 // Flagged points are kept out of learning (LearningGuard) unless the shift persists. Everything is
 // deterministic given the records, so a replay gives the same alerts and alert ids. Never throws on record
 // data. Not thread-safe: one processor per consuming thread.
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -75,17 +76,32 @@ class Processor {
   // Index of `topic` in topics.inputs, or -1.
   int topic_index(std::string_view topic) const;
   const std::string& topic_name(size_t topic_index) const { return decoders_[topic_index].topic().name; }
-  // Calls fn(key, value) with the saved state of every entity homed on `home` that changed since its last
-  // checkpoint (every one when `all`) and marks it clean. Returns how many were written.
-  using StateSink = std::function<void(std::string_view key, std::string_view value)>;
-  size_t checkpoint(uint64_t home, bool all, const StateSink& fn);
+  // Calls fn(home, key, value) with the saved state of every entity homed on one of `homes` that changed
+  // since its last checkpoint (every one when `all`) and marks it clean. One pass over the entity tables
+  // however many homes (a thread owning 200 partitions once scanned its 50k meters 200 times a checkpoint).
+  // Returns how many were written.
+  using StateSink = std::function<void(uint64_t home, std::string_view key, std::string_view value)>;
+  size_t checkpoint(std::span<const uint64_t> homes, bool all, const StateSink& fn);
+  // A checkpoint written in slices across loop turns (KafkaRunner's periodic cycle), so that no turn spends
+  // long on it: where the next slice resumes (meters, then infra, in table order). Valid while no entity is
+  // erased (a revocation or assignment abandons the cycle).
+  struct CheckpointCursor {
+    size_t kind = 0;     // 0 meters, 1 infra, 2 done
+    uint32_t index = 0;  // next entity index in that kind's table
+    bool done() const { return kind >= 2; }
+  };
+  // checkpoint(homes, false, fn) for the entities from `at` on, until all were visited or `deadline` passed
+  // (looked at every 32 entities); advances `at`. Returns how many were written.
+  size_t checkpoint_slice(std::span<const uint64_t> homes, CheckpointCursor& at,
+                          std::chrono::steady_clock::time_point deadline, const StateSink& fn);
   // Restores one entity from a changelog record written by checkpoint(). False when the key or value is
   // malformed or was written under a different detector configuration: the entity then starts cold.
   bool restore(uint64_t home, std::string_view key, std::string_view value);
-  // Marks every entity homed on `home` changed (a checkpoint failed: write them all again next time).
-  void mark_dirty(uint64_t home);
-  // Forgets every entity homed on `home` (its partition went to another instance). Returns how many.
-  size_t drop(uint64_t home);
+  // Marks every entity homed on one of `homes` changed (a checkpoint failed: write them all again next time).
+  void mark_dirty(std::span<const uint64_t> homes);
+  // Forgets every entity homed on one of `homes` (their partitions went to another instance). Returns how
+  // many.
+  size_t drop(std::span<const uint64_t> homes);
   // The fleet-wide models of a kind (isolation forest, drift detector and its sampler) as one value, and
   // their restore. restore_models only replaces models that have learned nothing yet (a cold start); it
   // returns whether it did.
@@ -165,6 +181,9 @@ class Processor {
   void emit_finding(const Context& c, const detectors::Finding& f);
   EntityState make_state(const KindRuntime& kind) const;
   void save_entity(const KindRuntime& kind, uint32_t idx, std::string& out) const;
+  // Saves the entity, hands fn its changelog record and marks it clean.
+  void write_entity(const KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
+                    const StateSink& fn);
   bool restore_entity(KindRuntime& kind, uint32_t idx, std::string_view bytes);
 
   v1::Alert& start_alert(const Context& c, std::string_view detector, std::string_view anomaly_type,

@@ -7,6 +7,7 @@
 // detectors would be wrong, and the detectors' own restore() checks their parameters too.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "common/StateCodec.h"
@@ -125,21 +126,67 @@ bool Processor::restore_entity(KindRuntime& kind, uint32_t idx, std::string_view
   return true;
 }
 
-size_t Processor::checkpoint(uint64_t home, bool all, const StateSink& fn) {
+namespace {
+
+// Membership in a set of homes (a thread's assigned partitions: a few hundred at most), for one pass over the
+// entities.
+class HomeSet {
+ public:
+  explicit HomeSet(std::span<const uint64_t> homes) : sorted_(homes.begin(), homes.end()) {
+    std::sort(sorted_.begin(), sorted_.end());
+  }
+  bool contains(uint64_t home) const { return std::binary_search(sorted_.begin(), sorted_.end(), home); }
+
+ private:
+  std::vector<uint64_t> sorted_;
+};
+
+}  // namespace
+
+void Processor::write_entity(const KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
+                             const StateSink& fn) {
+  scratch_.clear();
+  scratch_ += kind.input_kind == config::InputKind::kMeter ? 'm' : 'i';
+  scratch_ += ':';
+  scratch_ += id;
+  save_entity(kind, idx, state_buffer_);
+  fn(st.home, scratch_, state_buffer_);
+  st.dirty = false;
+}
+
+size_t Processor::checkpoint(std::span<const uint64_t> homes, bool all, const StateSink& fn) {
+  const HomeSet wanted(homes);
   size_t written = 0;
   for (KindRuntime* kind : {&meters_, &infra_}) {
-    const char prefix = kind->input_kind == config::InputKind::kMeter ? 'm' : 'i';
     kind->table.for_each([&](uint32_t idx, std::string_view id, EntityState& st) {
-      if (st.home != home || (!st.dirty && !all)) return;
-      scratch_.clear();
-      scratch_ += prefix;
-      scratch_ += ':';
-      scratch_ += id;
-      save_entity(*kind, idx, state_buffer_);
-      fn(scratch_, state_buffer_);
-      st.dirty = false;
+      if ((!st.dirty && !all) || !wanted.contains(st.home)) return;
+      write_entity(*kind, idx, id, st, fn);
       ++written;
     });
+  }
+  return written;
+}
+
+size_t Processor::checkpoint_slice(std::span<const uint64_t> homes, CheckpointCursor& at,
+                                   std::chrono::steady_clock::time_point deadline, const StateSink& fn) {
+  const HomeSet wanted(homes);
+  KindRuntime* const kinds[2] = {&meters_, &infra_};
+  size_t written = 0, visited = 0;
+  bool out_of_time = false;
+  while (!at.done() && !out_of_time) {
+    KindRuntime& kind = *kinds[at.kind];
+    at.index = kind.table.for_each_from(at.index, [&](uint32_t idx, std::string_view id, EntityState& st) {
+      if (st.dirty && wanted.contains(st.home)) {
+        write_entity(kind, idx, id, st, fn);
+        ++written;
+      }
+      out_of_time = ++visited % 32 == 0 && std::chrono::steady_clock::now() >= deadline;
+      return !out_of_time;
+    });
+    if (!out_of_time) {
+      ++at.kind;
+      at.index = 0;
+    }
   }
   return written;
 }
@@ -165,19 +212,21 @@ bool Processor::restore(uint64_t home, std::string_view key, std::string_view va
   return true;
 }
 
-void Processor::mark_dirty(uint64_t home) {
+void Processor::mark_dirty(std::span<const uint64_t> homes) {
+  const HomeSet wanted(homes);
   for (KindRuntime* kind : {&meters_, &infra_})
     kind->table.for_each([&](uint32_t, std::string_view, EntityState& st) {
-      if (st.home == home) st.dirty = true;
+      if (wanted.contains(st.home)) st.dirty = true;
     });
 }
 
-size_t Processor::drop(uint64_t home) {
+size_t Processor::drop(std::span<const uint64_t> homes) {
+  const HomeSet wanted(homes);
   size_t dropped = 0;
   for (KindRuntime* kind : {&meters_, &infra_}) {
     std::vector<uint32_t> gone;
     kind->table.for_each([&](uint32_t idx, std::string_view, EntityState& st) {
-      if (st.home == home) gone.push_back(idx);
+      if (wanted.contains(st.home)) gone.push_back(idx);
     });
     for (uint32_t idx : gone) {
       if (kind->input_kind == config::InputKind::kMeter) silence_.forget(idx);
@@ -186,7 +235,7 @@ size_t Processor::drop(uint64_t home) {
     dropped += gone.size();
     kind->entities_gauge.set(static_cast<double>(kind->table.size()));
   }
-  partition_progress_.erase(home);
+  for (const uint64_t home : homes) partition_progress_.erase(home);
   return dropped;
 }
 

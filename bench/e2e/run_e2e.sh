@@ -16,14 +16,16 @@
 # 'changelog: false'), SKIP_PEER=1 to skip the Python peer,
 # SKIP_LATENCY=1 to skip (d), LAT_ONLY=1 (with LAT_RATE) to run only (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
 # (default 30), LAT_LINGER_MS (the simulator producer's linger.ms, default 5 = librdkafka's default) and
-# LAT_CONSUMER (consumer properties in (d), e.g. 'fetch.wait.max.ms: "10"'), LAT_FETCH_WAIT_MS (the bare
+# LAT_CONSUMER (consumer properties in (d), e.g. 'fetch.wait.max.ms: "10"'), LAT_WARMUP (seconds of load before
+# the latency window, default 5; at 100k meters gridsentinel starts behind, creating every meter's state, and
+# catches up for longer than that), LAT_FETCH_WAIT_MS (the bare
 # consumer's in (d0), default 1), LAT_STATE (state keys in (d), e.g.
 # 'checkpoint_interval: 30s'), LAT_CONFIG (YAML appended to gridsentinel's config in (d), top-level keys other
 # than kafka/state/metrics/log).
 # (e) compute core: the same records read into memory and replayed through one Processor on one thread
 # (bench/core_replay_bench), against the peer's own replay in (c); SKIP_PEER=1 skips both.
 # (d) latency: a fresh broker and gridsentinel, the fleet simulator producing M meters' readings at a steady half
-# of the median peak rate of (b), spread evenly; after 5 s of warm-up, LAT_SECONDS of
+# of the median peak rate of (b), spread evenly; after LAT_WARMUP (5) s of warm-up, LAT_SECONDS of
 # gridsentinel_record_e2e_latency_seconds (record CreateTime -> all outputs acknowledged) give p50/p99/p999,
 # interpolated within the histogram's buckets as Prometheus' histogram_quantile does.
 # Rates are measured from the first record to the last (the ~3 s group join is reported separately); CPU seconds
@@ -223,7 +225,7 @@ run_latency() {  # $1 = offered rate; prints: p50_ms p99_ms p999_ms consumed_rat
     --linger-ms "${LAT_LINGER_MS:-5}" >"$WORK/simulate_lat.log" 2>&1 &
   sim_pid=$!
   PIDS+=("$sim_pid")
-  sleep 5
+  sleep "${LAT_WARMUP:-5}"
   curl -s "http://127.0.0.1:$port/metrics" >"$WORK/lat_a.prom"
   sleep "${LAT_SECONDS:-30}"
   curl -s "http://127.0.0.1:$port/metrics" >"$WORK/lat_b.prom"

@@ -7,6 +7,7 @@
 // already reported).
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <map>
 #include <set>
 
@@ -41,6 +42,38 @@ std::set<std::string> per_entity_ids(const std::vector<v1::Alert>& alerts) {
   for (const auto& a : alerts)
     if (testing::per_entity_alert(a)) ids.insert(a.alert_id());
   return ids;
+}
+
+// Record i of `records` on partition 0 at offset i, as the consumer would hand it to the Processor.
+kafka::Record record_at(const std::vector<InputRecord>& records, size_t i) {
+  kafka::Record r;
+  r.topic = records[i].topic;
+  r.partition = 0;
+  r.offset = static_cast<int64_t>(i);
+  r.key = records[i].key;
+  r.value = records[i].value;
+  return r;
+}
+
+int64_t wall_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The per-entity alerts of `outs` together are exactly `expected` (an uninterrupted run's): none missing,
+// none raised again as a new episode.
+void expect_uninterrupted_run_alerts(const std::set<std::string>& expected,
+                                     std::initializer_list<const testing::CollectingEmitter*> outs) {
+  std::set<std::string> got;
+  for (const auto* out : outs)
+    for (const auto& alert : out->alerts)
+      if (testing::per_entity_alert(alert)) got.insert(alert.alert_id());
+  std::vector<std::string> missing, extra;
+  std::set_difference(expected.begin(), expected.end(), got.begin(), got.end(), std::back_inserter(missing));
+  std::set_difference(got.begin(), got.end(), expected.begin(), expected.end(), std::back_inserter(extra));
+  EXPECT_TRUE(missing.empty()) << missing.size() << " alerts of the uninterrupted run are missing";
+  EXPECT_TRUE(extra.empty()) << extra.size() << " alerts an uninterrupted run would not raise";
 }
 
 void produce(const std::string& bootstrap, const std::vector<InputRecord>& records, size_t from, size_t to) {
@@ -165,18 +198,8 @@ TEST(StateChangelog, EntitiesNewerThanTheResumePositionDoNotApplyTheirRecordsTwi
   const size_t position = records.size() / 2;  // the last complete checkpoint's position
   const size_t killed_at = position + records.size() / 8;
   const uint64_t home = pipeline::Processor::home_of(0, 0);
-  const auto rec_at = [&](size_t i) {
-    kafka::Record r;
-    r.topic = records[i].topic;
-    r.partition = 0;
-    r.offset = static_cast<int64_t>(i);
-    r.key = records[i].key;
-    r.value = records[i].value;
-    return r;
-  };
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const auto rec_at = [&](size_t i) { return record_at(records, i); };
+  const int64_t now = wall_now_ms();
 
   std::vector<std::string> inputs{"meter-readings"};
   std::map<std::string, std::string> log;  // the changelog as restore sees it: latest value per key
@@ -203,15 +226,7 @@ TEST(StateChangelog, EntitiesNewerThanTheResumePositionDoNotApplyTheirRecordsTwi
   EXPECT_TRUE(out_a.dead_letters.empty() && out_b.dead_letters.empty());
   EXPECT_GT(metrics.state().replayed_readings->Value(), 0);
 
-  std::set<std::string> got;
-  for (const auto* out : {&out_a, &out_b})
-    for (const auto& alert : out->alerts)
-      if (testing::per_entity_alert(alert)) got.insert(alert.alert_id());
-  std::vector<std::string> missing, extra;
-  std::set_difference(expected.begin(), expected.end(), got.begin(), got.end(), std::back_inserter(missing));
-  std::set_difference(got.begin(), got.end(), expected.begin(), expected.end(), std::back_inserter(extra));
-  EXPECT_TRUE(missing.empty()) << missing.size() << " alerts of the uninterrupted run are missing";
-  EXPECT_TRUE(extra.empty()) << extra.size() << " alerts an uninterrupted run would not raise";
+  expect_uninterrupted_run_alerts(expected, {&out_a, &out_b});
 }
 
 // A periodic checkpoint writes its entities in slices over later loop turns (KafkaRunner), while records go
@@ -224,18 +239,8 @@ TEST(StateChangelog, ACheckpointWrittenInSlicesBetweenRecordsIsARestorePoint) {
   const auto expected = testing::expected_alert_ids(cfg, records);
   ASSERT_GT(expected.size(), 10u);
   const uint64_t home = pipeline::Processor::home_of(0, 0);
-  const auto rec_at = [&](size_t i) {
-    kafka::Record r;
-    r.topic = records[i].topic;
-    r.partition = 0;
-    r.offset = static_cast<int64_t>(i);
-    r.key = records[i].key;
-    r.value = records[i].value;
-    return r;
-  };
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const auto rec_at = [&](size_t i) { return record_at(records, i); };
+  const int64_t now = wall_now_ms();
   std::vector<std::string> inputs{"meter-readings"};
   std::map<std::string, std::string> log;
   const auto to_log = [&](uint64_t h, std::string_view k, std::string_view v) {
@@ -278,15 +283,7 @@ TEST(StateChangelog, ACheckpointWrittenInSlicesBetweenRecordsIsARestorePoint) {
   EXPECT_TRUE(out_a.dead_letters.empty() && out_b.dead_letters.empty());
   EXPECT_GT(metrics.state().replayed_readings->Value(), 0);  // entities written after records past `position`
 
-  std::set<std::string> got;
-  for (const auto* out : {&out_a, &out_b})
-    for (const auto& alert : out->alerts)
-      if (testing::per_entity_alert(alert)) got.insert(alert.alert_id());
-  std::vector<std::string> missing, extra;
-  std::set_difference(expected.begin(), expected.end(), got.begin(), got.end(), std::back_inserter(missing));
-  std::set_difference(got.begin(), got.end(), expected.begin(), expected.end(), std::back_inserter(extra));
-  EXPECT_TRUE(missing.empty()) << missing.size() << " alerts of the uninterrupted run are missing";
-  EXPECT_TRUE(extra.empty()) << extra.size() << " alerts an uninterrupted run would not raise";
+  expect_uninterrupted_run_alerts(expected, {&out_a, &out_b});
 }
 
 }  // namespace

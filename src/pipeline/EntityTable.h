@@ -68,8 +68,10 @@ class EntityTable {
   // Calls fn(index, id (a string_view), state) for every live entity, in index order.
   template <class Fn>
   void for_each(Fn&& fn) {
-    for (uint32_t i = 0; i < states_.size(); ++i)
-      if (live_[i]) fn(i, ids_[i].view(), states_[i]);
+    for_each_from(0, [&](uint32_t i, std::string_view id, State& st) {
+      fn(i, id, st);
+      return true;
+    });
   }
   // for_each from index `from` on, while fn(index, id, state) returns true. Returns the index to resume at:
   // after the entity where fn returned false, or the end of the indices. Indices are stable while no entity

@@ -507,21 +507,29 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
   return true;
 }
 
+KafkaRunner::Settled KafkaRunner::outputs_settled(std::chrono::steady_clock::time_point waiting_since) {
+  if (producer_->outstanding() == 0 && retry_.empty()) return Settled::kYes;
+  // Usually some loop turn soon has nothing in flight; after 2 s of looking, wait for them (as a synchronous
+  // checkpoint would).
+  if (std::chrono::steady_clock::now() - waiting_since < std::chrono::seconds(2)) return Settled::kNotYet;
+  drain(30'000);
+  return producer_->outstanding() == 0 && retry_.empty() ? Settled::kYes : Settled::kGaveUp;
+}
+
 void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::duration budget) {
   const auto now = std::chrono::steady_clock::now();
   changelog_producer_->poll(0);
   // The previous cycle's writes still on their way to the broker: look again on the next loop turn.
   if (changelog_producer_->outstanding() > 0) return;
-  // State may contain a record only once that record's outputs are acknowledged. Usually some loop turn soon
-  // has nothing in flight; after 2 s of looking, wait for them (as a synchronous checkpoint would).
-  if (producer_->outstanding() > 0 || !retry_.empty()) {
-    if (now - last_checkpoint_ < checkpoint_gap_ + std::chrono::seconds(2)) return;
-    drain(30'000);
-    if (producer_->outstanding() > 0 || !retry_.empty()) {
+  switch (outputs_settled(last_checkpoint_ + checkpoint_gap_)) {
+    case Settled::kNotYet:
+      return;
+    case Settled::kGaveUp:
       last_checkpoint_ = now;
       metrics_.state().checkpoints_failed->Increment();
       return;
-    }
+    case Settled::kYes:
+      break;
   }
   last_checkpoint_ = now;
   if (changelog_listener_.failures > 0) {
@@ -568,18 +576,16 @@ void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::duration bud
 
 void KafkaRunner::continue_checkpoint_cycle(std::chrono::steady_clock::duration budget) {
   const auto now = std::chrono::steady_clock::now();
-  // Entities may be written only at a turn where every output is acknowledged (their state holds this turn's
-  // records). Usually most turns are; after 2 s without one, wait for them; if that fails, the cycle is
-  // given up (its positions are no restore points; its unwritten entities stay changed, for the next one).
-  if (producer_->outstanding() > 0 || !retry_.empty()) {
-    if (now - cycle_last_slice_ < std::chrono::seconds(2)) return;
-    drain(30'000);
-    if (producer_->outstanding() > 0 || !retry_.empty()) {
-      forget_background_cycle();
-      last_checkpoint_ = std::chrono::steady_clock::now();
-      metrics_.state().checkpoints_failed->Increment();
-      return;
-    }
+  // Entities hold this turn's records: written only at a turn where every output is acknowledged. If that
+  // fails, the cycle is given up (its positions are no restore points; its unwritten entities stay changed,
+  // for the next one).
+  const Settled settled = outputs_settled(cycle_last_slice_);
+  if (settled == Settled::kNotYet) return;
+  if (settled == Settled::kGaveUp) {
+    forget_background_cycle();
+    last_checkpoint_ = std::chrono::steady_clock::now();
+    metrics_.state().checkpoints_failed->Increment();
+    return;
   }
   cycle_last_slice_ = now;
   cycle_entities_ += processor_.checkpoint_slice(

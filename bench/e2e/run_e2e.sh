@@ -148,10 +148,15 @@ EOF
   local cpu2 hwm
   cpu2=$(cpu_of "$pid")
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-  grep -h "^gridsentinel_alerts_total\|^gridsentinel_dead_letters_total" \
-    <(curl -s "http://127.0.0.1:$port/metrics") |
-    awk '/^gridsentinel_alerts_total/ {a += $NF} /^gridsentinel_dead_letters_total/ {d += $NF}
-         END {printf "alerts+dead letters (metrics): %d (alerts %d, dead letters %d)\n", a + d, a, d}' >&2 || true
+  curl -s "http://127.0.0.1:$port/metrics" >"$WORK/run$run.prom" || true
+  # Alerts by detector and anomaly type (a rebalance that re-raised alerts shows up here, not just in the total).
+  awk '/^gridsentinel_alerts_total/ && $NF > 0 {
+         a += $NF; match($0, /anomaly_type="[^"]*"/); t = substr($0, RSTART + 14, RLENGTH - 15)
+         match($0, /detector="[^"]*"/); by[substr($0, RSTART + 10, RLENGTH - 11) "/" t] += $NF }
+       /^gridsentinel_dead_letters_total/ {d += $NF}
+       END { s = ""; for (k in by) s = s sprintf(" %s %d", k, by[k])
+             printf "alerts+dead letters (metrics): %d (alerts %d, dead letters %d); alerts by type:%s\n", a + d, a, d, s }' \
+    "$WORK/run$run.prom" >&2 || true
   kill -TERM "$pid"
   wait "$pid" || true
   "$PY" -c "

@@ -78,7 +78,8 @@ int cmd_run(const std::string& config_path, const std::string& bootstrap_overrid
 
   std::vector<std::string> input_topics;
   for (const auto& t : cfg.topics.inputs) input_topics.push_back(t.name);
-  sinks::Metrics metrics(input_topics, pipeline::Processor::detector_names());
+  sinks::Metrics metrics(input_topics, pipeline::Processor::detector_names(),
+                         pipeline::Processor::alert_kinds());
   sinks::HealthState health;
   std::unique_ptr<sinks::MetricsServer> server;
   if (!cfg.metrics.bind.empty()) {

@@ -100,7 +100,7 @@ NabResult<ScenarioSummary> run_scenarios(const ScenarioOptions& o, const config:
 
   std::vector<std::string> topics;
   for (const auto& t : cfg.topics.inputs) topics.push_back(t.name);
-  sinks::Metrics metrics(topics, pipeline::Processor::detector_names());
+  sinks::Metrics metrics(topics, pipeline::Processor::detector_names(), pipeline::Processor::alert_kinds());
   pipeline::Processor processor(cfg, metrics);
   CollectingEmitter out;
 

@@ -452,9 +452,11 @@ void KafkaRunner::write_models(const std::vector<uint64_t>& homes, const std::st
   }
 }
 
-void KafkaRunner::write_position(uint64_t home, int64_t position) {
+void KafkaRunner::write_position(uint64_t home, Position position) {
+  // Before the watermark was added the value was the offset alone; restore() reads both forms.
   StateWriter w;
-  w.put<int64_t>(position);
+  w.put<int64_t>(position.offset);
+  w.put<int64_t>(position.watermark);
   produce_state(changelog_topics_[home >> 32], static_cast<int32_t>(home & 0xffffffffu), kPositionKey,
                 w.bytes());
 }
@@ -484,7 +486,8 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
   const size_t entities = write_entities(homes);
   write_models(homes, nullptr);
   for (const uint64_t home : homes)
-    if (const auto it = positions_.find(home); it != positions_.end()) write_position(home, it->second);
+    if (const auto it = positions_.find(home); it != positions_.end())
+      write_position(home, position_of(home, it->second));
   const bool flushed = changelog_producer_->flush(stopping ? 2'000 : 30'000);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!flushed || changelog_listener_.failures > 0) {
@@ -544,7 +547,7 @@ void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::duration bud
     // 1. The positions written last cycle arrived: they are restore points, and the group may commit them.
     for (const auto& [home, pos] : written_positions_)
       checkpointed_offsets_.push_back({processor_.topic_name(static_cast<size_t>(home >> 32)),
-                                       static_cast<int32_t>(home & 0xffffffffu), pos});
+                                       static_cast<int32_t>(home & 0xffffffffu), pos.offset});
     written_positions_.clear();
     // 2. The last cycle's entities arrived: its models, then its positions (after their state in each
     // partition).
@@ -565,7 +568,7 @@ void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::duration bud
   pending_models_[1] = kinds[1] ? processor_.save_models(config::InputKind::kInfra) : std::string();
   for (const uint64_t home : homes_)
     if (const auto it = positions_.find(home); it != positions_.end())
-      pending_positions_.emplace(home, it->second);
+      pending_positions_.emplace(home, position_of(home, it->second));
   checkpoint_bytes_ = 0;
   cycle_entities_ = 0;
   cycle_spent_ = std::chrono::steady_clock::now() - now;
@@ -656,13 +659,17 @@ void KafkaRunner::restore(std::vector<kafka::TopicPartition>& partitions) {
     metrics_.state().restore_records->Increment(static_cast<double>(n));
     const auto t_read = std::chrono::steady_clock::now();
     size_t part_ok = 0;
+    bool resumed = false;
+    int64_t watermark = detectors::FleetWatermark::kUnknown;
     for (const auto& [key, value] : latest) {
       if (key == kPositionKey) {
         StateReader r(value);
-        int64_t pos = -1;
-        if (r.get(pos) && r.done() && pos >= 0) {
+        int64_t pos = -1, wm = detectors::FleetWatermark::kUnknown;
+        if (r.get(pos) && (r.done() || (r.get(wm) && r.done())) && pos >= 0) {
           p.offset = pos;  // consume from the checkpointed position
           positions_[home] = pos;
+          resumed = true;
+          watermark = wm;
         }
       } else if (key == kMeterModelsKey || key == kInfraModelsKey) {
         const auto kind = key == kMeterModelsKey ? config::InputKind::kMeter : config::InputKind::kInfra;
@@ -674,6 +681,9 @@ void KafkaRunner::restore(std::vector<kafka::TopicPartition>& partitions) {
         ++refused;
       }
     }
+    // A partition with restored state holds the fleet's event time back from the start, at its checkpointed
+    // watermark (or, from an older checkpoint without one, until it has delivered enough readings).
+    if (resumed || part_ok > 0) processor_.resume_partition_progress(home, watermark);
     ok += part_ok;
     restoring_gauge_.add(-1);
     spdlog::info("restored {} entities of {} [{}] from {} records of {} (read {:.3f} s, applied {:.3f} s){}",

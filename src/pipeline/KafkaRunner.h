@@ -13,25 +13,25 @@
 //
 // State (config `state`): a checkpoint writes the state of every entity that changed to the changelog
 // partition co-partitioned with its input partition, the fleet models, and a position record ("_pos": the
-// next input offset) whose state is in the log before it. Periodic checkpoints (every
-// `checkpoint_interval`, or 9x the last one's time in the loop if longer: a catch-up that changes every
-// entity between two of them spends at most a tenth of its time checkpointing) never wait for the broker, so
-// they do not stall the loop: at a loop turn where every output is acknowledged (state may only contain
-// records whose alerts are delivered) and the previous cycle's writes have all arrived, the loop writes the
-// previous cycle's models and positions (their state is now in the log) and takes this cycle's (the
-// positions of this turn); then it writes the entities that changed, in slices of a few milliseconds over the
-// next turns, each at a turn where every output is acknowledged, so that no turn holds its records back for
-// the whole cycle (at 100k meters a cycle's entities take ~0.5 s). An entity written after the cycle began
-// may hold records past its position: harmless, as a restored state skips the records it already contains.
-// This cycle's models and positions are written by the next one. A position becomes the group's committed
-// offset once its record is acknowledged, i.e. a cycle later again: the committed offset is never ahead of
-// the state in the log. On revocation and at shutdown the checkpoint is synchronous: drain, write entities,
-// models and current positions, wait for the broker. On assignment each partition's changelog is read to its
-// end (latest value per key wins, tombstones delete, so a compacted and an uncompacted topic restore the
-// same), its entities are restored and consumption starts at the checkpointed position: records after it are
-// processed again on warm state, and their alerts come out again with the same ids (at-least-once), while
-// nothing already reported re-alerts as a new episode. On revocation: drain, checkpoint, commit, forget the
-// partition's entities.
+// next input offset, and the partition's event-time watermark there) whose state is in the log before it.
+// Periodic checkpoints (every `checkpoint_interval`, or 9x the last one's time in the loop if longer: a
+// catch-up that changes every entity between two of them spends at most a tenth of its time checkpointing)
+// never wait for the broker, so they do not stall the loop: at a loop turn where every output is acknowledged
+// (state may only contain records whose alerts are delivered) and the previous cycle's writes have all
+// arrived, the loop writes the previous cycle's models and positions (their state is now in the log) and
+// takes this cycle's (the positions of this turn); then it writes the entities that changed, in slices of a
+// few milliseconds over the next turns, each at a turn where every output is acknowledged, so that no turn
+// holds its records back for the whole cycle (at 100k meters a cycle's entities take ~0.5 s). An entity
+// written after the cycle began may hold records past its position: harmless, as a restored state skips the
+// records it already contains. This cycle's models and positions are written by the next one. A position
+// becomes the group's committed offset once its record is acknowledged, i.e. a cycle later again: the
+// committed offset is never ahead of the state in the log. On revocation and at shutdown the checkpoint is
+// synchronous: drain, write entities, models and current positions, wait for the broker. On assignment each
+// partition's changelog is read to its end (latest value per key wins, tombstones delete, so a compacted and
+// an uncompacted topic restore the same), its entities are restored and consumption starts at the
+// checkpointed position: records after it are processed again on warm state, and their alerts come out again
+// with the same ids (at-least-once), while nothing already reported re-alerts as a new episode. On
+// revocation: drain, checkpoint, commit, forget the partition's entities.
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -114,7 +114,16 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   size_t write_entities(const std::vector<uint64_t>& homes);
   // Each kind's fleet models into its first home: saved[2] (an empty one is skipped), or the current ones.
   void write_models(const std::vector<uint64_t>& homes, const std::string* saved);
-  void write_position(uint64_t home, int64_t position);
+  // A partition's restore point: the next offset to process, and its event-time watermark at that offset
+  // (Processor::partition_watermark), so that its next owner judges silence as this one would have.
+  struct Position {
+    int64_t offset = 0;
+    int64_t watermark = 0;
+  };
+  Position position_of(uint64_t home, int64_t offset) {
+    return {offset, processor_.partition_watermark(home)};
+  }
+  void write_position(uint64_t home, Position position);
   void forget_background_cycle();
   void restore(std::vector<kafka::TopicPartition>& partitions);
   void produce_state(const std::string& topic, int32_t partition, std::string_view key,
@@ -147,9 +156,9 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   std::vector<kafka::TopicPartition> checkpointed_offsets_;
   // Background checkpoints: the last cycle's positions and models (its entities are on their way), and the
   // positions whose _pos records are on their way.
-  std::map<uint64_t, int64_t> pending_positions_;
+  std::map<uint64_t, Position> pending_positions_;
   std::string pending_models_[2];  // meter, infra; empty = none
-  std::map<uint64_t, int64_t> written_positions_;
+  std::map<uint64_t, Position> written_positions_;
   // The cycle whose entities are being written, slice by slice (none between cycles), its loop time so far,
   // entities written and the last turn it could write at.
   std::optional<Processor::CheckpointCursor> cycle_;

@@ -81,6 +81,20 @@ std::vector<std::string> Processor::detector_names() {
           std::string(kIForest), std::string(kDrift), std::string(kRules)};
 }
 
+std::vector<sinks::AlertKind> Processor::alert_kinds() {
+  std::vector<sinks::AlertKind> kinds;
+  for (const char* t : {"high_value", "low_value"}) {
+    kinds.push_back({std::string(kZScore), t});
+    kinds.push_back({std::string(kIqr), t});
+  }
+  kinds.push_back({std::string(kSpike), "spike"});
+  kinds.push_back({std::string(kSpike), "level_shift"});
+  kinds.push_back({std::string(kIForest), "multivariate_outlier"});
+  kinds.push_back({std::string(kDrift), "distribution_drift"});
+  for (const auto name : detectors::kRuleTypeNames) kinds.push_back({std::string(kRules), std::string(name)});
+  return kinds;
+}
+
 Processor::Processor(const config::Config& cfg, sinks::Metrics& metrics)
     : cfg_(cfg),
       metrics_(metrics),
@@ -698,7 +712,7 @@ void Processor::add_feature(std::string_view name, double value) {
 void Processor::publish_alert(const Context& c, v1::Severity severity, std::string_view explanation) {
   alert_.set_severity(severity);
   alert_.set_explanation(std::string(explanation));
-  metrics_.alerts(alert_.detector(), severity).Increment();
+  metrics_.alerts(alert_.detector(), alert_.anomaly_type(), severity).Increment();
   c.out->alert(alert_);
 }
 

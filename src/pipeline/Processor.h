@@ -102,6 +102,15 @@ class Processor {
   // Forgets every entity homed on one of `homes` (their partitions went to another instance). Returns how
   // many.
   size_t drop(std::span<const uint64_t> homes);
+  // Event-time progress of a partition (the FleetWatermark its readings feed; missing readings are judged
+  // against the minimum over the partitions), checkpointed with the partition's position: kUnknown before
+  // enough readings. resume_partition_progress() restores it on the partition's next owner, before any of its
+  // records arrive, so that the partition holds the fleet's watermark back from the start as it did on its
+  // previous owner. Without it, a partition whose restored meters had not reported yet did not count, and
+  // partitions fetched ahead of it made all its meters look silent (one rebalance: 32,811 false
+  // missing_readings alerts at 100k meters).
+  int64_t partition_watermark(uint64_t home);
+  void resume_partition_progress(uint64_t home, int64_t watermark);
   // The fleet-wide models of a kind (isolation forest, drift detector and its sampler) as one value, and
   // their restore. restore_models only replaces models that have learned nothing yet (a cold start); it
   // returns whether it did.
@@ -110,6 +119,8 @@ class Processor {
   config::InputKind kind_of_topic(size_t topic_index) const;
   // Every detector name this processor can put on an alert (a bounded label set for metrics).
   static std::vector<std::string> detector_names();
+  // Every (detector, anomaly_type) pair an alert of this pipeline can carry.
+  static std::vector<sinks::AlertKind> alert_kinds();
 
  private:
   template <class D>

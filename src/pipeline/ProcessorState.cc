@@ -236,7 +236,17 @@ size_t Processor::drop(std::span<const uint64_t> homes) {
     kind->entities_gauge.set(static_cast<double>(kind->table.size()));
   }
   for (const uint64_t home : homes) partition_progress_.erase(home);
+  current_progress_ = nullptr;  // may have pointed into an erased entry
   return dropped;
+}
+
+int64_t Processor::partition_watermark(uint64_t home) {
+  const auto it = partition_progress_.find(home);
+  return it == partition_progress_.end() ? detectors::FleetWatermark::kUnknown : it->second.watermark();
+}
+
+void Processor::resume_partition_progress(uint64_t home, int64_t watermark) {
+  partition_progress_.try_emplace(home, cfg_.watermark).first->second.resume_from(watermark);
 }
 
 std::string Processor::save_models(config::InputKind k) const {

@@ -30,7 +30,8 @@ const char* severity_name(int severity) {
   }
 }
 
-Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector<std::string>& detectors)
+Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector<std::string>& detectors,
+                 const std::vector<AlertKind>& alert_kinds)
     : registry_(std::make_shared<prometheus::Registry>()) {
   auto& r = *registry_;
   BuildGauge()
@@ -63,17 +64,15 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
 
   alerts_family_ = &BuildCounter()
                         .Name("gridsentinel_alerts_total")
-                        .Help("Alerts published, by detector and severity.")
+                        .Help("Alerts published, by detector, anomaly type and severity.")
                         .Register(r);
   suppressed_family_ = &BuildCounter()
                             .Name("gridsentinel_alerts_suppressed_total")
                             .Help("Flagged points not alerted because their episode was already reported.")
                             .Register(r);
-  for (const auto& d : detectors) {
-    for (int s : {v1::SEVERITY_WARNING, v1::SEVERITY_CRITICAL})
-      alerts_[{d, s}] = &alerts_family_->Add({{"detector", d}, {"severity", severity_name(s)}});
-    suppressed_[d] = &suppressed_family_->Add({{"detector", d}});
-  }
+  for (const auto& k : alert_kinds)
+    for (int s : {v1::SEVERITY_WARNING, v1::SEVERITY_CRITICAL}) alerts(k.detector, k.anomaly_type, s);
+  for (const auto& d : detectors) suppressed_[d] = &suppressed_family_->Add({{"detector", d}});
 
   // Event time -> ack spans minutes for meters that report every 15 minutes; record -> ack is milliseconds.
   event_to_ack_ = &BuildHistogram()
@@ -286,13 +285,15 @@ prometheus::Counter& Metrics::records_consumed(const std::string& topic) {
   return *(it != consumed_.end() ? it->second : consumed_.at("other"));
 }
 
-prometheus::Counter& Metrics::alerts(const std::string& detector, int severity) {
+prometheus::Counter& Metrics::alerts(std::string_view detector, std::string_view anomaly_type, int severity) {
   const std::lock_guard lock(lazy_mu_);
-  auto it = alerts_.find({detector, severity});
+  auto it = alerts_.find(std::tuple{detector, anomaly_type, severity});
   if (it != alerts_.end()) return *it->second;
-  // Detector names come from code, not data: the set stays bounded even when added lazily.
-  auto* c = &alerts_family_->Add({{"detector", detector}, {"severity", severity_name(severity)}});
-  alerts_[{detector, severity}] = c;
+  std::tuple<std::string, std::string, int> key{detector, anomaly_type, severity};
+  auto* c = &alerts_family_->Add({{"detector", std::get<0>(key)},
+                                  {"anomaly_type", std::get<1>(key)},
+                                  {"severity", severity_name(severity)}});
+  alerts_.emplace(std::move(key), c);
   return *c;
 }
 

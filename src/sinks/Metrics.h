@@ -23,6 +23,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "ingest/DeadLetterReason.h"
@@ -76,10 +78,18 @@ class HistogramBatch {
   bool pending_ = false;
 };
 
+// One (detector, anomaly_type) pair an alert can carry, e.g. ("rules", "missing_readings").
+struct AlertKind {
+  std::string detector;
+  std::string anomaly_type;
+};
+
 class Metrics {
  public:
-  // `input_topics` and `detectors` fix the label sets up front.
-  Metrics(const std::vector<std::string>& input_topics, const std::vector<std::string>& detectors);
+  // `input_topics`, `detectors` and `alert_kinds` fix the label sets up front, so that every series exists
+  // (at 0) before its first increment and a rate over it is right from the start.
+  Metrics(const std::vector<std::string>& input_topics, const std::vector<std::string>& detectors,
+          const std::vector<AlertKind>& alert_kinds = {});
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
@@ -90,7 +100,9 @@ class Metrics {
   prometheus::Counter& dead_letters(ingest::DeadLetterReason r) {
     return *dead_letters_[static_cast<size_t>(r)];
   }
-  prometheus::Counter& alerts(const std::string& detector, int severity);  // severity: v1::Severity value
+  // severity: a v1::Severity value. A pair not given to the constructor is added on first use (the names come
+  // from code, never from data, so the label set stays bounded).
+  prometheus::Counter& alerts(std::string_view detector, std::string_view anomaly_type, int severity);
   prometheus::Counter& alerts_suppressed(const std::string& detector);
   prometheus::Histogram& event_to_ack_seconds() { return *event_to_ack_; }
   prometheus::Histogram& record_to_ack_seconds() { return *record_to_ack_; }
@@ -136,7 +148,7 @@ class Metrics {
   prometheus::Counter *readings_meter_, *readings_infra_;
   std::array<prometheus::Counter*, static_cast<size_t>(ingest::DeadLetterReason::kCount)> dead_letters_{};
   prometheus::Family<prometheus::Counter>* alerts_family_;
-  std::map<std::pair<std::string, int>, prometheus::Counter*> alerts_;
+  std::map<std::tuple<std::string, std::string, int>, prometheus::Counter*, std::less<>> alerts_;
   prometheus::Family<prometheus::Counter>* suppressed_family_;
   std::map<std::string, prometheus::Counter*> suppressed_;
   prometheus::Histogram *event_to_ack_, *record_to_ack_, *record_e2e_;

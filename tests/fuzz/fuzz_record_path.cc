@@ -57,6 +57,7 @@ bool is_hex32(const std::string& s) {
 
 struct CheckingEmitter final : gs::pipeline::Emitter {
   const std::set<std::string>* detectors = nullptr;
+  const std::set<std::pair<std::string, std::string>>* kinds = nullptr;
   const gs::kafka::Record* current = nullptr;  // the record being processed, or null (check_missing)
   uint64_t alerts = 0, dead_letters = 0, risks = 0;
 
@@ -69,6 +70,8 @@ struct CheckingEmitter final : gs::pipeline::Emitter {
     if (a.entity_id().empty() || a.detector().empty() || a.anomaly_type().empty())
       fail("alert without entity id, detector or anomaly type", dbg);
     if (detectors->count(a.detector()) == 0) fail("alert from a detector not in detector_names()", dbg);
+    if (kinds->count({a.detector(), a.anomaly_type()}) == 0)
+      fail("alert of a (detector, anomaly_type) not in alert_kinds(): an unbounded metric label", dbg);
     if (a.severity() != gs::v1::SEVERITY_WARNING && a.severity() != gs::v1::SEVERITY_CRITICAL)
       fail("alert severity neither WARNING nor CRITICAL", dbg);
     // Deterministic id from the alert's own fields; a fleet drift alert keys it by the drifted feature in
@@ -153,6 +156,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return v;
   }();
   static gs::sinks::Metrics metrics(topic_names, gs::pipeline::Processor::detector_names());
+  static const std::set<std::pair<std::string, std::string>> kinds = [] {
+    std::set<std::pair<std::string, std::string>> s;
+    for (const auto& k : gs::pipeline::Processor::alert_kinds()) s.emplace(k.detector, k.anomaly_type);
+    return s;
+  }();
   static const std::set<std::string> detectors = [] {
     const auto names = gs::pipeline::Processor::detector_names();
     return std::set<std::string>(names.begin(), names.end());
@@ -162,6 +170,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   gs::pipeline::Processor proc(cfg, metrics);
   CheckingEmitter out;
   out.detectors = &detectors;
+  out.kinds = &kinds;
 
   int64_t now_ms = kBaseMs + 30LL * 86'400'000;  // wall clock: event times up to ~30 days of history fit
   int64_t t = kBaseMs;                           // synthesised event time, advancing

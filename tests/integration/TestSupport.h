@@ -114,6 +114,12 @@ class CountingProducer : public kafka::Producer::Listener {
     while (producer_.produce(topic, key, value, 0) == kafka::Producer::Status::kQueueFull) producer_.poll(10);
     ++sent_;
   }
+  // To one partition, whatever the key.
+  void send_to(const std::string& topic, int32_t partition, std::string_view key, std::string_view value) {
+    while (producer_.produce_to(topic, partition, key, &value, 0) == kafka::Producer::Status::kQueueFull)
+      producer_.poll(10);
+    ++sent_;
+  }
   bool flush() { return producer_.flush(30'000) && failed_ == 0 && delivered_ == sent_; }
   // Waits up to `timeout_ms` (e.g. through a broker outage); true once everything sent was delivered.
   bool flush(int timeout_ms) { return producer_.flush(timeout_ms) && failed_ == 0 && delivered_ == sent_; }

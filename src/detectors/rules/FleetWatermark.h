@@ -13,6 +13,7 @@
 // minimum of their watermarks, as stream processors do. Cost: observe() O(1); watermark() O(sample_size) (a
 // selection on a preallocated scratch copy), so call it per batch or per tick, not per reading. Memory: 16
 // bytes x sample_size (64 KiB at the default), allocated once.
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -38,6 +39,12 @@ class FleetWatermark {
   void observe(int64_t event_time_ms);
   // The current watermark (monotone), or kUnknown.
   int64_t watermark();
+  // Continues from a watermark this partition had reached before (a checkpoint's, restored on another
+  // instance): the watermark is at least `watermark` from now on, also before min_samples new readings.
+  // Without it a restored partition would be kUnknown until it delivers min_samples readings and, before its
+  // first one, would not hold the fleet back at all, so that its restored meters were judged against
+  // partitions read ahead of it. kUnknown changes nothing.
+  void resume_from(int64_t watermark) { watermark_ = std::max(watermark_, watermark); }
   uint64_t observed() const { return observed_; }
 
  private:

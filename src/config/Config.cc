@@ -341,7 +341,9 @@ void read_rules(Section& top, Config& c) {
   r.get("stuck_min_readings", m.stuck_min_readings);
   r.get("default_interval_s", m.default_interval_s);
   r.get("missing_after_intervals", c.silence.missing_after_intervals);
+  r.get_duration("idle_partition_after", c.idle_partition_after_ms);
   r.finish();
+  require(c.idle_partition_after_ms >= 0, r.key("idle_partition_after"), c.idle_partition_after_ms, ">= 0");
   check_valid(m, "rules");
   check_valid(c.silence, "rules.missing_after_intervals");
 

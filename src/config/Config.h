@@ -205,6 +205,9 @@ struct Config {
   detectors::MeterRulesConfig rules;
   detectors::SilenceTrackerConfig silence;
   detectors::FleetWatermarkConfig watermark;
+  // A partition that delivered nothing for this long (wall clock) no longer holds the fleet's event-time
+  // progress back (Processor.h, partition progress); 0 = never idle.
+  int64_t idle_partition_after_ms = 3'600'000;
   detectors::MeterRiskConfig risk{.rules_floor =
                                       0.8};  // decisive rules (bypass, tamper) can raise the band alone
 

@@ -86,7 +86,10 @@ class EntityTable {
   State& at(uint32_t idx) { return states_[idx]; }
   const State& at(uint32_t idx) const { return states_[idx]; }
   std::string_view id(uint32_t idx) const { return ids_[idx].view(); }
+  // Live entities. Indices of live entities may exceed it once any was erased (their indices are not moved).
   size_t size() const { return states_.size() - free_.size(); }
+  // Whether `idx` is the index of a live entity.
+  bool contains(uint32_t idx) const { return idx < live_.size() && live_[idx]; }
 
  private:
   static uint64_t hash(std::string_view s) { return std::hash<std::string_view>{}(s); }

@@ -683,7 +683,7 @@ void KafkaRunner::restore(std::vector<kafka::TopicPartition>& partitions) {
     }
     // A partition with restored state holds the fleet's event time back from the start, at its checkpointed
     // watermark (or, from an older checkpoint without one, until it has delivered enough readings).
-    if (resumed || part_ok > 0) processor_.resume_partition_progress(home, watermark);
+    if (resumed || part_ok > 0) processor_.resume_partition_progress(home, watermark, wall_ms());
     ok += part_ok;
     restoring_gauge_.add(-1);
     spdlog::info("restored {} entities of {} [{}] from {} records of {} (read {:.3f} s, applied {:.3f} s){}",

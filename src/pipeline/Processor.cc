@@ -212,7 +212,9 @@ void Processor::process(const kafka::Record& rec, int64_t now_ms, Emitter& out) 
   ++pending_.consumed[topic_index];
   const ingest::RecordDecoder* decoder = &decoders_[topic_index];
   const uint64_t progress_key = (uint64_t{topic_index} << 32) | static_cast<uint32_t>(rec.partition);
-  current_progress_ = &partition_progress_.try_emplace(progress_key, cfg_.watermark).first->second;
+  PartitionProgress& progress = partition_progress_.try_emplace(progress_key, cfg_.watermark).first->second;
+  progress.active_ms = now_ms;
+  current_progress_ = &progress.watermark;
   current_home_ = progress_key;
   current_offset_ = rec.offset;
 
@@ -623,12 +625,15 @@ void Processor::emit_finding(const Context& c, const detectors::Finding& f) {
 
 void Processor::check_missing(int64_t now_ms, Emitter& out) {
   readings_since_missing_check_ = 0;
-  const int64_t wm = fleet_watermark();
+  const int64_t wm = fleet_watermark(now_ms);
   if (wm == detectors::FleetWatermark::kUnknown) return;
   missing_.clear();
   silence_.drain_missing(wm, missing_, 10'000);
   for (const auto& m : missing_) {
-    if (m.meter >= meters_.table.size()) continue;
+    // Reports come only for live meters (a meter dropped or evicted is forgotten by the tracker); the check
+    // guards the index. It once compared with size(), the count of live meters, and so dropped the reports of
+    // every meter indexed above it after a rebalance had erased some: their silences were never alerted.
+    if (!meters_.table.contains(m.meter)) continue;
     const auto f = detectors::missing_readings_finding(m);
     const Context c{&meters_, meters_.table.id(m.meter), f.event_time_ms, nullptr, now_ms, &out};
     emit_finding(c, f);
@@ -637,10 +642,12 @@ void Processor::check_missing(int64_t now_ms, Emitter& out) {
   }
 }
 
-int64_t Processor::fleet_watermark() {
+int64_t Processor::fleet_watermark(int64_t now_ms) {
   int64_t wm = detectors::FleetWatermark::kUnknown;
+  const int64_t idle_after = cfg_.idle_partition_after_ms;
   for (auto& [key, progress] : partition_progress_) {
-    const int64_t w = progress.watermark();
+    if (idle_after > 0 && now_ms - progress.active_ms > idle_after) continue;  // idle: does not hold back
+    const int64_t w = progress.watermark.watermark();
     // A partition with too little data yet holds the fleet back: its meters are not judged silent against the
     // others' progress.
     if (w == detectors::FleetWatermark::kUnknown) return detectors::FleetWatermark::kUnknown;

@@ -110,7 +110,7 @@ class Processor {
   // partitions fetched ahead of it made all its meters look silent (one rebalance: 32,811 false
   // missing_readings alerts at 100k meters).
   int64_t partition_watermark(uint64_t home);
-  void resume_partition_progress(uint64_t home, int64_t watermark);
+  void resume_partition_progress(uint64_t home, int64_t watermark, int64_t now_ms);
   // The fleet-wide models of a kind (isolation forest, drift detector and its sampler) as one value, and
   // their restore. restore_models only replaces models that have learned nothing yet (a cold start); it
   // returns whether it did.
@@ -220,12 +220,20 @@ class Processor {
   detectors::SilenceTracker silence_;
   // Fleet event-time progress per input partition: a backlog is consumed partition by partition, so one
   // partition's progress must not make meters of a partition not yet read look silent. The fleet watermark is
-  // the minimum over partitions.
-  std::unordered_map<uint64_t, detectors::FleetWatermark> partition_progress_;
+  // the minimum over the partitions that delivered within `idle_partition_after_ms` (wall clock of process()
+  // and check_missing(); a restored partition counts as active when restored): a partition nobody writes to
+  // any more (its producer gone, or its only meters silent) would otherwise hold every silence judgement of
+  // this instance back for ever, as idle sources do event-time watermarks in other stream processors.
+  struct PartitionProgress {
+    explicit PartitionProgress(const detectors::FleetWatermarkConfig& c) : watermark(c) {}
+    detectors::FleetWatermark watermark;
+    int64_t active_ms = 0;  // when it last delivered a record
+  };
+  std::unordered_map<uint64_t, PartitionProgress> partition_progress_;
   detectors::FleetWatermark* current_progress_ = nullptr;
   uint64_t current_home_ = 0;    // home_of() the record being processed
   int64_t current_offset_ = -1;  // its offset (-1: not from Kafka)
-  int64_t fleet_watermark();
+  int64_t fleet_watermark(int64_t now_ms);
   std::vector<detectors::MissingReport> missing_;
   std::array<int64_t, 3> band_counts_{};
   std::array<sinks::GaugeShare, 3> band_gauges_;  // this Processor's part of meters_by_risk_band

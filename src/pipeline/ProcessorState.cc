@@ -242,11 +242,14 @@ size_t Processor::drop(std::span<const uint64_t> homes) {
 
 int64_t Processor::partition_watermark(uint64_t home) {
   const auto it = partition_progress_.find(home);
-  return it == partition_progress_.end() ? detectors::FleetWatermark::kUnknown : it->second.watermark();
+  return it == partition_progress_.end() ? detectors::FleetWatermark::kUnknown
+                                         : it->second.watermark.watermark();
 }
 
-void Processor::resume_partition_progress(uint64_t home, int64_t watermark) {
-  partition_progress_.try_emplace(home, cfg_.watermark).first->second.resume_from(watermark);
+void Processor::resume_partition_progress(uint64_t home, int64_t watermark, int64_t now_ms) {
+  PartitionProgress& progress = partition_progress_.try_emplace(home, cfg_.watermark).first->second;
+  progress.watermark.resume_from(watermark);
+  progress.active_ms = now_ms;
 }
 
 std::string Processor::save_models(config::InputKind k) const {

@@ -1,0 +1,165 @@
+// Missing readings against the fleet's progress per input partition (Processor): a partition not read yet
+// holds the fleet back, one that stopped delivering for `rules.idle_partition_after` (wall clock) no longer
+// does, and a restored partition holds it back from its restore on.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/Config.h"
+#include "gridsentinel/v1/alert.pb.h"
+#include "gridsentinel/v1/telemetry.pb.h"
+#include "pipeline/Processor.h"
+#include "sinks/Metrics.h"
+
+namespace gridsentinel::pipeline {
+namespace {
+
+constexpr int64_t kT0 = 1'704'067'200'000;  // 2024-01-01 00:00 UTC
+constexpr int64_t kInterval = 900'000;      // 15 minutes
+constexpr int64_t kMinute = 60'000;
+constexpr int kMetersPerPartition = 50;
+constexpr int64_t kWall = kT0 + 30 * 24 * 60 * kMinute;  // the wall clock: a month after the readings began
+
+class MissingCollector : public Emitter {
+ public:
+  void alert(const v1::Alert& a) override {
+    if (a.anomaly_type() != "missing_readings") return;
+    missing.insert(a.entity_id());
+    ++reports;
+  }
+  void dead_letter(const v1::DeadLetter& d, std::string_view) override {
+    if (dead++ == 0) first_reason = d.reason() + ": " + d.detail();
+  }
+  std::string first_reason;
+  void risk(const v1::MeterRisk&) override {}
+  std::set<std::string> missing;  // meters reported
+  size_t reports = 0;
+  int dead = 0;
+};
+
+struct Fleet {
+  explicit Fleet(const config::Config& c)
+      : cfg(c), metrics({"meter-readings"}, {}), processor(cfg, metrics) {}
+  // Ticks [from, to) of the meters of `partition` (meters P<partition>-<i>), processed at wall time `now`;
+  // meter `silent` (if any) sends nothing.
+  void feed(int32_t partition, int from, int to, int64_t now, int silent = -1) {
+    kafka::Record rec;
+    rec.topic = "meter-readings";
+    rec.partition = partition;
+    v1::MeterReading r;
+    std::string key, value;
+    for (int tick = from; tick < to; ++tick)
+      for (int m = 0; m < kMetersPerPartition; ++m) {
+        if (m == silent) continue;
+        key = "P" + std::to_string(partition) + "-" + std::to_string(m);
+        r.set_meter_id(key);
+        r.set_event_time_ms(kT0 + tick * kInterval);
+        r.set_interval_s(900);
+        r.set_voltage_v(230.0);
+        r.set_current_a(2.0);
+        r.set_active_power_w(460.0 + m);
+        r.set_energy_kwh(1000.0 + tick * 0.115);
+        r.SerializeToString(&value);
+        rec.key = key;
+        rec.value = value;
+        rec.offset = offsets[partition]++;
+        processor.process(rec, now, out);
+      }
+    processor.check_missing(now, out);
+  }
+  config::Config cfg;
+  sinks::Metrics metrics;
+  Processor processor;
+  MissingCollector out;
+  int64_t offsets[2] = {0, 0};
+};
+
+config::Config with_idle_after(const std::string& duration) {
+  return config::parse_config("rules: {idle_partition_after: " + duration + "}", "test");
+}
+
+TEST(PartitionProgress, APartitionThatStoppedDeliveringHoldsTheFleetBackUntilItIsIdle) {
+  const int64_t wall = kWall;
+  // Both partitions deliver a day; then only partition 0 delivers, for another day.
+  Fleet held(with_idle_after("1h")), idle(with_idle_after("1h")), never(with_idle_after("0s"));
+  for (Fleet* f : {&held, &idle, &never}) {
+    f->feed(0, 0, 96, wall);
+    f->feed(1, 0, 96, wall);
+  }
+  held.feed(0, 96, 192, wall + 30 * kMinute);  // partition 1 quiet for 30 min: still holds the fleet back
+  idle.feed(0, 96, 192, wall + 61 * kMinute);  // quiet for 61 min: idle
+  never.feed(0, 96, 192, wall + 24 * 60 * kMinute);
+  for (const Fleet* f : {&held, &idle, &never}) ASSERT_EQ(f->out.dead, 0) << f->out.first_reason;
+  EXPECT_TRUE(held.out.missing.empty()) << *held.out.missing.begin();
+  EXPECT_TRUE(never.out.missing.empty()) << "idle_partition_after: 0 never lets a partition go idle";
+  // Idle: partition 1's meters are judged against partition 0's progress, and all of them are silent.
+  EXPECT_EQ(idle.out.missing.size(), static_cast<size_t>(kMetersPerPartition));
+  for (const auto& id : idle.out.missing) EXPECT_EQ(id.rfind("P1-", 0), 0u) << id;
+}
+
+TEST(PartitionProgress, APartitionThatDeliversAgainHoldsTheFleetBackAgain) {
+  Fleet f(with_idle_after("1h"));
+  f.feed(0, 0, 96, kWall);
+  f.feed(1, 0, 96, kWall);
+  f.feed(1, 96, 97,
+         kWall + 2 * 60 * kMinute);  // partition 1 delivered just now (one tick); partition 0 did not
+  f.feed(1, 97, 120, kWall + 2 * 60 * kMinute);
+  // Partition 0 is idle, so partition 1's progress alone moves the fleet: partition 0's meters are missing.
+  EXPECT_EQ(f.out.missing.size(), static_cast<size_t>(kMetersPerPartition));
+  EXPECT_EQ(f.out.reports, static_cast<size_t>(kMetersPerPartition));
+  // Partition 0 delivers once more (tick 120), then partition 1 runs a day ahead: partition 0 is active again
+  // and holds the fleet back at tick 120, so its meters are not reported a second time.
+  f.feed(0, 120, 121, kWall + 2 * 60 * kMinute);
+  f.feed(1, 120, 200, kWall + 2 * 60 * kMinute);
+  EXPECT_EQ(f.out.reports, static_cast<size_t>(kMetersPerPartition));
+  // An hour and more later partition 0 is idle again: now they are.
+  f.feed(1, 200, 210, kWall + 3 * 60 * kMinute + kMinute);
+  EXPECT_EQ(f.out.reports, static_cast<size_t>(2 * kMetersPerPartition));
+  EXPECT_EQ(f.out.dead, 0) << f.out.first_reason;
+}
+
+TEST(PartitionProgress, ARestoredPartitionHoldsTheFleetBackFromItsRestoreUntilIdle) {
+  Fleet f(with_idle_after("1h"));
+  const uint64_t home1 = Processor::home_of(0, 1);
+  f.feed(0, 0, 10, kWall);
+  // Partition 1 was restored (its meters' state came from a checkpoint; here: its progress alone, at the
+  // watermark its previous owner had reached) and has not delivered since.
+  f.processor.resume_partition_progress(home1, kT0 + 5 * kInterval, kWall);
+  EXPECT_EQ(f.processor.partition_watermark(home1), kT0 + 5 * kInterval);
+  f.feed(0, 10, 96, kWall + 30 * kMinute);
+  EXPECT_TRUE(f.out.missing.empty());
+  // An older checkpoint without a watermark: unknown, which holds the fleet back as well.
+  Fleet g(with_idle_after("1h"));
+  g.feed(0, 0, 10, kWall);
+  g.processor.resume_partition_progress(home1, detectors::FleetWatermark::kUnknown, kWall);
+  g.feed(1, 0, 1, kWall);  // one tick: fewer readings than the watermark needs
+  g.feed(0, 10, 96, kWall + 30 * kMinute);
+  EXPECT_TRUE(g.out.missing.empty());
+  // An hour later partition 1 is idle: its meter that reported once is judged against partition 0.
+  g.feed(0, 96, 100, kWall + 2 * 60 * kMinute);
+  EXPECT_EQ(g.out.missing.size(), static_cast<size_t>(kMetersPerPartition));
+  for (const auto& id : g.out.missing) EXPECT_EQ(id.rfind("P1-", 0), 0u) << id;
+  EXPECT_EQ(f.out.dead + g.out.dead, 0) << f.out.first_reason << g.out.first_reason;
+}
+
+TEST(PartitionProgress, AfterARebalanceDroppedSomeMetersTheSilenceOfEveryOtherIsStillReported) {
+  Fleet f(with_idle_after("1h"));
+  f.feed(0, 0, 10, kWall);
+  f.feed(1, 0, 10, kWall);  // partition 1's meters have the higher entity indices
+  EXPECT_EQ(f.processor.drop(std::vector<uint64_t>{Processor::home_of(0, 0)}),
+            static_cast<size_t>(kMetersPerPartition));
+  f.feed(1, 10, 96, kWall, /*silent=*/7);
+  EXPECT_EQ(f.out.dead, 0) << f.out.first_reason;
+  // Once each: a silence report was dropped when the meter's index was above the count of live meters.
+  EXPECT_EQ(f.out.missing, std::set<std::string>{"P1-7"});
+  EXPECT_EQ(f.out.reports, 1u);
+}
+
+TEST(PartitionProgress, IdlePartitionAfterMustNotBeNegative) {
+  EXPECT_THROW(with_idle_after("-5m"), std::exception);
+}
+
+}  // namespace
+}  // namespace gridsentinel::pipeline

@@ -608,7 +608,11 @@ double Processor::run_rules(EntityState& st, uint32_t idx, const Context& c, con
   const uint32_t interval_ms = r.has_interval_s() ? r.interval_s() * 1000u : 0u;
   if (silence_.on_reading(idx, c.t, interval_ms, &gap) == detectors::SilenceTracker::Update::kGapReported) {
     const auto f = detectors::missing_readings_finding(gap);
-    emit_finding(c, f);
+    // Without the reading's transformer: check_missing() finds most silences with no reading at hand, and a
+    // silence's alert must be the same whichever way it was found (a redelivery may find it the other way).
+    Context silence = c;
+    silence.transformer_id = nullptr;
+    emit_finding(silence, f);
     risk_.add_finding(st.risk, f);
   }
   return eval.score;

@@ -148,7 +148,19 @@ class Metrics {
   prometheus::Counter *readings_meter_, *readings_infra_;
   std::array<prometheus::Counter*, static_cast<size_t>(ingest::DeadLetterReason::kCount)> dead_letters_{};
   prometheus::Family<prometheus::Counter>* alerts_family_;
-  std::map<std::tuple<std::string, std::string, int>, prometheus::Counter*, std::less<>> alerts_;
+  // (detector, anomaly_type, severity), looked up by string_views without building strings.
+  struct AlertKeyLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return as_views(a) < as_views(b);
+    }
+    template <class K>
+    static std::tuple<std::string_view, std::string_view, int> as_views(const K& k) {
+      return {std::get<0>(k), std::get<1>(k), std::get<2>(k)};
+    }
+  };
+  std::map<std::tuple<std::string, std::string, int>, prometheus::Counter*, AlertKeyLess> alerts_;
   prometheus::Family<prometheus::Counter>* suppressed_family_;
   std::map<std::string, prometheus::Counter*> suppressed_;
   prometheus::Histogram *event_to_ack_, *record_to_ack_, *record_e2e_;

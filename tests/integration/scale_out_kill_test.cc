@@ -148,7 +148,13 @@ void kill_and_restart_instances(int stream_threads) {
     const auto [it, fresh] = content_by_id.try_emplace(a.alert_id(), content);
     if (!fresh) {
       ++duplicates;
-      if (it->second != content) ++mismatched;
+      if (it->second != content) {
+        ++mismatched;
+        v1::Alert first;
+        first.ParseFromString(it->second);
+        std::cout << "differing duplicate:\n  " << first.ShortDebugString() << "\n  " << a.ShortDebugString()
+                  << "\n";
+      }
     }
     got.insert(a.alert_id());
   }

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "TestSupport.h"
+#include "common/StateCodec.h"
 
 namespace gridsentinel {
 namespace {
@@ -153,7 +154,9 @@ TEST(StateChangelog, LatestValuePerKeyWinsAndMalformedStateStartsCold) {
     EXPECT_EQ(first.stop(), 0);
   }
   // Appended after the real checkpoints, to one partition each: garbage for one meter (it must start cold,
-  // counted as refused) and a tombstone for another (deleted: it is not restored at all).
+  // counted as refused), a tombstone for another (deleted: it is not restored at all), and on the input's
+  // partition 0 a position record as versions before the watermark wrote it (the offset alone), 10 records
+  // before that partition's end: it is still a restore point (an upgrade keeps its changelog).
   std::map<std::string, int32_t> partition_of;
   testing::consume_until(
       bootstrap, "gs-state2-meter-readings-changelog",
@@ -174,6 +177,21 @@ TEST(StateChangelog, LatestValuePerKeyWinsAndMalformedStateStartsCold) {
   ++it;
   ASSERT_EQ(raw.produce_to("gs-state2-meter-readings-changelog", it->second, it->first, nullptr, 0),
             kafka::Producer::Status::kOk);
+  int64_t end0 = 0;
+  testing::consume_until(
+      bootstrap, "meter-readings",
+      [&](const std::vector<testing::OwnedRecord>& recs) {
+        for (const auto& r : recs)
+          if (r.partition == 0) end0 = std::max(end0, r.offset + 1);
+        return recs.size() >= records.size();
+      },
+      std::chrono::seconds(20));
+  ASSERT_GT(end0, 10);
+  StateWriter old_position;
+  old_position.put<int64_t>(end0 - 10);
+  const std::string_view old_position_view = old_position.bytes();
+  ASSERT_EQ(raw.produce_to("gs-state2-meter-readings-changelog", 0, "_pos", &old_position_view, 0),
+            kafka::Producer::Status::kOk);
   ASSERT_TRUE(raw.flush(10'000));
 
   testing::RunnerThread second(cfg, bootstrap);
@@ -184,6 +202,11 @@ TEST(StateChangelog, LatestValuePerKeyWinsAndMalformedStateStartsCold) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(second.metrics().state().restored_ok->Value(), 10);
   EXPECT_EQ(second.metrics().state().restored_refused->Value(), 1);
+  // Partition 0 resumed at the old-format position: its last 10 records consumed again (and skipped, as the
+  // restored meters already hold them); every other partition at its end.
+  EXPECT_TRUE(second.wait_consumed(10, std::chrono::seconds(30)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(second.consumed(), 10);
   EXPECT_EQ(second.stop(), 0);
 }
 

@@ -27,6 +27,7 @@ class MissingCollector : public Emitter {
   void alert(const v1::Alert& a) override {
     if (a.anomaly_type() != "missing_readings") return;
     missing.insert(a.entity_id());
+    alerts.push_back(a);
     ++reports;
   }
   void dead_letter(const v1::DeadLetter& d, std::string_view) override {
@@ -35,6 +36,7 @@ class MissingCollector : public Emitter {
   std::string first_reason;
   void risk(const v1::MeterRisk&) override {}
   std::set<std::string> missing;  // meters reported
+  std::vector<v1::Alert> alerts;
   size_t reports = 0;
   int dead = 0;
 };
@@ -44,7 +46,7 @@ struct Fleet {
       : cfg(c), metrics({"meter-readings"}, {}), processor(cfg, metrics) {}
   // Ticks [from, to) of the meters of `partition` (meters P<partition>-<i>), processed at wall time `now`;
   // meter `silent` (if any) sends nothing.
-  void feed(int32_t partition, int from, int to, int64_t now, int silent = -1) {
+  void feed(int32_t partition, int from, int to, int64_t now, int silent = -1, bool check = true) {
     kafka::Record rec;
     rec.topic = "meter-readings";
     rec.partition = partition;
@@ -61,13 +63,14 @@ struct Fleet {
         r.set_current_a(2.0);
         r.set_active_power_w(460.0 + m);
         r.set_energy_kwh(1000.0 + tick * 0.115);
+        r.set_transformer_id("TX-" + std::to_string(m % 4));
         r.SerializeToString(&value);
         rec.key = key;
         rec.value = value;
         rec.offset = offsets[partition]++;
         processor.process(rec, now, out);
       }
-    processor.check_missing(now, out);
+    if (check) processor.check_missing(now, out);
   }
   config::Config cfg;
   sinks::Metrics metrics;
@@ -155,6 +158,32 @@ TEST(PartitionProgress, AfterARebalanceDroppedSomeMetersTheSilenceOfEveryOtherIs
   // Once each: a silence report was dropped when the meter's index was above the count of live meters.
   EXPECT_EQ(f.out.missing, std::set<std::string>{"P1-7"});
   EXPECT_EQ(f.out.reports, 1u);
+}
+
+// The same silence, found by the fleet's progress while the meter is silent (check_missing) or by its next
+// reading (the gap was never checked in between): the same alert, but for how long the meter had been silent
+// when it was found. A redelivery after a restart may find it the other way (it once differed in the
+// reading's transformer_id).
+TEST(PartitionProgress, ASilenceGivesTheSameAlertWhicheverWayItIsFound) {
+  Fleet by_fleet(with_idle_after("1h")), by_reading(with_idle_after("1h"));
+  for (Fleet* f : {&by_fleet, &by_reading}) f->feed(0, 0, 8, kWall);
+  for (int tick = 8; tick < 13; ++tick) {  // meter 3 silent for 5 intervals
+    by_fleet.feed(0, tick, tick + 1, kWall, 3, /*check=*/true);
+    by_reading.feed(0, tick, tick + 1, kWall, 3, /*check=*/false);
+  }
+  for (Fleet* f : {&by_fleet, &by_reading}) f->feed(0, 13, 14, kWall, -1, /*check=*/false);
+  ASSERT_EQ(by_fleet.out.alerts.size(), 1u);
+  ASSERT_EQ(by_reading.out.alerts.size(), 1u);
+  v1::Alert a = by_fleet.out.alerts[0], b = by_reading.out.alerts[0];
+  EXPECT_NE(a.observed_value(), b.observed_value());  // the two ways were taken
+  for (v1::Alert* x : {&a, &b}) {
+    x->clear_detection_time_ms();
+    x->clear_observed_value();
+    x->clear_explanation();
+    x->clear_features();
+  }
+  EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString()) << a.ShortDebugString() << "\n"
+                                                          << b.ShortDebugString();
 }
 
 TEST(PartitionProgress, IdlePartitionAfterMustNotBeNegative) {

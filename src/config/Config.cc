@@ -342,8 +342,7 @@ void read_rules(Section& top, Config& c) {
   r.get("default_interval_s", m.default_interval_s);
   r.get("missing_after_intervals", c.silence.missing_after_intervals);
   r.get_duration("idle_partition_after", c.idle_partition_after_ms);
-  r.finish();
-  require(c.idle_partition_after_ms >= 0, r.key("idle_partition_after"), c.idle_partition_after_ms, ">= 0");
+  r.finish();  // idle_partition_after: a duration, never negative (parse_duration_ms refuses a sign)
   check_valid(m, "rules");
   check_valid(c.silence, "rules.missing_after_intervals");
 

@@ -78,7 +78,7 @@ class HistogramBatch {
   bool pending_ = false;
 };
 
-// One (detector, anomaly_type) pair an alert can carry, e.g. ("rules", "missing_readings").
+// One (detector, anomaly_type) pair an alert can carry, e.g. ("meter_rules", "missing_readings").
 struct AlertKind {
   std::string detector;
   std::string anomaly_type;

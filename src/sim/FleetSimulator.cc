@@ -464,6 +464,19 @@ bool FleetSimulator::next_tick_streamed(
   return produced;
 }
 
+bool FleetSimulator::next_tick_each(const std::function<void(const MeterReading&)>& sink) {
+  // generate() asks for a slot before filling it: the previous reading is complete when the next is asked
+  // for.
+  bool filled = false;
+  const bool produced = generate([&]() -> MeterReading* {
+    if (filled) sink(each_reading_);
+    filled = true;
+    return &each_reading_;
+  });
+  if (filled) sink(each_reading_);
+  return produced;
+}
+
 size_t FleetSimulator::format_meter_id(uint32_t meter_index, char* buf) const {
   buf[0] = 'M';
   buf[1] = 'T';

@@ -66,6 +66,11 @@ class FleetSimulator {
   bool next_tick_streamed(size_t max_readings_per_batch,
                           const std::function<void(gridsentinel::v1::MeterReadingBatch&)>& sink);
 
+  // The same tick handed to `sink` one reading at a time, as each is generated: a paced producer can then
+  // spread a tick's readings evenly over its interval instead of waiting for the whole tick to be generated
+  // (100k meters take tens of milliseconds, a burst every tick). The reading is reused once sink returns.
+  bool next_tick_each(const std::function<void(const gridsentinel::v1::MeterReading&)>& sink);
+
   // Event time of the last tick produced (start_time_ms - interval before the first).
   int64_t now_ms() const { return start_ms_ + (static_cast<int64_t>(tick_) - 1) * interval_ms_; }
   // Event time of the tick the next call produces.
@@ -168,6 +173,7 @@ class FleetSimulator {
   std::vector<Planned> scheduled_by_meter_;  // by meter, then start tick
   std::vector<InjectedAnomaly> ground_truth_;
   gridsentinel::v1::MeterReadingBatch stream_batch_;  // next_tick_streamed's reused batch
+  gridsentinel::v1::MeterReading each_reading_;       // next_tick_each's reused reading
 };
 
 }  // namespace gridsentinel::sim

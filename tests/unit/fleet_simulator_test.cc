@@ -492,7 +492,7 @@ TEST(FleetSimulator, BadSchedulesAreRejectedAtConstruction) {
   EXPECT_THROW(FleetSimulator{bad}, std::invalid_argument);
 }
 
-TEST(FleetSimulator, BatchesAndStreamedBatchesHoldTheTickReadingsInOrderAndWithinTheLimit) {
+TEST(FleetSimulator, EveryWayOfTakingATickGivesItsReadingsInOrderAndBatchesWithinTheLimit) {
   SimulatorConfig c = small_config(103, 3, 2.0);
   c.warmup_ms = 0;
   FleetSimulator a(c), b(c);
@@ -527,6 +527,15 @@ TEST(FleetSimulator, BatchesAndStreamedBatchesHoldTheTickReadingsInOrderAndWithi
     ASSERT_EQ(calls, (flat.size() + 9) / 10);
   }
   EXPECT_FALSE(streamed.next_tick_streamed(10, [](MeterReadingBatch&) { FAIL() << "no tick left"; }));
+
+  FleetSimulator each(c), flat_third(c);
+  while (flat_third.next_tick(flat)) {
+    size_t k = 0;
+    ASSERT_TRUE(each.next_tick_each(
+        [&](const MeterReading& x) { ASSERT_EQ(x.SerializeAsString(), flat.at(k++).SerializeAsString()); }));
+    ASSERT_EQ(k, flat.size());
+  }
+  EXPECT_FALSE(each.next_tick_each([](const MeterReading&) { FAIL() << "no tick left"; }));
   EXPECT_EQ(ticks, 3u * 96);
   EXPECT_EQ(a.ground_truth().size(), b.ground_truth().size());
 }

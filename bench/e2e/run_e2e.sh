@@ -12,7 +12,8 @@
 # (d), default the number of cores), E2E_CONSUMER (consumer properties in (b), e.g.
 # 'queued.max.messages.kbytes: "16384"'; with several threads a 6 s session timeout is added, see below),
 # E2E_PRODUCER (producer properties in (b), alerts and state changelog alike),
-# E2E_LOG_LEVEL (gridsentinel's log level in (b), default warn), E2E_STATE (one more state key in (b), e.g.
+# E2E_AB_BINARY (another gridsentinel binary, run in (b) of the even runs: A/B comparisons on one topic in the
+# same minutes), E2E_LOG_LEVEL (gridsentinel's log level in (b), default warn), E2E_STATE (one more state key in (b), e.g.
 # 'changelog: false'), SKIP_PEER=1 to skip the Python peer,
 # SKIP_LATENCY=1 to skip (d), LAT_ONLY=1 (with LAT_RATE) to run only (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
 # (default 30), LAT_P (partitions of the topics in (d) and (d0), default 8; see below), LAT_LINGER_MS (the
@@ -138,7 +139,10 @@ log:
 EOF
   local ts
   ts=$(now)
-  "$GS" run -c "$cfg" >"$WORK/run$run.log" 2>&1 &
+  local gs=$GS
+  [[ -n ${E2E_AB_BINARY:-} ]] && (( run % 2 == 0 )) && gs=$E2E_AB_BINARY
+  echo "(b) run $run: $gs" >&2
+  "$gs" run -c "$cfg" >"$WORK/run$run.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
   local c=0 t c1="" t1="" cpu1="" rss0="" last_change

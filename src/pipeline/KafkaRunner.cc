@@ -107,6 +107,7 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
   }
   last_checkpoint_ = std::chrono::steady_clock::now();
   checkpoint_gap_ = std::chrono::milliseconds(cfg.state.checkpoint_interval_ms);
+  wall_minus_mono_us_ = wall_us() - mono_ns() / 1000;
   consumer_ = std::make_unique<kafka::Consumer>(cp, topics, this);
 }
 
@@ -130,7 +131,7 @@ void KafkaRunner::on_assigned(std::vector<kafka::TopicPartition>& partitions) {
   for (const auto& p : partitions) tracker_.assign(p.topic, p.partition);
   processor_.reset_partition_progress();
   homes_.clear();
-  positions_.clear();
+  clear_positions();
   checkpointed_offsets_.clear();
   forget_background_cycle();
   for (const auto& p : partitions) {
@@ -161,7 +162,7 @@ void KafkaRunner::on_revoked(const std::vector<kafka::TopicPartition>& partition
   commit();
   for (const auto& p : partitions) tracker_.revoke(p.topic, p.partition);
   homes_.clear();
-  positions_.clear();
+  clear_positions();
   forget_background_cycle();
   have_current_ = false;
   set_assigned(0);
@@ -213,15 +214,18 @@ void KafkaRunner::on_delivery(uint64_t token, const kafka::UndeliveredMessage* f
   free_outgoing_.push_back(static_cast<uint32_t>(token));
   const int64_t now = mono_ns();
   tracker_.release(record, [&](int64_t consumed_ns, int64_t created_ms) {
-    observe_completion(now - consumed_ns, created_ms);
+    observe_completion(now, consumed_ns, created_ms);
   });
 }
 
-void KafkaRunner::observe_completion(int64_t since_consumed_ns, int64_t created_ms) {
-  record_to_ack_batch_.observe(static_cast<double>(since_consumed_ns) / 1e9);
+void KafkaRunner::observe_completion(int64_t now_ns, int64_t consumed_ns, int64_t created_ms) {
+  record_to_ack_batch_.observe(static_cast<double>(now_ns - consumed_ns) / 1e9);
+  // Wall time from the monotonic reading and the turn's offset between the clocks: one clock read per record.
   // Clock skew between a producer and this host can make the difference negative: counted as 0.
-  if (created_ms > 0)
-    record_e2e_batch_.observe(static_cast<double>(std::max<int64_t>(0, wall_us() - created_ms * 1000)) / 1e6);
+  if (created_ms > 0) {
+    const int64_t wall = now_ns / 1000 + wall_minus_mono_us_;
+    record_e2e_batch_.observe(static_cast<double>(std::max<int64_t>(0, wall - created_ms * 1000)) / 1e6);
+  }
 }
 
 void KafkaRunner::produce(const std::string& topic, std::string_view key, std::string_view value,
@@ -319,6 +323,21 @@ void KafkaRunner::drain(int timeout_ms) {
                  producer_->outstanding() + static_cast<int>(retry_.size()), timeout_ms);
 }
 
+void KafkaRunner::note_position(uint64_t home, int64_t next_offset) {
+  // Records come in runs of one partition: the map is searched only when the partition changes (a std::map's
+  // elements stay put until erased, and positions_ is only ever cleared as a whole: clear_positions).
+  if (last_position_ == nullptr || last_position_home_ != home) {
+    last_position_ = &positions_[home];
+    last_position_home_ = home;
+  }
+  *last_position_ = next_offset;
+}
+
+void KafkaRunner::clear_positions() {
+  positions_.clear();
+  last_position_ = nullptr;
+}
+
 void KafkaRunner::commit() {
   std::string err;
   const bool ok = consumer_->commit_sync(&err);
@@ -341,6 +360,7 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
       turn_start = std::chrono::steady_clock::now();
       const int64_t now = wall_ms();
       const int64_t now_ns = mono_ns();
+      wall_minus_mono_us_ = wall_us() - now_ns / 1000;
       for (const auto& r : records) {
         // A rebalance inside poll may have revoked this record's partition: its new owner will process it.
         const auto token = tracker_.begin(r.topic, r.partition, r.offset, now_ns, r.timestamp_ms);
@@ -349,12 +369,12 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
         have_current_ = true;
         if (changelog_producer_) {
           const int ti = processor_.topic_index(r.topic);
-          if (ti >= 0) positions_[Processor::home_of(static_cast<size_t>(ti), r.partition)] = r.offset + 1;
+          if (ti >= 0) note_position(Processor::home_of(static_cast<size_t>(ti), r.partition), r.offset + 1);
         }
         processor_.process(r, now, *this);
         have_current_ = false;
         tracker_.release(*token, [&](int64_t consumed_ns, int64_t created_ms) {
-          observe_completion(mono_ns() - consumed_ns, created_ms);
+          observe_completion(mono_ns(), consumed_ns, created_ms);
         });
       }
       serve_producer(0);

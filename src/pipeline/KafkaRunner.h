@@ -92,13 +92,17 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
                std::span<const kafka::Header> headers);
   void serve_producer(int timeout_ms);
   // A record completed (all its outputs acknowledged): the latency histograms.
-  void observe_completion(int64_t since_consumed_ns, int64_t created_ms);
+  // `now_ns` and `consumed_ns` are steady-clock readings.
+  void observe_completion(int64_t now_ns, int64_t consumed_ns, int64_t created_ms);
   void store_offsets();
   void set_assigned(int n);
   // Per-record counts and histograms gathered since the last turn, into the shared registry.
   void flush_metrics();
   void drain(int timeout_ms);
   void commit();
+  // Records that the next offset to process in `home` is `next_offset` (per record; see positions_).
+  void note_position(uint64_t home, int64_t next_offset);
+  void clear_positions();
   // State changelog (see above). checkpoint() (synchronous) returns false when it could not complete.
   bool checkpoint(const std::vector<uint64_t>& homes);
   // State may hold a record only once that record's outputs are acknowledged: whether they all are now
@@ -151,6 +155,9 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   std::vector<std::string> changelog_topics_;  // per input topic, in config order
   std::vector<uint64_t> homes_;                // Processor::home_of() of the assigned partitions
   std::map<uint64_t, int64_t> positions_;      // next offset to process, per assigned home
+  int64_t wall_minus_mono_us_ = 0;             // system_clock - steady_clock, refreshed every loop turn
+  int64_t* last_position_ = nullptr;           // note_position's last entry (of last_position_home_)
+  uint64_t last_position_home_ = 0;
   // Positions checkpointed (or restored) since the last store: with the changelog on, the only offsets
   // stored.
   std::vector<kafka::TopicPartition> checkpointed_offsets_;

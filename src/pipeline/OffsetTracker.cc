@@ -3,9 +3,17 @@
 namespace gridsentinel::pipeline {
 
 int OffsetTracker::slot_of(std::string_view topic, int32_t partition) const {
+  // Records come in runs of one partition (a fetched batch at a time): the last slot found is checked first,
+  // sparing a scan over every assigned partition per record (hundreds of slots at 128 partitions a topic).
+  const auto matches = [&](size_t i) {
+    return slots_[i].active && slots_[i].partition == partition && slots_[i].topic == topic;
+  };
+  if (last_slot_ < slots_.size() && matches(last_slot_)) return static_cast<int>(last_slot_);
   for (size_t i = 0; i < slots_.size(); ++i)
-    if (slots_[i].active && slots_[i].partition == partition && slots_[i].topic == topic)
+    if (matches(i)) {
+      last_slot_ = i;
       return static_cast<int>(i);
+    }
   return -1;
 }
 

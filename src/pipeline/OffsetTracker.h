@@ -68,6 +68,7 @@ class OffsetTracker {
     int64_t committable = -1;
     bool dirty = false;
   };
+  mutable size_t last_slot_ = 0;  // slot_of's last hit, checked first (validated like any other slot)
   static constexpr int kSlotBits = 12, kGenBits = 12, kSeqBits = 40;
   static Token make_token(uint32_t slot, uint32_t gen, uint64_t seq) {
     return (uint64_t{slot} << (kGenBits + kSeqBits)) | (uint64_t{gen & ((1u << kGenBits) - 1)} << kSeqBits) |

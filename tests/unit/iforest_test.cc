@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -138,6 +139,42 @@ TEST(FlatForest, NodeWhereEveryFeatureIsConstantBecomesALeaf) {
   // Each point's path: 1 edge + c(128) in every tree.
   const double x[2] = {0.0, 5.0};
   EXPECT_NEAR(forest.total_path(x), 5 * (1.0 + average_path_length(128)), 1e-9);
+}
+
+// total_path (AVX-512 where the machine has it), total_path_portable, accumulate_paths and
+// total_path_with_credit add the trees' path lengths in one fixed order, so a score is the same to the bit
+// whichever ran: on forests whose tree counts are and are not multiples of the SIMD width (8) and of its
+// block (128 trees), on dimensions around the width's limit (8; 9 takes the portable path), and on points in
+// and far outside the sample.
+TEST(FlatForest, EveryWayOfScoringGivesTheSameBits) {
+  struct Shape {
+    uint32_t trees, samples, dim;
+  };
+  for (const Shape& s : {Shape{1, 256, 6}, Shape{7, 37, 3}, Shape{8, 2, 1}, Shape{9, 256, 8},
+                         Shape{100, 256, 6}, Shape{131, 64, 5}, Shape{20, 128, 9}}) {
+    const RowMatrix sample = gaussian(s.samples, s.dim, s.trees);
+    FlatForest forest;
+    forest.reset(s.trees, s.samples, s.dim);
+    Xoshiro256 rng(s.trees + s.dim);
+    const std::vector<double> tol(s.dim, FlatForest::kSklearnConstantTolerance);
+    for (uint32_t t = 0; t < s.trees; ++t) forest.grow(t, sample.data(), s.samples, tol.data(), rng);
+    RowMatrix points = gaussian(301, s.dim, 99);
+    points.row(0) *= 1e6;   // beyond every threshold
+    points.row(1) *= -1e6;  // below every threshold
+    Eigen::VectorXd block = Eigen::VectorXd::Zero(points.rows());
+    forest.accumulate_paths(points.data(), static_cast<size_t>(points.rows()), s.dim, block.data());
+    std::vector<double> credit(s.dim);
+    for (Eigen::Index i = 0; i < points.rows(); ++i) {
+      const double* x = points.data() + i * s.dim;
+      const double portable = forest.total_path_portable(x);
+      ASSERT_EQ(forest.total_path(x), portable) << s.trees << " trees, dim " << s.dim << ", point " << i;
+      ASSERT_EQ(block[i], portable) << s.trees << " trees, dim " << s.dim << ", point " << i;
+      ASSERT_EQ(forest.total_path_with_credit(x, credit.data()), portable)
+          << s.trees << " trees, point " << i;
+      ASSERT_GT(portable, 0.0);
+    }
+  }
+  if (!FlatForest::simd_enabled()) std::printf("note: no AVX-512 here; total_path ran the portable path\n");
 }
 
 TEST(IsolationForest, AllIdenticalRowsScoreExactlyOneHalf) {

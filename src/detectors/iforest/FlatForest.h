@@ -61,8 +61,14 @@ class FlatForest {
   // constant tolerances `tolerance` (dim values). Draws randomness from `rng` only. Does not allocate.
   void grow(uint32_t t, const double* sample, uint32_t m, const double* tolerance, Xoshiro256& rng);
 
-  // Sum over trees of the path length of `x` (dim values). 0 when no tree is grown.
+  // Sum over trees of the path length of `x` (dim values). 0 when no tree is grown. Walks eight trees a step
+  // with AVX-512 when simd_enabled() and dim <= 8, else total_path_portable(); both sum the trees' path
+  // lengths in tree order, so the result is the same to the bit on every machine.
   double total_path(const double* x) const;
+  double total_path_portable(const double* x) const;
+  // Whether this machine runs the AVX-512 walk: x86-64 with AVX-512F, unless the environment sets
+  // GS_FOREST_SIMD=0 (for tools that do not model AVX-512, such as valgrind). Decided once per process.
+  static bool simd_enabled();
   // For `n` points (row i at X + i * stride), adds each one's summed path length to sums[i]. Tree-major in
   // blocks of points, so one tree stays in L1 while a block of points runs through it.
   void accumulate_paths(const double* X, size_t n, size_t stride, double* sums) const;
@@ -113,6 +119,7 @@ class FlatForest {
   std::vector<uint32_t> node_count_, depth_, samples_;  // per tree; node_count 0 = not grown
   // Growing scratch, sized by reset().
   std::vector<uint32_t> order_, right_, features_;
+  std::vector<double> values_, columns_;  // one feature's values in a node; the sample, column-major
   std::vector<Pending> pending_;
 };
 

@@ -151,14 +151,28 @@ void FlatForest::make_leaf(uint32_t t, uint32_t node, uint32_t size, uint32_t de
 
 void FlatForest::grow(uint32_t t, const double* sample, uint32_t m, const double* tolerance,
                       Xoshiro256& rng) {
+  for (uint32_t f = 0; f < dim_; ++f) {
+    double* const col = columns_.data() + size_t{f} * max_samples_;
+    for (uint32_t row = 0; row < m; ++row) col[row] = sample[size_t{row} * dim_ + f];
+  }
+  grow_from_columns(t, m, tolerance, rng);
+}
+
+void FlatForest::grow(uint32_t t, const double* const* rows, uint32_t m, const double* tolerance,
+                      Xoshiro256& rng) {
+  for (uint32_t f = 0; f < dim_; ++f) {
+    double* const col = columns_.data() + size_t{f} * max_samples_;
+    for (uint32_t row = 0; row < m; ++row) col[row] = rows[row][f];
+  }
+  grow_from_columns(t, m, tolerance, rng);
+}
+
+// The sample is in columns_ (column-major: a node's values of one feature are one indexed load each).
+void FlatForest::grow_from_columns(uint32_t t, uint32_t m, const double* tolerance, Xoshiro256& rng) {
   const uint32_t depth_limit = isolation_depth_limit(m);
   const size_t base = offset(t);
   IsolationNode* nodes = nodes_.data() + base;
   std::iota(order_.begin(), order_.begin() + m, 0u);
-  // Column-major copy of the sample: a node's values of one feature are then one indexed load each.
-  for (uint32_t row = 0; row < m; ++row)
-    for (uint32_t f = 0; f < dim_; ++f)
-      columns_[size_t{f} * max_samples_ + row] = sample[size_t{row} * dim_ + f];
   node_count_[t] = 1;
   depth_[t] = 0;
   samples_[t] = m;

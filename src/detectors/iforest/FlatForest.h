@@ -19,8 +19,8 @@
 // path lengths (depth + c(size)) are precomputed in a side array read once per tree. Node sizes are kept for
 // attribution.
 //
-// Memory: n_trees x (2 max_samples - 1) x 28 bytes (about 1.4 MB for 100 trees of 256 points), allocated by
-// reset(); growing and scoring never allocate.
+// Memory: n_trees x (2 max_samples - 1) x 28 bytes (about 1.4 MB for 100 trees of 256 points) and growing
+// scratch of max_samples x (dim + 1) doubles, allocated by reset(); growing and scoring never allocate.
 // Cost: growing one tree from m points is O(m x depth) (plus a min/max scan per constant feature drawn);
 // scoring is n_trees x depth node steps per point.
 #include <cstddef>
@@ -60,6 +60,9 @@ class FlatForest {
   // Grows tree `t` from `m` (1..max_samples) points stored row-major in `sample` (m x dim), with per-feature
   // constant tolerances `tolerance` (dim values). Draws randomness from `rng` only. Does not allocate.
   void grow(uint32_t t, const double* sample, uint32_t m, const double* tolerance, Xoshiro256& rng);
+  // The same tree from points given by address (rows[i] points at point i's dim values), so that a caller
+  // holding them elsewhere (a window ring) need not copy them first.
+  void grow(uint32_t t, const double* const* rows, uint32_t m, const double* tolerance, Xoshiro256& rng);
 
   // Sum over trees of the path length of `x` (dim values). 0 when no tree is grown. Walks eight trees a step
   // with AVX-512 when simd_enabled() and dim <= 8, else total_path_portable(); both sum the trees' path
@@ -109,6 +112,7 @@ class FlatForest {
   size_t capacity() const { return 2 * size_t{max_samples_} - 1; }
   size_t offset(uint32_t t) const { return t * capacity(); }
   const IsolationNode* tree(uint32_t t) const { return nodes_.data() + offset(t); }
+  void grow_from_columns(uint32_t t, uint32_t m, const double* tolerance, Xoshiro256& rng);
   void make_leaf(uint32_t t, uint32_t node, uint32_t size, uint32_t depth);
   bool finish_restored_tree(uint32_t t);
 

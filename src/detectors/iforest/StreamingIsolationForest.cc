@@ -54,7 +54,7 @@ StreamingIsolationForest::StreamingIsolationForest(const Config& cfg)
   window_.assign(size_t{cfg.window} * cfg.dim, 0.0);
   standardizer_.reset(cfg.dim);
   forest_.reset(cfg.n_trees, cfg.subsample, cfg.dim);
-  sample_.assign(size_t{cfg.subsample} * cfg.dim, 0.0);
+  sample_.assign(cfg.subsample, nullptr);
   tolerance_.assign(cfg.dim, 0.0);
   chosen_.assign((cfg.window + 63) / 64, 0);
 }
@@ -131,8 +131,7 @@ void StreamingIsolationForest::regrow(uint32_t t) {
     auto pick = static_cast<uint32_t>(rng_.below(uint64_t{j} + 1));
     if ((chosen_[pick / 64] >> (pick % 64)) & 1) pick = j;
     chosen_[pick / 64] |= uint64_t{1} << (pick % 64);
-    const double* src = window_.data() + size_t{pick} * dim;
-    std::copy(src, src + dim, sample_.begin() + size_t{taken++} * dim);
+    sample_[taken++] = window_.data() + size_t{pick} * dim;
   }
   forest_.grow(t, sample_.data(), m, tolerance_.data(), rng_);
 }

@@ -134,9 +134,9 @@ class StreamingIsolationForest {
   FlatForest forest_;
 
   // Scratch for regrowth (not state).
-  std::vector<double> sample_;     // subsample x dim
-  std::vector<double> tolerance_;  // dim
-  std::vector<uint64_t> chosen_;   // bitmap over window slots
+  std::vector<const double*> sample_;  // the subsample's points, in window_
+  std::vector<double> tolerance_;      // dim
+  std::vector<uint64_t> chosen_;       // bitmap over window slots
 };
 
 }  // namespace gridsentinel::detectors

@@ -33,7 +33,8 @@
 // Cost per learned point: one forest walk (n_trees x depth branch-free steps, to record its score), O(dim)
 // window and standardiser update, and amortised 1/rebuild_every of a tree regrowth (O(subsample x depth)).
 // score() is one forest walk. score_then_learn() does both with one walk. Measured (Release, 8 features,
-// defaults; bench/iforest_bench.cc): ~0.7 us per score, ~1.2 us per score_then_learn.
+// defaults; bench/iforest_bench.cc, a 2-vCPU Xeon with AVX-512): ~0.8 us per score, ~1.5 us per
+// score_then_learn.
 // Memory: window x dim doubles + the forest (n_trees x (2 subsample - 1) x 28 bytes, ~1.4 MB at defaults)
 // + 2 x score_history doubles; all allocated at construction.
 // Determinism: all randomness from Xoshiro256 seeded with `seed`; its state is saved with everything else.

@@ -28,6 +28,15 @@ inline uint32_t step(const IsolationNode* nodes, uint32_t i, const double* x) {
   return n.left + static_cast<uint32_t>(x[n.feature] > n.threshold);
 }
 
+// Copies m points (point_at(i) -> its dim values) into `columns`, column-major with `stride` values a column.
+template <typename PointAt>
+void copy_columns(double* columns, uint32_t stride, uint32_t dim, uint32_t m, PointAt point_at) {
+  for (uint32_t f = 0; f < dim; ++f) {
+    double* const col = columns + size_t{f} * stride;
+    for (uint32_t row = 0; row < m; ++row) col[row] = point_at(row)[f];
+  }
+}
+
 // The order in which trees' path lengths are added, shared by every way of scoring so that they agree to the
 // bit: tree t goes to lane t mod 8, each lane adds its trees in order, and the lanes are combined pairwise.
 // (One running sum in tree order made 100 dependent additions per point, a chain as long as the walks.)
@@ -151,19 +160,14 @@ void FlatForest::make_leaf(uint32_t t, uint32_t node, uint32_t size, uint32_t de
 
 void FlatForest::grow(uint32_t t, const double* sample, uint32_t m, const double* tolerance,
                       Xoshiro256& rng) {
-  for (uint32_t f = 0; f < dim_; ++f) {
-    double* const col = columns_.data() + size_t{f} * max_samples_;
-    for (uint32_t row = 0; row < m; ++row) col[row] = sample[size_t{row} * dim_ + f];
-  }
+  copy_columns(columns_.data(), max_samples_, dim_, m,
+               [&](uint32_t row) { return sample + size_t{row} * dim_; });
   grow_from_columns(t, m, tolerance, rng);
 }
 
 void FlatForest::grow(uint32_t t, const double* const* rows, uint32_t m, const double* tolerance,
                       Xoshiro256& rng) {
-  for (uint32_t f = 0; f < dim_; ++f) {
-    double* const col = columns_.data() + size_t{f} * max_samples_;
-    for (uint32_t row = 0; row < m; ++row) col[row] = rows[row][f];
-  }
+  copy_columns(columns_.data(), max_samples_, dim_, m, [&](uint32_t row) { return rows[row]; });
   grow_from_columns(t, m, tolerance, rng);
 }
 

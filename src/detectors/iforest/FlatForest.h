@@ -65,8 +65,9 @@ class FlatForest {
   void grow(uint32_t t, const double* const* rows, uint32_t m, const double* tolerance, Xoshiro256& rng);
 
   // Sum over trees of the path length of `x` (dim values). 0 when no tree is grown. Walks eight trees a step
-  // with AVX-512 when simd_enabled() and dim <= 8, else total_path_portable(); both sum the trees' path
-  // lengths in tree order, so the result is the same to the bit on every machine.
+  // with AVX-512 when simd_enabled() and dim <= 8, else total_path_portable(). Every scoring function here
+  // adds the trees' path lengths in one fixed order (eight lanes by tree number, combined pairwise), so they
+  // agree to the bit, on every machine.
   double total_path(const double* x) const;
   double total_path_portable(const double* x) const;
   // Whether this machine runs the AVX-512 walk: x86-64 with AVX-512F, unless the environment sets

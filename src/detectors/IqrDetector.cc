@@ -94,10 +94,14 @@ size_t IqrDetector::memory_bytes() const {
 // Layout: version, window kind (0 exact, 1 sketched, 2 bucketed), the window's own state.
 std::string IqrDetector::save() const {
   StateWriter w;
+  save(w);
+  return w.take();
+}
+
+void IqrDetector::save(StateWriter& w) const {
   w.put(kStateVersion);
   w.put<uint8_t>(kKindOf[window_.index()]);
   std::visit([&](const auto& win) { unboxed(win).save(w); }, window_);
-  return w.take();
 }
 
 bool IqrDetector::restore(std::string_view bytes) {

@@ -88,6 +88,7 @@ class IqrDetector {
   }
 
   std::string save() const;
+  void save(StateWriter& w) const;  // the same bytes, appended to `w` (checkpoints: no string of its own)
   bool restore(std::string_view bytes);
 
  private:

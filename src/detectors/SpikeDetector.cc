@@ -201,6 +201,11 @@ size_t SpikeDetector::memory_bytes() const {
 
 std::string SpikeDetector::save() const {
   StateWriter w;
+  save(w);
+  return w.take();
+}
+
+void SpikeDetector::save(StateWriter& w) const {
   w.put(kStateVersion);
   window_.save(w);
   w.put<uint8_t>(armed_ ? 1 : 0);
@@ -217,7 +222,6 @@ std::string SpikeDetector::save() const {
     w.put_vector(state_->later);
   }
   for (const uint16_t m : step_) w.put(m);
-  return w.take();
 }
 
 bool SpikeDetector::restore(std::string_view bytes) {

@@ -130,6 +130,7 @@ class SpikeDetector {
   size_t memory_bytes() const;
 
   std::string save() const;
+  void save(StateWriter& w) const;  // the same bytes, appended to `w` (checkpoints: no string of its own)
   bool restore(std::string_view bytes);
 
  private:

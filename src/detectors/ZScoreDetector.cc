@@ -36,9 +36,13 @@ std::pair<double, double> ZScoreDetector::expected_range() const {
 
 std::string ZScoreDetector::save() const {
   StateWriter w;
+  save(w);
+  return w.take();
+}
+
+void ZScoreDetector::save(StateWriter& w) const {
   w.put(kStateVersion);
   window_.save(w);
-  return w.take();
 }
 
 bool ZScoreDetector::restore(std::string_view bytes) {

@@ -50,6 +50,7 @@ class ZScoreDetector {
   void prefetch() const { window_.prefetch(cfg_->buckets); }  // see HeapArray::prefetch
 
   std::string save() const;
+  void save(StateWriter& w) const;  // the same bytes, appended to `w` (checkpoints: no string of its own)
   bool restore(std::string_view bytes);
 
  private:

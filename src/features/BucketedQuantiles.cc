@@ -148,15 +148,17 @@ bool BucketedQuantiles::add(int64_t time_ms, double value) {
 }
 
 void BucketedQuantiles::save(StateWriter& w) const {
-  refresh_if_stale();
+  // A selection still pending (the ring filling since the last read) is not made here but saved as pending:
+  // a checkpoint writes every changed entity, and selecting for each was a third of its cost. The restored
+  // window selects from the same codes when first read, so it scores as this one does.
   w.put<int64_t>(bucket_ms_);
   w.put<uint16_t>(buckets_);
   w.put<uint16_t>(capacity_);
   w.put<int64_t>(head_);
   if (head_ == kNone) return;
   w.put<int8_t>(codec_.anchor());
-  w.put<uint16_t>(ref_count_);
-  if (ref_count_ > 0) {
+  w.put<uint16_t>(stale_ ? static_cast<uint16_t>(ref_count_ | kPendingBit) : ref_count_);
+  if (ref_count_ > 0 && !stale_) {
     w.put(q1_);
     w.put(median_);
     w.put(q3_);
@@ -176,10 +178,15 @@ bool BucketedQuantiles::restore(StateReader& r) {
     next.head_ = head;
     int8_t anchor = 0;
     uint16_t reference = 0;
-    if (!r.get(anchor) || !next.codec_.set_anchor(anchor) || !r.get(reference) || reference > capacity_)
-      return false;
+    if (!r.get(anchor) || !next.codec_.set_anchor(anchor) || !r.get(reference)) return false;
+    // kPendingBit: the quartiles of every point held, not yet selected (the ring was filling): not stored.
+    // States written before it existed never set it (capacity < kPendingBit), and read as before.
+    const bool pending = (reference & kPendingBit) != 0;
+    reference = static_cast<uint16_t>(reference & ~kPendingBit);
+    if (reference > capacity_) return false;
     next.ref_count_ = reference;
-    if (reference > 0) {
+    next.stale_ = pending;
+    if (reference > 0 && !pending) {
       if (!r.get(next.q1_) || !r.get(next.median_) || !r.get(next.q3_)) return false;
       if (!(next.q1_ <= next.median_ && next.median_ <= next.q3_) || !std::isfinite(next.q1_) ||
           !std::isfinite(next.q3_))
@@ -199,6 +206,8 @@ bool BucketedQuantiles::restore(StateReader& r) {
       next.code(i) = c;
     }
     next.count_ = total;
+    // Pending only while filling, and then of every point held (add() keeps ref_count_ = count_).
+    if (pending && (total != reference || total >= capacity_)) return false;
     if (total > 0 && !next.codec_.anchored()) {
       for (uint32_t i = 0; i < total; ++i)
         if (next.code(i) != HalfCodec::kZero) return false;

@@ -72,6 +72,9 @@ class BucketedQuantiles {
 
  private:
   static constexpr int64_t kNone = std::numeric_limits<int64_t>::min();
+  // Set in the saved reference count when the quartiles were pending (not selected, not saved).
+  static constexpr uint16_t kPendingBit = 0x8000;
+  static_assert(kMaxPoints < kPendingBit);
   // data_: B + 1 bucket counts (slot of bucket i = i mod (B + 1)), then the ring of capacity_ codes.
   uint16_t& bucket_count(int64_t index) { return data_[slot_of(index)]; }
   uint16_t bucket_count(int64_t index) const { return data_[slot_of(index)]; }

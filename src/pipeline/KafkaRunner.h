@@ -19,9 +19,11 @@
 // never wait for the broker, so they do not stall the loop: at a loop turn where every output is acknowledged
 // (state may only contain records whose alerts are delivered) and the previous cycle's writes have all
 // arrived, the loop writes the previous cycle's models and positions (their state is now in the log) and
-// takes this cycle's (the positions of this turn); then it writes the entities that changed, in slices of a
-// few milliseconds over the next turns, each at a turn where every output is acknowledged, so that no turn
-// holds its records back for the whole cycle (at 100k meters a cycle's entities take ~0.5 s). An entity
+// takes this cycle's (the positions of this turn); then it writes the entities that changed, in slices over
+// the next turns, each at a turn where every output is acknowledged. The slices take at most a tenth of the
+// wall-clock time (4 ms at most at once), so that no turn holds its records back for long and a cycle's work
+// (at 100k meters changing between two cycles, ~0.3 s of a thread's time) is spread over ten times its length
+// instead of arriving on the cores as one burst. An entity
 // written after the cycle began may hold records past its position: harmless, as a restored state skips the
 // records it already contains. This cycle's models and positions are written by the next one. A position
 // becomes the group's committed offset once its record is acknowledged, i.e. a cycle later again: the
@@ -111,9 +113,9 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   enum class Settled { kYes, kNotYet, kGaveUp };
   Settled outputs_settled(std::chrono::steady_clock::time_point waiting_since);
   // Periodic cycle: begin_checkpoint_cycle at its time, then continue_checkpoint_cycle every loop turn until
-  // its entities are written, each slice within `budget` of loop time.
-  void begin_checkpoint_cycle(std::chrono::steady_clock::duration budget);
-  void continue_checkpoint_cycle(std::chrono::steady_clock::duration budget);
+  // its entities are written, in slices paid for by slice_credit_ (a tenth of the wall-clock time).
+  void begin_checkpoint_cycle(std::chrono::steady_clock::time_point now);
+  void continue_checkpoint_cycle(std::chrono::steady_clock::time_point now);
   // Changed entities of `homes`.
   size_t write_entities(const std::vector<uint64_t>& homes);
   // Each kind's fleet models into its first home: saved[2] (an empty one is skipped), or the current ones.
@@ -172,6 +174,10 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   std::chrono::steady_clock::duration cycle_spent_{};
   size_t cycle_entities_ = 0;
   std::chrono::steady_clock::time_point cycle_last_slice_;
+  // Loop time the cycle's slices may still take (negative: overspent), and when it was last topped up.
+  static constexpr std::chrono::steady_clock::duration kMaxSlice = std::chrono::milliseconds(4);
+  std::chrono::steady_clock::duration slice_credit_{};
+  std::chrono::steady_clock::time_point slice_credit_at_;
   std::chrono::steady_clock::time_point last_checkpoint_;
   // Time from one periodic checkpoint to the next: the interval, or 9x the last one's cost in the loop.
   std::chrono::steady_clock::duration checkpoint_gap_{};

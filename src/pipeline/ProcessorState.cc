@@ -24,7 +24,7 @@ constexpr uint8_t kModelsFormat = 2;
 template <class D>
 void put_guarded(StateWriter& w, const D& detector, const detectors::LearningGuard& guard,
                  const detectors::EpisodeTracker& episode) {
-  w.put_bytes(detector.save());
+  w.put_nested([&](StateWriter& inner) { detector.save(inner); });
   w.put<uint32_t>(guard.flagged_run());
   w.put<uint8_t>(episode.last_type());
   w.put<int64_t>(episode.last_report_ms());
@@ -69,7 +69,7 @@ config::InputKind Processor::kind_of_topic(size_t topic_index) const {
 
 void Processor::save_entity(const KindRuntime& kind, uint32_t idx, std::string& out) const {
   const EntityState& st = kind.table.at(idx);
-  StateWriter w;
+  StateWriter w(std::move(out));
   w.put<uint8_t>(kEntityFormat);
   w.put<int64_t>(st.newest_event_ms);
   w.put<int64_t>(st.applied_offset);
@@ -180,7 +180,7 @@ size_t Processor::checkpoint_slice(std::span<const uint64_t> homes, CheckpointCu
         write_entity(kind, idx, id, st, fn);
         ++written;
       }
-      out_of_time = ++visited % 32 == 0 && std::chrono::steady_clock::now() >= deadline;
+      out_of_time = ++visited % 8 == 0 && std::chrono::steady_clock::now() >= deadline;
       return !out_of_time;
     });
     if (!out_of_time) {

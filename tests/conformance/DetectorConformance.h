@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/StateCodec.h"
 #include "detectors/Detector.h"
 
 namespace gridsentinel::testing {
@@ -110,6 +111,14 @@ TYPED_TEST_P(DetectorConformance, SaveRestoreGivesIdenticalScores) {
   const auto sr = run_prequential<TypeParam>(restored, stream, half, stream.size());
   for (size_t i = 0; i < so.size(); ++i) ASSERT_EQ(so[i], sr[i]) << "at input " << half + i;
   EXPECT_EQ(original.save(), restored.save());
+  // Detectors that can append their state to a writer (checkpoints do, without a string of their own)
+  // append exactly save()'s bytes, after whatever the writer already holds.
+  if constexpr (requires(StateWriter & w) { original.save(w); }) {
+    StateWriter w;
+    w.put<uint32_t>(7);
+    original.save(w);
+    EXPECT_EQ(w.bytes().substr(sizeof(uint32_t)), original.save());
+  }
 }
 
 TYPED_TEST_P(DetectorConformance, RestoreRejectsMalformedStateAndKeepsItsOwn) {

@@ -43,6 +43,38 @@ TEST(StateCodec, RoundTripsValuesBytesAndVectors) {
   EXPECT_EQ(f.size(), 3u);
 }
 
+TEST(StateCodec, NestedWritesAreTheBytesOfPutBytes) {
+  // Longer than any initial capacity, so that the buffer grows while the nested bytes are written.
+  const auto fill = [](StateWriter& w) {
+    for (int i = 0; i < 1000; ++i) w.put<double>(i * 0.5);
+    w.put_bytes("tail");
+  };
+  StateWriter inner;
+  fill(inner);
+  StateWriter expected;
+  expected.put<uint8_t>(9);
+  expected.put_bytes(inner.take());
+  expected.put<uint8_t>(10);
+
+  StateWriter nested;
+  nested.put<uint8_t>(9);
+  nested.put_nested(fill);
+  nested.put<uint8_t>(10);
+  EXPECT_EQ(nested.bytes(), expected.bytes());
+  const std::string once = nested.take();
+  EXPECT_EQ(once, expected.take());
+
+  // A writer on a reused buffer starts empty and keeps the buffer's storage.
+  std::string buffer = once;
+  const size_t capacity = buffer.capacity();
+  StateWriter again(std::move(buffer));
+  EXPECT_TRUE(again.bytes().empty());
+  again.put<uint16_t>(3);
+  const std::string small = again.take();
+  EXPECT_EQ(small.size(), 2u);
+  EXPECT_GE(small.capacity(), capacity);
+}
+
 TEST(StateCodec, TruncatedInputFailsAndStaysFailed) {
   StateWriter w;
   w.put_bytes("hello");

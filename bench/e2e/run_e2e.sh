@@ -15,7 +15,8 @@
 # E2E_AB_BINARY (another gridsentinel binary, run in (b) of the even runs: A/B comparisons on one topic in the
 # same minutes), E2E_LOG_LEVEL (gridsentinel's log level in (b), default warn), E2E_STATE (one more state key in (b), e.g.
 # 'changelog: false'), SKIP_PEER=1 to skip the Python peer,
-# SKIP_LATENCY=1 to skip (d), LAT_ONLY=1 (with LAT_RATE) to run only (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
+# SKIP_LATENCY=1 to skip (d), LAT_RUNS (runs of (d), each with a fresh broker and gridsentinel; default RUNS;
+# medians printed: p99 at a fixed rate moved by 2-3x between consecutive runs here), LAT_ONLY=1 (with LAT_RATE) to run only (d), LAT_RATE (offered readings/s in (d), default half the peak), LAT_SECONDS
 # (default 30), LAT_P (partitions of the topics in (d) and (d0), default 8; see below), LAT_LINGER_MS (the
 # simulator producer's linger.ms, default 5 = librdkafka's default) and
 # LAT_CONSUMER (consumer properties in (d), e.g. 'fetch.wait.max.ms: "10"'), LAT_WARMUP (seconds of load before
@@ -48,6 +49,7 @@ M=${M:-100000}
 P=${P:-$(awk -v n="$N" 'BEGIN { p = 8; while (n * 87 / p > 4000000) p *= 2; print p }')}
 RUNS=${RUNS:-1}
 LAT_P=${LAT_P:-8}
+LAT_RUNS=${LAT_RUNS:-$(( ${RUNS:-1} > 1 ? ${RUNS:-1} : 1 ))}
 BUILD=${BUILD:-build-bench}
 PY=/usr/bin/python3
 GS=$BUILD/gridsentinel
@@ -284,6 +286,7 @@ print(*e2e, f"{consumed / float(sys.argv[3]):.0f}", int(total), *inside)
 EOF
 }
 
+med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)}'; }
 BARE_R=() GS_R=() GS_CPU=() GS_RPC=() GS_HWM=() PY_E2E=() PY_CORE=() PY_E2E_RPC=() GS_CORE=() GS_CORE_RPC=()
 if [[ ${LAT_ONLY:-0} == 1 ]]; then
   [[ -n ${LAT_RATE:-} ]] || { echo "LAT_ONLY=1 needs LAT_RATE" >&2; exit 2; }
@@ -326,14 +329,20 @@ if [[ ${SKIP_LATENCY:-0} != 1 ]]; then
     "linger.ms ${LAT_LINGER_MS:-5}, $LAT_P partitions"
   echo "(d0) Kafka path alone (simulator -> broker -> bare consumer, fetch.wait.max.ms ${LAT_FETCH_WAIT_MS:-1}," \
     "CreateTime -> polled, after 5 s): $(run_floor "$half")"
-  read -r p50 p99 p999 lat_rate lat_n in50 in99 in999 < <(run_latency "$half")
-  echo "(d) record e2e latency (CreateTime -> outputs acknowledged), $lat_n records over ${LAT_SECONDS:-30} s:" \
-    "p50=${p50} ms p99=${p99} ms p999=${p999} ms; consumed $lat_rate readings/s of $half offered;" \
-    "inside gridsentinel (polled -> outputs acknowledged): p50=${in50} ms p99=${in99} ms p999=${in999} ms"
+  L50=() L99=() L999=() I50=() I99=() I999=()
+  for lrun in $(seq "$LAT_RUNS"); do
+    read -r p50 p99 p999 lat_rate lat_n in50 in99 in999 < <(run_latency "$half")
+    echo "(d) run $lrun: record e2e latency (CreateTime -> outputs acknowledged), $lat_n records over" \
+      "${LAT_SECONDS:-30} s: p50=${p50} ms p99=${p99} ms p999=${p999} ms; consumed $lat_rate readings/s of" \
+      "$half offered; inside gridsentinel (polled -> outputs acknowledged): p50=${in50} ms p99=${in99} ms" \
+      "p999=${in999} ms"
+    L50+=("$p50"); L99+=("$p99"); L999+=("$p999"); I50+=("$in50"); I99+=("$in99"); I999+=("$in999")
+  done
+  LAT_LINE="p50 $(med "${L50[@]}") ms, p99 $(med "${L99[@]}") ms, p999 $(med "${L999[@]}") ms; inside gridsentinel p50 $(med "${I50[@]}") ms, p99 $(med "${I99[@]}") ms, p999 $(med "${I999[@]}") ms (medians of $LAT_RUNS run(s) at $half readings/s)"
+  if (( LAT_RUNS > 1 )); then echo "(d) medians: $LAT_LINE"; fi
 fi
 
 [[ ${LAT_ONLY:-0} == 1 ]] && { echo "logs in $WORK"; exit 0; }
-med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)}'; }
 echo "== medians over $RUNS run(s)"
 mb=$(med "${BARE_R[@]}"); mg=$(med "${GS_R[@]}"); mh=$(med "${GS_HWM[@]}")
 echo "bare consume rate:        $mb records/s"
@@ -349,4 +358,5 @@ if [[ ${#PY_E2E[@]} -gt 0 ]]; then
   echo "gridsentinel compute core: $mgc events/s ($(med "${GS_CORE_RPC[@]}") per CPU-second; one thread)" \
     "= $(echo "scale=2; $mgc / $mc" | bc) x peer core"
 fi
+if [[ -n ${LAT_LINE:-} ]]; then echo "latency at half the peak: $LAT_LINE"; fi
 echo "logs in $WORK"

@@ -149,8 +149,8 @@ bool BucketedQuantiles::add(int64_t time_ms, double value) {
 
 void BucketedQuantiles::save(StateWriter& w) const {
   // A selection still pending (the ring filling since the last read) is not made here but saved as pending:
-  // a checkpoint writes every changed entity, and selecting for each was a third of its cost. The restored
-  // window selects from the same codes when first read, so it scores as this one does.
+  // a checkpoint writes every changed entity, and selecting for each was over a third of its cost. The
+  // restored window selects from the same codes when first read, so it scores as this one does.
   w.put<int64_t>(bucket_ms_);
   w.put<uint16_t>(buckets_);
   w.put<uint16_t>(capacity_);

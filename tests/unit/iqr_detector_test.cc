@@ -392,6 +392,7 @@ TEST(IqrDetector, BucketedOutOfOrderPointsGiveTheSameFencesAfterTheNextRotation)
 TEST(IqrDetector, BucketedQuartilesReadLazilyEqualThoseReadAfterEveryPoint) {
   std::mt19937_64 rng(17);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
+  int pending_saves = 0;
   for (int round = 0; round < 20; ++round) {
     const uint32_t max_points = 20 + static_cast<uint32_t>(unit(rng) * 80);
     features::BucketedQuantiles every(600'000, 6, max_points), lazy(600'000, 6, max_points);
@@ -413,7 +414,7 @@ TEST(IqrDetector, BucketedQuartilesReadLazilyEqualThoseReadAfterEveryPoint) {
       }
       if (unit(rng) < 0.02) {
         // A save while a selection is pending stores it as pending; the restored window selects the same
-        // quartiles when read, and goes on from there as the original would (it replaces `lazy`).
+        // quartiles when read, and goes on from there as the original would.
         StateWriter w;
         lazy.save(w);
         const std::string bytes = w.take();
@@ -423,16 +424,16 @@ TEST(IqrDetector, BucketedQuartilesReadLazilyEqualThoseReadAfterEveryPoint) {
         StateWriter again;
         restored.save(again);
         ASSERT_EQ(again.take(), bytes);
-        lazy = std::move(restored);
-        const auto got = lazy.quartiles();
-        ASSERT_EQ(got.count, want.count);
-        if (want.count == 0) continue;
-        ASSERT_EQ(got.q1, want.q1) << "round " << round << " point " << i;
-        ASSERT_EQ(got.median, want.median) << "round " << round << " point " << i;
-        ASSERT_EQ(got.q3, want.q3) << "round " << round << " point " << i;
+        lazy = std::move(restored);  // compared with `every` at the reads that follow
+        // The reference count (after bucket_ms 8, buckets 2, capacity 2, head 8, anchor 1) flags a pending
+        // selection.
+        uint16_t reference = 0;
+        if (bytes.size() > 22) std::memcpy(&reference, bytes.data() + 21, 2);
+        pending_saves += (reference & 0x8000) != 0 ? 1 : 0;
       }
     }
   }
+  EXPECT_GT(pending_saves, 10);  // the pending form was exercised
 }
 
 TEST(IqrDetector, BucketedStateWithAPendingSelectionRestoresOnlyWhileFilling) {

@@ -584,12 +584,13 @@ void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::time_point n
       pending_positions_.emplace(home, position_of(home, it->second));
   checkpoint_bytes_ = 0;
   cycle_entities_ = 0;
-  cycle_spent_ = std::chrono::steady_clock::now() - now;
-  cycle_last_slice_ = now;
+  const auto begun = std::chrono::steady_clock::now();
+  cycle_spent_ = begun - now;
+  cycle_last_slice_ = begun;
   cycle_.emplace();
-  slice_credit_ = kMaxSlice - cycle_spent_;
-  slice_credit_at_ = now;
-  continue_checkpoint_cycle(now);
+  slice_credit_ = kMaxSlice - cycle_spent_;  // taking the models and positions is paid from the first slice
+  slice_credit_at_ = begun;
+  continue_checkpoint_cycle(begun);
 }
 
 void KafkaRunner::continue_checkpoint_cycle(std::chrono::steady_clock::time_point now) {

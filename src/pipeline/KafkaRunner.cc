@@ -584,6 +584,7 @@ void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::time_point n
       pending_positions_.emplace(home, position_of(home, it->second));
   checkpoint_bytes_ = 0;
   cycle_entities_ = 0;
+  cycle_bytes_ = 0;
   const auto begun = std::chrono::steady_clock::now();
   cycle_spent_ = begun - now;
   cycle_last_slice_ = begun;
@@ -615,11 +616,18 @@ void KafkaRunner::continue_checkpoint_cycle(std::chrono::steady_clock::time_poin
     return;
   }
   cycle_last_slice_ = now;
-  cycle_entities_ += processor_.checkpoint_slice(
+  const size_t written = processor_.checkpoint_slice(
       homes_, *cycle_, now + slice_credit_, [&](uint64_t home, std::string_view key, std::string_view value) {
         produce_state(changelog_topics_[home >> 32], static_cast<int32_t>(home & 0xffffffffu), key, value);
       });
   changelog_producer_->poll(0);
+  // Counted per slice, not when the cycle ends: a cycle cut short by a synchronous checkpoint (revocation,
+  // shutdown) has written its entities all the same (they were marked clean, so that one does not again).
+  cycle_entities_ += written;
+  cycle_bytes_ += checkpoint_bytes_;
+  metrics_.state().checkpointed_entities->Increment(static_cast<double>(written));
+  metrics_.state().checkpoint_bytes->Increment(static_cast<double>(checkpoint_bytes_));
+  checkpoint_bytes_ = 0;
   const auto spent = std::chrono::steady_clock::now() - now;
   cycle_spent_ += spent;
   slice_credit_ -= spent;
@@ -634,11 +642,9 @@ void KafkaRunner::continue_checkpoint_cycle(std::chrono::steady_clock::time_poin
   checkpoint_gap_ = std::max<std::chrono::steady_clock::duration>(
       std::chrono::milliseconds(cfg_.state.checkpoint_interval_ms), 9 * cycle_spent_);
   metrics_.state().checkpoints_ok->Increment();
-  metrics_.state().checkpointed_entities->Increment(static_cast<double>(cycle_entities_));
-  metrics_.state().checkpoint_bytes->Increment(static_cast<double>(checkpoint_bytes_));
   metrics_.state().checkpoint_seconds->Observe(secs);
   spdlog::debug("state checkpoint (background): {} entities, {} bytes, {:.3f} s of loop time",
-                cycle_entities_, checkpoint_bytes_, secs);
+                cycle_entities_, cycle_bytes_, secs);
 }
 
 void KafkaRunner::restore(std::vector<kafka::TopicPartition>& partitions) {

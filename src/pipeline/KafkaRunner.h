@@ -169,10 +169,11 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   std::string pending_models_[2];  // meter, infra; empty = none
   std::map<uint64_t, Position> written_positions_;
   // The cycle whose entities are being written, slice by slice (none between cycles), its loop time so far,
-  // entities written and the last turn it could write at.
+  // entities and bytes written and the last turn it could write at.
   std::optional<Processor::CheckpointCursor> cycle_;
   std::chrono::steady_clock::duration cycle_spent_{};
   size_t cycle_entities_ = 0;
+  uint64_t cycle_bytes_ = 0;
   std::chrono::steady_clock::time_point cycle_last_slice_;
   // Loop time the cycle's slices may still take (negative: overspent), and when it was last topped up.
   static constexpr std::chrono::steady_clock::duration kMaxSlice = std::chrono::milliseconds(4);

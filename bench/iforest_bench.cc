@@ -146,6 +146,31 @@ void BM_StreamingRefresh(benchmark::State& state) {
 }
 BENCHMARK(BM_StreamingRefresh)->Unit(benchmark::kMicrosecond);
 
+// One tree grown from 256 points of 6 features (the meter forest's shape), with the AVX-512 kernels
+// (range(0) = 1) or the portable loops (0): the cost a streaming forest pays every window / n_trees points.
+void BM_GrowTree(benchmark::State& state) {
+  using gridsentinel::detectors::FlatForest;
+  constexpr uint32_t kSamples = 256, kFeatures = 6;
+  std::mt19937_64 gen(5);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<double> sample(size_t{kSamples} * kFeatures);
+  for (double& v : sample) v = normal(gen);
+  const std::vector<double> tolerance(kFeatures, FlatForest::kSklearnConstantTolerance);
+  FlatForest forest;
+  forest.reset(16, kSamples, kFeatures);
+  forest.set_simd(state.range(0) != 0);
+  if (state.range(0) != 0 && !forest.simd()) state.SkipWithError("no AVX-512 on this machine");
+  gridsentinel::detectors::Xoshiro256 rng(3);
+  uint32_t t = 0;
+  for (auto _ : state) {
+    forest.grow(t, sample.data(), kSamples, tolerance.data(), rng);
+    benchmark::DoNotOptimize(forest.node_count(t));
+    t = (t + 1) % 16;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_GrowTree)->ArgName("simd")->Arg(0)->Arg(1)->Arg(0)->Arg(1);
+
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -177,6 +177,47 @@ TEST(FlatForest, EveryWayOfScoringGivesTheSameBits) {
   if (!FlatForest::simd_enabled()) std::printf("note: no AVX-512 here; total_path ran the portable path\n");
 }
 
+// Growing with the AVX-512 kernels (min/max and partition of a node's points) gives the trees the portable
+// loops give, node for node: on samples whose sizes do and do not fill the kernels' blocks (8 and 16 points),
+// with repeated values, a constant feature and a feature constant within the tolerance.
+TEST(FlatForest, GrowingWithAndWithoutSimdGivesTheSameTrees) {
+  struct Shape {
+    uint32_t trees, samples, dim;
+  };
+  for (const Shape& s : {Shape{20, 256, 6}, Shape{13, 37, 3}, Shape{9, 2, 1}, Shape{11, 17, 8},
+                         Shape{7, 255, 9}, Shape{5, 1, 2}}) {
+    RowMatrix sample = gaussian(s.samples, s.dim, s.trees + 5);
+    for (Eigen::Index i = 0; i < sample.rows(); ++i) {
+      sample(i, 0) = std::round(sample(i, 0) * 2.0);  // few distinct values: ties on both sides of a split
+      if (s.dim > 2) sample(i, 1) = 3.0;              // constant
+      if (s.dim > 3) sample(i, 2) = 1.0 + 1e-9 * static_cast<double>(i % 3);  // constant within tolerance
+    }
+    const std::vector<double> tol(s.dim, 1e-7);
+    FlatForest simd, portable;
+    simd.reset(s.trees, s.samples, s.dim);
+    portable.reset(s.trees, s.samples, s.dim);
+    portable.set_simd(false);
+    ASSERT_FALSE(portable.simd());
+    Xoshiro256 rng_a(s.trees * 31 + s.dim), rng_b(s.trees * 31 + s.dim);
+    for (uint32_t t = 0; t < s.trees; ++t) {
+      simd.grow(t, sample.data(), s.samples, tol.data(), rng_a);
+      portable.grow(t, sample.data(), s.samples, tol.data(), rng_b);
+      ASSERT_EQ(simd.node_count(t), portable.node_count(t)) << s.samples << " samples, tree " << t;
+      ASSERT_EQ(simd.depth(t), portable.depth(t));
+      for (uint32_t i = 0; i < simd.node_count(t); ++i) {
+        const IsolationNode a = simd.nodes(t)[i], b = portable.nodes(t)[i];
+        ASSERT_EQ(a.threshold, b.threshold) << "tree " << t << " node " << i;
+        ASSERT_EQ(a.feature, b.feature) << "tree " << t << " node " << i;
+        ASSERT_EQ(a.left, b.left) << "tree " << t << " node " << i;
+        ASSERT_EQ(simd.node_size(t, i), portable.node_size(t, i)) << "tree " << t << " node " << i;
+      }
+    }
+    ASSERT_EQ(rng_a.state(), rng_b.state());
+  }
+  if (!FlatForest::simd_enabled())
+    std::printf("note: no AVX-512 here; both forests grew with the portable code\n");
+}
+
 TEST(IsolationForest, AllIdenticalRowsScoreExactlyOneHalf) {
   RowMatrix X = RowMatrix::Constant(300, 3, 2.5);
   IsolationForest forest({.n_trees = 10, .max_samples = 256, .seed = 1});

@@ -105,6 +105,75 @@ __attribute__((target("avx512f"))) double total_path_avx512(const IsolationNode*
   _mm512_store_pd(sums, lanes);
   return combine_lanes(sums);
 }
+
+// Nodes of fewer points take the scalar loops: their cost is the latency of one chain of loads, which a
+// gather and a reduction across lanes only lengthen (bench/iforest_bench BM_GrowTree).
+constexpr uint32_t kSimdMinPoints = 64;
+
+// Growing's two passes over a node's points, eight (min/max) and sixteen (partition) at a time; they give
+// exactly what the scalar loops in grow_from_columns give: the same minimum and maximum (up to the sign of
+// a zero, which no test below can see), and the same order of points on each side (compression keeps order).
+// A partial last block is masked, so nothing outside the node's range is read or written.
+__attribute__((target("avx512f"))) void gather_min_max_avx512(const double* col, const uint32_t* ord,
+                                                              uint32_t n, double* vals, double& lo,
+                                                              double& hi) {
+  const __m512d zero = _mm512_setzero_pd();
+  __m512d vlo = _mm512_set1_pd(kInf), vhi = _mm512_set1_pd(-kInf);
+  for (uint32_t k = 0; k < n; k += 8) {
+    const auto live = static_cast<__mmask8>(n - k >= 8 ? 0xffu : (1u << (n - k)) - 1);
+    __m256i rows;
+    if (live == 0xff) {
+      rows = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ord + k));
+    } else {  // (a masked 256-bit load would need AVX-512VL)
+      alignas(32) uint32_t tail[8] = {};
+      std::copy(ord + k, ord + n, tail);
+      rows = _mm256_load_si256(reinterpret_cast<const __m256i*>(tail));
+    }
+    const __m512d v = _mm512_mask_i32gather_pd(zero, live, rows, col, 8);
+    _mm512_mask_storeu_pd(vals + k, live, v);
+    vlo = _mm512_mask_min_pd(vlo, live, vlo, v);
+    vhi = _mm512_mask_max_pd(vhi, live, vhi, v);
+  }
+  // Reduced through memory: GCC 12's _mm512_reduce_* start from an undefined register (-Wuninitialized).
+  alignas(64) double l[8], h[8];
+  _mm512_store_pd(l, vlo);
+  _mm512_store_pd(h, vhi);
+  lo = *std::min_element(l, l + 8);
+  hi = *std::max_element(h, h + 8);
+}
+
+// Splits ord[0, n) by vals (vals[i] belongs to ord[i]): points with vals <= threshold are compacted in place,
+// the others go to `right`. Returns how many went left.
+__attribute__((target("avx512f,popcnt"))) uint32_t partition_avx512(uint32_t* ord, const double* vals,
+                                                                    uint32_t n, double threshold,
+                                                                    uint32_t* right) {
+  const __m512d zero = _mm512_setzero_pd();
+  const __m512i zero_i = _mm512_setzero_si512();
+  const __m512d thr = _mm512_set1_pd(threshold);
+  uint32_t cut = 0, n_right = 0;
+  for (uint32_t i = 0; i < n; i += 16) {
+    const uint32_t left_over = n - i;
+    const auto live = static_cast<__mmask16>(left_over >= 16 ? 0xffffu : (1u << left_over) - 1);
+    const __m512i rows = _mm512_mask_loadu_epi32(zero_i, live, ord + i);
+    const __m512d v0 = _mm512_mask_loadu_pd(zero, static_cast<__mmask8>(live), vals + i);
+    const __m512d v1 = _mm512_mask_loadu_pd(zero, static_cast<__mmask8>(live >> 8), vals + i + 8);
+    // "Not <=": the scalar loop's test, negated.
+    const auto goes_right = static_cast<__mmask16>(
+        (_mm512_cmp_pd_mask(v0, thr, _CMP_NLE_UQ) | (_mm512_cmp_pd_mask(v1, thr, _CMP_NLE_UQ) << 8)) & live);
+    const auto goes_left = static_cast<__mmask16>(~goes_right & live);
+    const auto n_left = static_cast<uint32_t>(_mm_popcnt_u32(goes_left));
+    const auto n_now_right = static_cast<uint32_t>(_mm_popcnt_u32(goes_right));
+    // Compressed in registers and stored with a mask: the write position never passes the read position
+    // (cut <= i), and the block was read above.
+    _mm512_mask_storeu_epi32(ord + cut, static_cast<__mmask16>((1u << n_left) - 1),
+                             _mm512_maskz_compress_epi32(goes_left, rows));
+    _mm512_mask_storeu_epi32(right + n_right, static_cast<__mmask16>((1u << n_now_right) - 1),
+                             _mm512_maskz_compress_epi32(goes_right, rows));
+    cut += n_left;
+    n_right += n_now_right;
+  }
+  return cut;
+}
 #endif
 
 }  // namespace
@@ -147,6 +216,7 @@ void FlatForest::reset(uint32_t n_trees, uint32_t max_samples, uint32_t dim) {
   columns_.assign(size_t{max_samples_} * dim_, 0.0);
   features_.assign(dim_, 0);
   pending_.clear();
+  use_simd_ = simd_enabled();
   // Depth-first with both children pushed at once: never more than one pending sibling per level, plus one.
   pending_.reserve(isolation_depth_limit(max_samples_) + 2);
 }
@@ -204,24 +274,33 @@ void FlatForest::grow_from_columns(uint32_t t, uint32_t m, const double* toleran
       // Min and max in two interleaved pairs (one pair made each step wait for the last min/max). The sample
       // is finite, and which of +0 and -0 comes out cannot change a split: every test below treats them
       // alike.
-      double lo0 = kInf, hi0 = -kInf, lo1 = kInf, hi1 = -kInf;
-      uint32_t k = 0;
-      for (; k + 2 <= n; k += 2) {
-        const double a = col[ord[p.begin + k]], b = col[ord[p.begin + k + 1]];
-        vals[k] = a;
-        vals[k + 1] = b;
-        lo0 = std::min(lo0, a);
-        hi0 = std::max(hi0, a);
-        lo1 = std::min(lo1, b);
-        hi1 = std::max(hi1, b);
+      double lo, hi;
+#if GS_FOREST_HAS_AVX512
+      if (use_simd_ && n >= kSimdMinPoints) {
+        gather_min_max_avx512(col, ord + p.begin, n, vals, lo, hi);
+      } else
+#endif
+      {
+        double lo0 = kInf, hi0 = -kInf, lo1 = kInf, hi1 = -kInf;
+        uint32_t k = 0;
+        for (; k + 2 <= n; k += 2) {
+          const double a = col[ord[p.begin + k]], b = col[ord[p.begin + k + 1]];
+          vals[k] = a;
+          vals[k + 1] = b;
+          lo0 = std::min(lo0, a);
+          hi0 = std::max(hi0, a);
+          lo1 = std::min(lo1, b);
+          hi1 = std::max(hi1, b);
+        }
+        if (k < n) {
+          const double a = col[ord[p.begin + k]];
+          vals[k] = a;
+          lo0 = std::min(lo0, a);
+          hi0 = std::max(hi0, a);
+        }
+        lo = std::min(lo0, lo1);
+        hi = std::max(hi0, hi1);
       }
-      if (k < n) {
-        const double a = col[ord[p.begin + k]];
-        vals[k] = a;
-        lo0 = std::min(lo0, a);
-        hi0 = std::max(hi0, a);
-      }
-      const double lo = std::min(lo0, lo1), hi = std::max(hi0, hi1);
       if (!(hi > lo) || hi <= lo + tolerance[f]) {  // the first test holds even for a NaN tolerance
         features_[j] = features_[--candidates];
         features_[candidates] = f;
@@ -237,13 +316,21 @@ void FlatForest::grow_from_columns(uint32_t t, uint32_t m, const double* toleran
       // split depends only on which points it holds.
       uint32_t* const right = right_.data();
       uint32_t cut = p.begin, n_right = 0;
-      for (uint32_t i = 0; i < n; ++i) {
-        const uint32_t row = ord[p.begin + i];
-        const bool goes_left = vals[i] <= threshold;
-        ord[cut] = row;
-        right[n_right] = row;
-        cut += static_cast<uint32_t>(goes_left);
-        n_right += static_cast<uint32_t>(!goes_left);
+#if GS_FOREST_HAS_AVX512
+      if (use_simd_ && n >= kSimdMinPoints) {
+        cut += partition_avx512(ord + p.begin, vals, n, threshold, right);
+        n_right = p.end - cut;
+      } else
+#endif
+      {
+        for (uint32_t i = 0; i < n; ++i) {
+          const uint32_t row = ord[p.begin + i];
+          const bool goes_left = vals[i] <= threshold;
+          ord[cut] = row;
+          right[n_right] = row;
+          cut += static_cast<uint32_t>(goes_left);
+          n_right += static_cast<uint32_t>(!goes_left);
+        }
       }
       std::copy(right, right + n_right, ord + cut);
       const auto left = node_count_[t];
@@ -259,7 +346,7 @@ void FlatForest::grow_from_columns(uint32_t t, uint32_t m, const double* toleran
 
 double FlatForest::total_path(const double* x) const {
 #if GS_FOREST_HAS_AVX512
-  if (dim_ <= 8 && simd_enabled())
+  if (dim_ <= 8 && use_simd_)
     return total_path_avx512(nodes_.data(), leaf_path_.data(), depth_.data(), capacity(), n_trees_, dim_, x);
 #endif
   return total_path_portable(x);

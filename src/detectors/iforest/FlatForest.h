@@ -65,7 +65,7 @@ class FlatForest {
   void grow(uint32_t t, const double* const* rows, uint32_t m, const double* tolerance, Xoshiro256& rng);
 
   // Sum over trees of the path length of `x` (dim values). 0 when no tree is grown. Walks eight trees a step
-  // with AVX-512 when simd_enabled() and dim <= 8, else total_path_portable(). Every scoring function here
+  // with AVX-512 when simd() and dim <= 8, else total_path_portable(). Every scoring function here
   // adds the trees' path lengths in one fixed order (eight lanes by tree number, combined pairwise), so they
   // agree to the bit, on every machine.
   double total_path(const double* x) const;
@@ -73,6 +73,11 @@ class FlatForest {
   // Whether this machine runs the AVX-512 walk: x86-64 with AVX-512F, unless the environment sets
   // GS_FOREST_SIMD=0 (for tools that do not model AVX-512, such as valgrind). Decided once per process.
   static bool simd_enabled();
+  // Whether this forest grows and walks with the AVX-512 kernels: simd_enabled() after reset().
+  // set_simd(false) makes it run the portable code, set_simd(true) returns to simd_enabled(); the trees and
+  // scores are the same to the bit either way (tests compare them).
+  bool simd() const { return use_simd_; }
+  void set_simd(bool on) { use_simd_ = on && simd_enabled(); }
   // For `n` points (row i at X + i * stride), adds each one's summed path length to sums[i]. Tree-major in
   // blocks of points, so one tree stays in L1 while a block of points runs through it.
   void accumulate_paths(const double* X, size_t n, size_t stride, double* sums) const;
@@ -118,6 +123,7 @@ class FlatForest {
   bool finish_restored_tree(uint32_t t);
 
   uint32_t n_trees_ = 0, max_samples_ = 0, dim_ = 0;
+  bool use_simd_ = false;
   std::vector<IsolationNode> nodes_;                    // n_trees x capacity
   std::vector<double> leaf_path_;                       // depth + c(size) at leaves
   std::vector<uint32_t> size_;                          // training points that reached each node

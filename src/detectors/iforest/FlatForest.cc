@@ -29,11 +29,12 @@ inline uint32_t step(const IsolationNode* nodes, uint32_t i, const double* x) {
 }
 
 // Copies m points (point_at(i) -> its dim values) into `columns`, column-major with `stride` values a column.
+// Point by point (each point's address is read once, and its values are adjacent), into dim column streams.
 template <typename PointAt>
 void copy_columns(double* columns, uint32_t stride, uint32_t dim, uint32_t m, PointAt point_at) {
-  for (uint32_t f = 0; f < dim; ++f) {
-    double* const col = columns + size_t{f} * stride;
-    for (uint32_t row = 0; row < m; ++row) col[row] = point_at(row)[f];
+  for (uint32_t row = 0; row < m; ++row) {
+    const double* const point = point_at(row);
+    for (uint32_t f = 0; f < dim; ++f) columns[size_t{f} * stride + row] = point[f];
   }
 }
 

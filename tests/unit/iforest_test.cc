@@ -52,6 +52,27 @@ uint32_t check_tree(const FlatForest& forest, uint32_t t, uint32_t depth_limit) 
   return in_leaves;
 }
 
+// below() draws what the textbook form (bound first, then reject, then reduce) draws, number for number,
+// including bounds where rejection is common (n just above 2^63 rejects almost half of all outputs).
+TEST(Xoshiro256, BelowDrawsWhatTheTextbookFormDraws) {
+  const auto textbook = [](Xoshiro256& rng, uint64_t n) {
+    const uint64_t reject_below = (0 - n) % n;
+    uint64_t r = rng.next();
+    while (r < reject_below) r = rng.next();
+    return r % n;
+  };
+  for (const uint64_t n : {uint64_t{1}, uint64_t{2}, uint64_t{6}, uint64_t{2049}, (uint64_t{1} << 63) + 1,
+                           (uint64_t{1} << 63) + 12345, ~uint64_t{0}}) {
+    Xoshiro256 a(n), b(n);
+    for (int i = 0; i < 20000; ++i) {
+      const uint64_t x = a.below(n);
+      ASSERT_EQ(x, textbook(b, n)) << "n = " << n << ", draw " << i;
+      ASSERT_LT(x, n);
+    }
+    ASSERT_EQ(a.state(), b.state()) << "n = " << n;
+  }
+}
+
 TEST(AveragePathLength, MatchesScikitLearnValues) {
   EXPECT_EQ(average_path_length(0), 0.0);
   EXPECT_EQ(average_path_length(1), 0.0);

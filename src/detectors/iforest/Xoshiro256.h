@@ -39,10 +39,13 @@ class Xoshiro256 {
 
   // Uniform integer in [0, n), n >= 1, without modulo bias: reject the lowest 2^64 mod n outputs so that the
   // rest cover every residue equally often.
+  // The bound (one division) is needed only when r < n, since it is below n: one division a draw, not two.
   uint64_t below(uint64_t n) {
-    const uint64_t reject_below = (0 - n) % n;
     uint64_t r = next();
-    while (r < reject_below) r = next();
+    if (r < n) [[unlikely]] {
+      const uint64_t reject_below = (0 - n) % n;
+      while (r < reject_below) r = next();
+    }
     return r % n;
   }
 

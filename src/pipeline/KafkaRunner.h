@@ -159,9 +159,10 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   std::map<uint64_t, int64_t> positions_;      // next offset to process, per assigned home
   int64_t wall_minus_mono_us_ = 0;             // system_clock - steady_clock, refreshed every loop turn
   uint64_t produce_calls_ = 0;                 // outputs handed to the producer, ever
-  static constexpr uint32_t kCompletionsPerClockRead = 4;  // see run()
-  int64_t* last_position_ = nullptr;  // note_position's last entry (of last_position_home_)
+  int64_t* last_position_ = nullptr;           // note_position's last entry (of last_position_home_)
   uint64_t last_position_home_ = 0;
+  // Records completed in a row that share one clock read for their latency (see run()).
+  static constexpr uint32_t kCompletionsPerClockRead = 4;
   // Positions checkpointed (or restored) since the last store: with the changelog on, the only offsets
   // stored.
   std::vector<kafka::TopicPartition> checkpointed_offsets_;

@@ -198,9 +198,10 @@ TEST(FlatForest, EveryWayOfScoringGivesTheSameBits) {
   if (!FlatForest::simd_enabled()) std::printf("note: no AVX-512 here; total_path ran the portable path\n");
 }
 
-// Growing with the AVX-512 kernels (min/max and partition of a node's points) gives the trees the portable
-// loops give, node for node: on samples whose sizes do and do not fill the kernels' blocks (8 and 16 points),
-// with repeated values, a constant feature and a feature constant within the tolerance.
+// Growing with the AVX-512 kernels (min/max and partition of a node's points, used from 64 points a node)
+// gives the trees the portable loops give, node for node: on samples large enough for the kernels (255 and
+// 256 points, whose nodes also end in partial blocks of 8 and 16) and small ones that never reach them, with
+// repeated values, a constant feature and a feature constant within the tolerance.
 TEST(FlatForest, GrowingWithAndWithoutSimdGivesTheSameTrees) {
   struct Shape {
     uint32_t trees, samples, dim;

@@ -143,19 +143,19 @@ __attribute__((target("avx512f"))) void gather_min_max_avx512(const double* col,
   hi = *std::max_element(h, h + 8);
 }
 
-// Splits ord[0, n) by vals (vals[i] belongs to ord[i]): points with vals <= threshold are compacted in place,
-// the others go to `right`. Returns how many went left.
-__attribute__((target("avx512f,popcnt"))) uint32_t partition_avx512(uint32_t* ord, const double* vals,
+// Splits in[0, n) by vals (vals[i] belongs to in[i]) into out[0, n): points with vals <= threshold from the
+// front, the others from the back (each block's in order, blocks in reverse). Returns how many went left.
+__attribute__((target("avx512f,popcnt"))) uint32_t partition_avx512(const uint32_t* in, const double* vals,
                                                                     uint32_t n, double threshold,
-                                                                    uint32_t* right) {
+                                                                    uint32_t* out) {
   const __m512d zero = _mm512_setzero_pd();
   const __m512i zero_i = _mm512_setzero_si512();
   const __m512d thr = _mm512_set1_pd(threshold);
-  uint32_t cut = 0, n_right = 0;
+  uint32_t cut = 0, end = n;  // out[0, cut) went left, out[end, n) right
   for (uint32_t i = 0; i < n; i += 16) {
     const uint32_t left_over = n - i;
     const auto live = static_cast<__mmask16>(left_over >= 16 ? 0xffffu : (1u << left_over) - 1);
-    const __m512i rows = _mm512_mask_loadu_epi32(zero_i, live, ord + i);
+    const __m512i rows = _mm512_mask_loadu_epi32(zero_i, live, in + i);
     const __m512d v0 = _mm512_mask_loadu_pd(zero, static_cast<__mmask8>(live), vals + i);
     const __m512d v1 = _mm512_mask_loadu_pd(zero, static_cast<__mmask8>(live >> 8), vals + i + 8);
     // "Not <=": the scalar loop's test, negated.
@@ -164,14 +164,13 @@ __attribute__((target("avx512f,popcnt"))) uint32_t partition_avx512(uint32_t* or
     const auto goes_left = static_cast<__mmask16>(~goes_right & live);
     const auto n_left = static_cast<uint32_t>(_mm_popcnt_u32(goes_left));
     const auto n_now_right = static_cast<uint32_t>(_mm_popcnt_u32(goes_right));
-    // Compressed in registers and stored with a mask: the write position never passes the read position
-    // (cut <= i), and the block was read above.
-    _mm512_mask_storeu_epi32(ord + cut, static_cast<__mmask16>((1u << n_left) - 1),
+    // Compressed in registers and stored with a mask (never compress-to-memory, slow on some processors).
+    end -= n_now_right;
+    _mm512_mask_storeu_epi32(out + cut, static_cast<__mmask16>((1u << n_left) - 1),
                              _mm512_maskz_compress_epi32(goes_left, rows));
-    _mm512_mask_storeu_epi32(right + n_right, static_cast<__mmask16>((1u << n_now_right) - 1),
+    _mm512_mask_storeu_epi32(out + end, static_cast<__mmask16>((1u << n_now_right) - 1),
                              _mm512_maskz_compress_epi32(goes_right, rows));
     cut += n_left;
-    n_right += n_now_right;
   }
   return cut;
 }
@@ -211,8 +210,7 @@ void FlatForest::reset(uint32_t n_trees, uint32_t max_samples, uint32_t dim) {
   node_count_.assign(n_trees_, 0);
   depth_.assign(n_trees_, 0);
   samples_.assign(n_trees_, 0);
-  order_.assign(max_samples_, 0);
-  right_.assign(max_samples_, 0);
+  order_.assign(2 * size_t{max_samples_}, 0);
   values_.assign(max_samples_, 0.0);
   columns_.assign(size_t{max_samples_} * dim_, 0.0);
   features_.assign(dim_, 0);
@@ -247,7 +245,7 @@ void FlatForest::grow_from_columns(uint32_t t, uint32_t m, const double* toleran
   const uint32_t depth_limit = isolation_depth_limit(m);
   const size_t base = offset(t);
   IsolationNode* nodes = nodes_.data() + base;
-  std::iota(order_.begin(), order_.begin() + m, 0u);
+  std::iota(order_.begin(), order_.begin() + m, 0u);  // the root's points, in order buffer 0
   node_count_[t] = 1;
   depth_[t] = 0;
   samples_[t] = m;
@@ -266,7 +264,10 @@ void FlatForest::grow_from_columns(uint32_t t, uint32_t m, const double* toleran
     std::iota(features_.begin(), features_.end(), 0u);
     uint32_t candidates = dim_;
     bool split = false;
-    uint32_t* const ord = order_.data();
+    // A node at depth d holds its points in order buffer d % 2 and partitions them into the other one, where
+    // its children find them: nothing is copied back.
+    const uint32_t* const ord = order_.data() + size_t{p.depth % 2} * max_samples_;
+    uint32_t* const next = order_.data() + size_t{(p.depth + 1) % 2} * max_samples_;
     double* const vals = values_.data();  // the drawn feature's values of the node's points, in order
     while (candidates > 0 && !split) {
       const auto j = static_cast<uint32_t>(rng.below(candidates));
@@ -311,29 +312,27 @@ void FlatForest::grow_from_columns(uint32_t t, uint32_t m, const double* toleran
       // As scikit-learn (threshold == max becomes min): both sides stay non-empty. Written as a range check
       // so that it also catches hi - lo overflowing to +inf for values near DBL_MAX.
       if (!(threshold < hi)) threshold = lo;
-      // Partition without branches (each comparison is a coin flip the predictor cannot learn): the left
-      // points are compacted in place (the write position never passes the read position), the right ones
-      // go to scratch and are copied back after them. The order within a side does not matter: a node's
-      // split depends only on which points it holds.
-      uint32_t* const right = right_.data();
-      uint32_t cut = p.begin, n_right = 0;
+      // Partition without branches (each comparison is a coin flip the predictor cannot learn): left points
+      // fill the node's range in the other buffer from the front, right ones from the back. Both slots are
+      // written every time; the one that is not kept lies in the unfilled middle and is overwritten later.
+      // The order within a side does not matter: a node's split depends only on which points it holds.
+      uint32_t cut = p.begin;
 #if GS_FOREST_HAS_AVX512
       if (use_simd_ && n >= kSimdMinPoints) {
-        cut += partition_avx512(ord + p.begin, vals, n, threshold, right);
-        n_right = p.end - cut;
+        cut += partition_avx512(ord + p.begin, vals, n, threshold, next + p.begin);
       } else
 #endif
       {
+        uint32_t end = p.end;
         for (uint32_t i = 0; i < n; ++i) {
           const uint32_t row = ord[p.begin + i];
           const bool goes_left = vals[i] <= threshold;
-          ord[cut] = row;
-          right[n_right] = row;
+          next[cut] = row;
+          next[end - 1] = row;
           cut += static_cast<uint32_t>(goes_left);
-          n_right += static_cast<uint32_t>(!goes_left);
+          end -= static_cast<uint32_t>(!goes_left);
         }
       }
-      std::copy(right, right + n_right, ord + cut);
       const auto left = node_count_[t];
       node_count_[t] += 2;
       nodes[p.node] = IsolationNode{threshold, f, static_cast<uint32_t>(base + left)};
@@ -493,8 +492,8 @@ bool FlatForest::finish_restored_tree(uint32_t t) {
   const uint32_t count = node_count_[t];
   const uint32_t limit = isolation_depth_limit(samples_[t]);
   if (size_[base] != samples_[t]) return false;
-  // Each node's depth, filled in as its parent (always at a lower index) is visited; order_ is free scratch
-  // of max_samples entries, too few for every node, so depths go into leaf_path_ temporarily.
+  // Each node's depth, filled in as its parent (always at a lower index) is visited, goes into leaf_path_
+  // temporarily.
   double* node_depth = leaf_path_.data() + base;
   std::fill(node_depth, node_depth + count, -1.0);
   node_depth[0] = 0.0;

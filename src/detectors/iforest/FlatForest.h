@@ -112,7 +112,8 @@ class FlatForest {
   bool restore(StateReader& r, uint32_t max_trees, uint32_t max_dim);
 
  private:
-  struct Pending {  // a node waiting to be split or made a leaf, and its points order_[begin, end)
+  // A node waiting to be split or made a leaf; its points are [begin, end) of order buffer depth % 2.
+  struct Pending {
     uint32_t node, begin, end, depth;
   };
   size_t capacity() const { return 2 * size_t{max_samples_} - 1; }
@@ -129,7 +130,8 @@ class FlatForest {
   std::vector<uint32_t> size_;                          // training points that reached each node
   std::vector<uint32_t> node_count_, depth_, samples_;  // per tree; node_count 0 = not grown
   // Growing scratch, sized by reset().
-  std::vector<uint32_t> order_, right_, features_;
+  std::vector<uint32_t> order_;  // two buffers of max_samples point numbers (see grow_from_columns)
+  std::vector<uint32_t> features_;
   std::vector<double> values_, columns_;  // one feature's values in a node; the sample, column-major
   std::vector<Pending> pending_;
 };

@@ -206,6 +206,8 @@ void FlatForest::reset(uint32_t n_trees, uint32_t max_samples, uint32_t dim) {
   // Every slot starts as a leaf pointing at itself, so a walk through a tree not grown yet stays at its root.
   for (size_t i = 0; i < total; ++i) nodes_[i] = IsolationNode{kInf, 0, static_cast<uint32_t>(i)};
   leaf_path_.assign(total, 0.0);
+  leaf_c_.resize(size_t{max_samples_} + 1);
+  for (uint32_t n = 0; n <= max_samples_; ++n) leaf_c_[n] = average_path_length(n);
   size_.assign(total, 0);
   node_count_.assign(n_trees_, 0);
   depth_.assign(n_trees_, 0);
@@ -223,7 +225,7 @@ void FlatForest::reset(uint32_t n_trees, uint32_t max_samples, uint32_t dim) {
 void FlatForest::make_leaf(uint32_t t, uint32_t node, uint32_t size, uint32_t depth) {
   const size_t at = offset(t) + node;
   nodes_[at] = IsolationNode{kInf, 0, static_cast<uint32_t>(at)};
-  leaf_path_[at] = static_cast<double>(depth) + average_path_length(size);
+  leaf_path_[at] = static_cast<double>(depth) + leaf_c_[size];
   depth_[t] = std::max(depth_[t], depth);
 }
 
@@ -516,7 +518,7 @@ bool FlatForest::finish_restored_tree(uint32_t t) {
   }
   for (uint32_t i = 0; i < count; ++i) {
     IsolationNode& n = nodes_[base + i];
-    leaf_path_[base + i] = n.left == i ? node_depth[i] + average_path_length(size_[base + i]) : 0.0;
+    leaf_path_[base + i] = n.left == i ? node_depth[i] + leaf_c_[size_[base + i]] : 0.0;
     n.left += static_cast<uint32_t>(base);  // saved within its tree, walked within the forest
   }
   return true;

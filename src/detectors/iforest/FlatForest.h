@@ -127,6 +127,7 @@ class FlatForest {
   bool use_simd_ = false;
   std::vector<IsolationNode> nodes_;                    // n_trees x capacity
   std::vector<double> leaf_path_;                       // depth + c(size) at leaves
+  std::vector<double> leaf_c_;                          // c(n) for n = 0..max_samples (a log each, once)
   std::vector<uint32_t> size_;                          // training points that reached each node
   std::vector<uint32_t> node_count_, depth_, samples_;  // per tree; node_count 0 = not grown
   // Growing scratch, sized by reset().

@@ -144,7 +144,10 @@ int main(int argc, char** argv) {
       turn.push_back({input, e.partition, e.offset, bytes.substr(e.key_at, e.key_len),
                       bytes.substr(e.value_at, e.value_len), e.timestamp_ms});
     }
-    for (const auto& rec : turn) proc.process(rec, now, out);
+    for (size_t i = 0; i < turn.size(); ++i) {  // as KafkaRunner::run
+      if (i + 1 < turn.size()) proc.prefetch(turn[i + 1]);
+      proc.process(turn[i], now, out);
+    }
     proc.flush_metrics();
   }
   proc.flush_metrics();

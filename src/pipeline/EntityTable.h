@@ -52,6 +52,11 @@ class EntityTable {
     slots_[slot] = pack(h, idx);
     return idx;
   }
+  // Starts loading the index slot where a lookup of `id` begins (a cache miss with many entities), so that
+  // a lookup soon after finds it in cache. Changes nothing.
+  void prefetch(std::string_view id) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[static_cast<uint32_t>(hash(id)) & mask()]);
+  }
   std::optional<uint32_t> find(std::string_view id) const {
     size_t slot = 0;
     return lookup(id, hash(id), &slot);

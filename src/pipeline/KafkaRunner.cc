@@ -366,7 +366,9 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
       // CPU.
       int64_t clock_ns = now_ns;
       uint32_t since_clock_read = 0;
-      for (const auto& r : records) {
+      for (size_t i = 0; i < records.size(); ++i) {
+        const kafka::Record& r = records[i];
+        if (i + 1 < records.size()) processor_.prefetch(records[i + 1]);
         // A rebalance inside poll may have revoked this record's partition: its new owner will process it.
         const auto token = tracker_.begin(r.topic, r.partition, r.offset, now_ns, r.timestamp_ms);
         if (!token) continue;

@@ -242,6 +242,12 @@ void Processor::process(const kafka::Record& rec, int64_t now_ms, Emitter& out) 
   if (readings_since_missing_check_ >= 1000) check_missing(now_ms, out);
 }
 
+void Processor::prefetch(const kafka::Record& rec) const {
+  // Both tables: which one the record's topic feeds would cost a topic lookup, more than a prefetch.
+  meters_.table.prefetch(rec.key);
+  infra_.table.prefetch(rec.key);
+}
+
 void Processor::process_meter(const v1::MeterReading& r, const kafka::Record& rec, int index, int64_t now_ms,
                               Emitter& out) {
   double values[kMaxFeatures];

@@ -211,11 +211,8 @@ void Processor::process(const kafka::Record& rec, int64_t now_ms, Emitter& out) 
   }
   ++pending_.consumed[topic_index];
   const ingest::RecordDecoder* decoder = &decoders_[topic_index];
-  const uint64_t progress_key = (uint64_t{topic_index} << 32) | static_cast<uint32_t>(rec.partition);
-  PartitionProgress& progress = partition_progress_.try_emplace(progress_key, cfg_.watermark).first->second;
-  progress.active_ms = now_ms;
-  current_progress_ = &progress.watermark;
-  current_home_ = progress_key;
+  current_home_ = home_of(topic_index, rec.partition);
+  current_progress_ = nullptr;  // found by the first meter reading the record brings (run_rules)
   current_offset_ = rec.offset;
 
   decoder->decode(rec.value, now_ms, decoded_);
@@ -609,7 +606,13 @@ double Processor::run_rules(EntityState& st, uint32_t idx, const Context& c, con
   rule_scores = eval.type_scores;
   for (const auto& f : eval.findings)
     if (f.phase == detectors::EpisodePhase::kStarted) emit_finding(c, f);
-  if (current_progress_) current_progress_->observe(c.t);
+  // Only meter readings move a partition's progress and keep it active: a partition of infra series, or one
+  // whose records all failed validation, would otherwise count as active with no progress, and hold every
+  // silence judgement of this thread back (fleet_watermark).
+  if (!current_progress_)
+    current_progress_ = &partition_progress_.try_emplace(current_home_, cfg_.watermark).first->second;
+  current_progress_->watermark.observe(c.t);
+  current_progress_->active_ms = c.now_ms;
   detectors::MissingReport gap;
   const uint32_t interval_ms = r.has_interval_s() ? r.interval_s() * 1000u : 0u;
   if (silence_.on_reading(idx, c.t, interval_ms, &gap) == detectors::SilenceTracker::Update::kGapReported) {

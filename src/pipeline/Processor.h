@@ -114,6 +114,7 @@ class Processor {
   // partitions fetched ahead of it made all its meters look silent (one rebalance: 32,811 false
   // missing_readings alerts at 100k meters).
   int64_t partition_watermark(uint64_t home);
+  // (A partition of an infra topic has no progress: only meter readings are judged missing.)
   void resume_partition_progress(uint64_t home, int64_t watermark, int64_t now_ms);
   // The fleet-wide models of a kind (isolation forest, drift detector and its sampler) as one value, and
   // their restore. restore_models only replaces models that have learned nothing yet (a cold start); it
@@ -231,12 +232,12 @@ class Processor {
   struct PartitionProgress {
     explicit PartitionProgress(const detectors::FleetWatermarkConfig& c) : watermark(c) {}
     detectors::FleetWatermark watermark;
-    int64_t active_ms = 0;  // when it last delivered a record
+    int64_t active_ms = 0;  // when it last delivered a meter reading
   };
-  std::unordered_map<uint64_t, PartitionProgress> partition_progress_;
-  detectors::FleetWatermark* current_progress_ = nullptr;
-  uint64_t current_home_ = 0;    // home_of() the record being processed
-  int64_t current_offset_ = -1;  // its offset (-1: not from Kafka)
+  std::unordered_map<uint64_t, PartitionProgress> partition_progress_;  // meter partitions only
+  PartitionProgress* current_progress_ = nullptr;  // the record's partition's, once a reading needed it
+  uint64_t current_home_ = 0;                      // home_of() the record being processed
+  int64_t current_offset_ = -1;                    // its offset (-1: not from Kafka)
   int64_t fleet_watermark(int64_t now_ms);
   std::vector<detectors::MissingReport> missing_;
   std::array<int64_t, 3> band_counts_{};

@@ -247,6 +247,9 @@ int64_t Processor::partition_watermark(uint64_t home) {
 }
 
 void Processor::resume_partition_progress(uint64_t home, int64_t watermark, int64_t now_ms) {
+  const size_t topic = home >> 32;
+  if (topic >= decoders_.size() || kind_of_topic(topic) != config::InputKind::kMeter)
+    return;  // see run_rules
   PartitionProgress& progress = partition_progress_.try_emplace(home, cfg_.watermark).first->second;
   progress.watermark.resume_from(watermark);
   progress.active_ms = now_ms;

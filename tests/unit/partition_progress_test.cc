@@ -43,7 +43,7 @@ class MissingCollector : public Emitter {
 
 struct Fleet {
   explicit Fleet(const config::Config& c)
-      : cfg(c), metrics({"meter-readings"}, {}), processor(cfg, metrics) {}
+      : cfg(c), metrics({"meter-readings", "infra-metrics"}, {}), processor(cfg, metrics) {}
   // Ticks [from, to) of the meters of `partition` (meters P<partition>-<i>), processed at wall time `now`;
   // meter `silent` (if any) sends nothing.
   void feed(int32_t partition, int from, int to, int64_t now, int silent = -1, bool check = true) {
@@ -72,11 +72,29 @@ struct Fleet {
       }
     if (check) processor.check_missing(now, out);
   }
+  // One infra series sample on partition `partition` of infra-metrics, at event time tick `tick`.
+  void feed_infra(int32_t partition, int tick, int64_t now) {
+    v1::InfraMetric m;
+    m.set_source("collector-1");
+    m.set_metric("cpu_utilisation_ratio");
+    m.set_value(0.25);
+    m.set_event_time_ms(kT0 + tick * kInterval);
+    std::string value;
+    m.SerializeToString(&value);
+    kafka::Record rec;
+    rec.topic = "infra-metrics";
+    rec.partition = partition;
+    rec.offset = infra_offset++;
+    rec.key = "collector-1";
+    rec.value = value;
+    processor.process(rec, now, out);
+  }
   config::Config cfg;
   sinks::Metrics metrics;
   Processor processor;
   MissingCollector out;
   int64_t offsets[2] = {0, 0};
+  int64_t infra_offset = 0;
 };
 
 config::Config with_idle_after(const std::string& duration) {
@@ -121,6 +139,39 @@ TEST(PartitionProgress, APartitionThatDeliversAgainHoldsTheFleetBackAgain) {
   f.feed(1, 200, 210, kWall + 3 * 60 * kMinute + kMinute);
   EXPECT_EQ(f.out.reports, static_cast<size_t>(2 * kMetersPerPartition));
   EXPECT_EQ(f.out.dead, 0) << f.out.first_reason;
+}
+
+// Infra series have no missing-reading judgement: their partitions never hold the meters' fleet back. (They
+// once did: every record's partition counted as active, and an infra partition, with no meter readings to
+// give it progress, kept the fleet's watermark unknown, so no silent meter of the thread was ever reported.)
+TEST(PartitionProgress, InfraRecordsDoNotHoldTheFleetBack) {
+  Fleet f(with_idle_after("1h"));
+  f.feed(0, 0, 96, kWall);
+  for (int tick = 96; tick < 192; ++tick) {
+    f.feed_infra(0, tick, kWall + kMinute);  // an infra partition as active as the meters' one
+    f.feed(0, tick, tick + 1, kWall + kMinute, /*silent=*/3);
+  }
+  ASSERT_EQ(f.out.dead, 0) << f.out.first_reason;
+  EXPECT_EQ(f.out.missing, std::set<std::string>{"P0-3"});
+}
+
+// Nor do records of a meter partition that bring no valid reading: such a partition has no progress to judge
+// by, and would otherwise hold the fleet back as long as it keeps sending them.
+TEST(PartitionProgress, APartitionOfInvalidRecordsDoesNotHoldTheFleetBack) {
+  Fleet f(with_idle_after("1h"));
+  f.feed(0, 0, 96, kWall);
+  kafka::Record junk;
+  junk.topic = "meter-readings";
+  junk.partition = 1;
+  junk.key = "junk";
+  junk.value = "\xff\xff not a MeterReading";
+  for (int tick = 96; tick < 192; ++tick) {
+    junk.offset = tick;
+    f.processor.process(junk, kWall + kMinute, f.out);
+    f.feed(0, tick, tick + 1, kWall + kMinute, /*silent=*/3);
+  }
+  EXPECT_EQ(f.out.dead, 96);  // every junk record dead-lettered
+  EXPECT_EQ(f.out.missing, std::set<std::string>{"P0-3"});
 }
 
 TEST(PartitionProgress, ARestoredPartitionHoldsTheFleetBackFromItsRestoreUntilIdle) {

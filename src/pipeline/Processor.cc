@@ -742,11 +742,24 @@ v1::Severity Processor::severity_of(double score) const {
 
 void Processor::dead_letter(const kafka::Record& rec, std::string_view value, ingest::DeadLetterReason reason,
                             const std::string& detail, int64_t now_ms, Emitter& out) {
+  // Cut to what fits a producer's message size limit, as the proto says: a dead letter that cannot be
+  // delivered would be retried for ever and hold its record's offset back.
+  const std::string_view kept_value = value.substr(0, kMaxDeadLetterValueBytes);
+  const std::string_view kept_key = rec.key.substr(0, kMaxDeadLetterKeyBytes);
   dead_letter_.Clear();
-  dead_letter_.set_original_value(std::string(value));
-  dead_letter_.set_original_key(std::string(rec.key));
+  dead_letter_.set_original_value(std::string(kept_value));
+  dead_letter_.set_original_key(std::string(kept_key));
+  dead_letter_.set_original_value_bytes(static_cast<int64_t>(value.size()));
+  dead_letter_.set_original_key_bytes(static_cast<int64_t>(rec.key.size()));
   dead_letter_.set_reason(ingest::reason_name(reason));
-  dead_letter_.set_detail(detail);
+  if (kept_value.size() < value.size() || kept_key.size() < rec.key.size()) {
+    dead_letter_.set_detail(
+        fmt::format("{} (original cut to the first {} of {} value bytes and {} of {} key "
+                    "bytes; the whole record is at its source offset)",
+                    detail, kept_value.size(), value.size(), kept_key.size(), rec.key.size()));
+  } else {
+    dead_letter_.set_detail(detail);
+  }
   dead_letter_.set_stage(ingest::reason_stage(reason));
   dead_letter_.set_source_topic(std::string(rec.topic));
   dead_letter_.set_source_partition(rec.partition);
@@ -755,7 +768,7 @@ void Processor::dead_letter(const kafka::Record& rec, std::string_view value, in
   dead_letter_.set_dead_letter_time_ms(now_ms);
   dead_letter_.set_gridsentinel_version(GS_VERSION);
   metrics_.dead_letters(reason).Increment();
-  out.dead_letter(dead_letter_, rec.key);
+  out.dead_letter(dead_letter_, kept_key);
 }
 
 }  // namespace gridsentinel::pipeline

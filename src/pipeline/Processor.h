@@ -49,6 +49,11 @@ namespace gridsentinel::pipeline {
 
 class Processor {
  public:
+  // A dead letter keeps at most this much of the original value and key (DeadLetter in alert.proto says why),
+  // so that with the rest of its fields it stays below librdkafka's default message.max.bytes (1,000,000).
+  static constexpr size_t kMaxDeadLetterValueBytes = 786'432;
+  static constexpr size_t kMaxDeadLetterKeyBytes = 16'384;
+
   Processor(const config::Config& cfg, sinks::Metrics& metrics);
 
   // Processes one record. `now_ms` is the wall clock (dead-letter times, event-time bounds, detection time).

@@ -115,6 +115,10 @@ TEST(PipelineOnKafka, KnownAnomaliesAlertMalformedRecordsDeadLetterOffsetsCommit
   r.set_event_time_ms(4'000'000'000'000);  // year 2096
   bad("meter-readings", "k5", r.SerializeAsString(), "event_time_in_future");
   bad("meter-readings", "k6", std::string(5000, 'x'), "oversized");
+  // Nearly as large as a producer may send (librdkafka's default message.max.bytes is 1,000,000): whole, its
+  // dead letter would not fit that limit, could never be produced, and held the record's offset back for
+  // ever (the loop retried it without end). Cut, it is delivered.
+  bad("meter-readings", "k6-large", std::string(999'900, 'y'), "oversized");
   r = good;
   r.set_power_factor(3);
   bad("meter-readings", "k7", r.SerializeAsString(), "invalid_value");
@@ -219,8 +223,17 @@ TEST(PipelineOnKafka, KnownAnomaliesAlertMalformedRecordsDeadLetterOffsetsCommit
     if (dl.reason() == "late_event") {
       EXPECT_EQ(dl.original_key(), "MTR-000001");
     }
-    if (dl.reason() == "oversized") {
+    if (dl.reason() == "oversized" && dl.original_key() == "k6") {
       EXPECT_EQ(dl.original_value(), std::string(5000, 'x'));
+      EXPECT_EQ(dl.original_value_bytes(), 5000);
+      EXPECT_EQ(dl.original_key_bytes(), 2);
+    }
+    if (dl.reason() == "oversized" && dl.original_key() == "k6-large") {
+      EXPECT_EQ(dl.original_value(), std::string(pipeline::Processor::kMaxDeadLetterValueBytes, 'y'));
+      EXPECT_EQ(dl.original_value_bytes(), 999'900);
+      EXPECT_NE(dl.detail().find("original cut to the first 786432 of 999900 value bytes"), std::string::npos)
+          << dl.detail();
+      EXPECT_LT(rec.value.size(), size_t{1'000'000});
     }
   }
   EXPECT_EQ(got_dead, expected_dead);
@@ -238,7 +251,7 @@ TEST(PipelineOnKafka, KnownAnomaliesAlertMalformedRecordsDeadLetterOffsetsCommit
   EXPECT_NE(scrape.find("gridsentinel_dead_letters_total{reason=\"decode_error\"} 1"), std::string::npos);
   EXPECT_NE(scrape.find("gridsentinel_dead_letters_total{reason=\"missing_id\"} 2"), std::string::npos);
   EXPECT_NE(scrape.find("gridsentinel_records_consumed_total{topic=\"meter-readings\"} " +
-                        std::to_string(readings + 8)),
+                        std::to_string(readings + 9)),  // and the 9 malformed ones
             std::string::npos);
   // Alerts by detector and anomaly type: the z-score detector's alerts counted under their own type.
   EXPECT_TRUE(

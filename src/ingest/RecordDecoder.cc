@@ -219,6 +219,11 @@ bool RecordDecoder::validate_meter(const v1::MeterReading& r, int64_t now_ms, Re
     invalid = "active_power_w is beyond +-1e10 W";
   else if (r.has_energy_kwh() && r.energy_kwh() > 1e12)
     invalid = "energy_kwh is above 1e12 kWh";
+  // Monthly reads are the longest interval in use (0 means unknown, as unset). Longer ones are garbage, and
+  // the silence tracker holds an interval in 32-bit milliseconds: 4,294,968 s wrapped to 704 ms, and the
+  // meter's next normal reading was alerted missing.
+  else if (r.has_interval_s() && r.interval_s() > kMaxIntervalS)
+    invalid = "interval_s is above 2678400 (31 days)";
   if (invalid) {
     why = {DeadLetterReason::kInvalidValue, invalid, -1};
     return false;

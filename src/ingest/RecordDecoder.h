@@ -45,6 +45,8 @@ bool strip_confluent_framing(std::string_view& value, int32_t& schema_id, std::s
 
 class RecordDecoder {
  public:
+  // The longest interval_s a reading may state (31 days, monthly reads); longer is "invalid_value".
+  static constexpr uint32_t kMaxIntervalS = 31 * 86'400;
   RecordDecoder(const config::Config::Ingest& limits, const config::InputTopic& topic);
   // Decodes and validates `value`. `now_ms` is the wall clock, for the future/past event-time bounds.
   void decode(std::string_view value, int64_t now_ms, DecodedRecord& out) const;

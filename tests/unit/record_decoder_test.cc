@@ -82,6 +82,17 @@ TEST(RecordDecoder, EachBadInputClassDecodesToItsReason) {
   r = good_reading();
   r.set_active_power_w(1e300);  // finite, but no meter's
   EXPECT_EQ(decode_reason(r.SerializeAsString(), meter), DeadLetterReason::kInvalidValue);
+  // An interval longer than monthly reads: 4,294,968 s once wrapped to 704 ms in the silence tracker.
+  r = good_reading();
+  r.set_interval_s(4'294'968);
+  EXPECT_EQ(decode_reason(r.SerializeAsString(), meter), DeadLetterReason::kInvalidValue);
+  r.set_interval_s(RecordDecoder::kMaxIntervalS);  // monthly: valid
+  {
+    RecordDecoder d({}, meter);
+    DecodedRecord out;
+    d.decode(r.SerializeAsString(), kNow, out);
+    EXPECT_TRUE(out.rejections.empty());
+  }
   r = good_reading();
   r.set_event_time_ms(kNow + 3'600'000);
   EXPECT_EQ(decode_reason(r.SerializeAsString(), meter), DeadLetterReason::kEventTimeInFuture);

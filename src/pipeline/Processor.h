@@ -111,6 +111,10 @@ class Processor {
   // Forgets every entity homed on one of `homes` (their partitions went to another instance). Returns how
   // many.
   size_t drop(std::span<const uint64_t> homes);
+  // Forgets every entity homed anywhere but on `homes` (without the changelog, on a new assignment: the
+  // partitions that stayed keep their state, those that went elsewhere would otherwise linger, their meters
+  // reported missing and counted against limits.max_entities). Returns how many.
+  size_t drop_all_but(std::span<const uint64_t> homes);
   // Event-time progress of a partition (the FleetWatermark its readings feed; missing readings are judged
   // against the minimum over the partitions), checkpointed with the partition's position: kUnknown before
   // enough readings. resume_partition_progress() restores it on the partition's next owner, before any of its
@@ -244,6 +248,9 @@ class Processor {
   uint64_t current_home_ = 0;                      // home_of() the record being processed
   int64_t current_offset_ = -1;                    // its offset (-1: not from Kafka)
   int64_t fleet_watermark(int64_t now_ms);
+  // Forgets the entities whose home satisfies gone_home(home) (drop, drop_all_but).
+  template <class Pred>
+  size_t drop_where(Pred&& gone_home);
   std::vector<detectors::MissingReport> missing_;
   std::array<int64_t, 3> band_counts_{};
   std::array<sinks::GaugeShare, 3> band_gauges_;  // this Processor's part of meters_by_risk_band

@@ -222,11 +222,25 @@ void Processor::mark_dirty(std::span<const uint64_t> homes) {
 
 size_t Processor::drop(std::span<const uint64_t> homes) {
   const HomeSet wanted(homes);
+  const size_t dropped = drop_where([&](uint64_t home) { return wanted.contains(home); });
+  for (const uint64_t home : homes) partition_progress_.erase(home);
+  return dropped;
+}
+
+size_t Processor::drop_all_but(std::span<const uint64_t> homes) {
+  const HomeSet kept(homes);
+  const size_t dropped = drop_where([&](uint64_t home) { return !kept.contains(home); });
+  std::erase_if(partition_progress_, [&](const auto& entry) { return !kept.contains(entry.first); });
+  return dropped;
+}
+
+template <class Pred>
+size_t Processor::drop_where(Pred&& gone_home) {
   size_t dropped = 0;
   for (KindRuntime* kind : {&meters_, &infra_}) {
     std::vector<uint32_t> gone;
     kind->table.for_each([&](uint32_t idx, std::string_view, EntityState& st) {
-      if (wanted.contains(st.home)) gone.push_back(idx);
+      if (gone_home(st.home)) gone.push_back(idx);
     });
     for (uint32_t idx : gone) {
       if (kind->input_kind == config::InputKind::kMeter) silence_.forget(idx);
@@ -235,8 +249,7 @@ size_t Processor::drop(std::span<const uint64_t> homes) {
     dropped += gone.size();
     kind->entities_gauge.set(static_cast<double>(kind->table.size()));
   }
-  for (const uint64_t home : homes) partition_progress_.erase(home);
-  current_progress_ = nullptr;  // may have pointed into an erased entry
+  current_progress_ = nullptr;  // may point into an entry the caller erases
   return dropped;
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -172,6 +173,25 @@ TEST(PartitionProgress, APartitionOfInvalidRecordsDoesNotHoldTheFleetBack) {
   }
   EXPECT_EQ(f.out.dead, 96);  // every junk record dead-lettered
   EXPECT_EQ(f.out.missing, std::set<std::string>{"P0-3"});
+}
+
+// Without the changelog, a new assignment keeps the state of the partitions that stayed and forgets the
+// others' (KafkaRunner::on_assigned): their meters are not reported missing from an instance that no longer
+// reads them, as they are without it (the control).
+TEST(PartitionProgress, EntitiesOfPartitionsNoLongerAssignedAreForgotten) {
+  Fleet kept(with_idle_after("1h")), control(with_idle_after("1h"));
+  for (Fleet* f : {&kept, &control}) {
+    f->feed(0, 0, 96, kWall);
+    f->feed(1, 0, 96, kWall);
+  }
+  const uint64_t home0 = Processor::home_of(0, 0);
+  EXPECT_EQ(kept.processor.drop_all_but(std::span(&home0, 1)), static_cast<size_t>(kMetersPerPartition));
+  EXPECT_EQ(kept.processor.entities(config::InputKind::kMeter), static_cast<size_t>(kMetersPerPartition));
+  for (Fleet* f : {&kept, &control}) f->feed(0, 96, 192, kWall + 2 * 60 * kMinute);
+  EXPECT_TRUE(kept.out.missing.empty()) << *kept.out.missing.begin();
+  EXPECT_EQ(control.out.missing.size(), static_cast<size_t>(kMetersPerPartition));
+  // Partition 0's meters kept their state: no reading of theirs was refused or judged anew as late.
+  EXPECT_EQ(kept.out.dead, 0) << kept.out.first_reason;
 }
 
 TEST(PartitionProgress, ARestoredPartitionHoldsTheFleetBackFromItsRestoreUntilIdle) {

@@ -112,6 +112,17 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
 }
 
 KafkaRunner::~KafkaRunner() {
+  // Members are destroyed in reverse order of declaration, yet closing the consumer calls back into this
+  // object (on_revoked) and a producer's destructor serves delivery reports (on_delivery): both run here,
+  // while everything they use is alive. After run() the consumer is closed already; this matters when an
+  // exception left run().
+  try {
+    if (consumer_) consumer_->close();
+  } catch (const std::exception& e) {
+    spdlog::error("closing the consumer: {}", e.what());
+  }
+  changelog_producer_.reset();
+  producer_.reset();
   set_assigned(0);
 }
 
@@ -139,7 +150,13 @@ void KafkaRunner::on_assigned(std::vector<kafka::TopicPartition>& partitions) {
     if (ti >= 0) homes_.push_back(Processor::home_of(static_cast<size_t>(ti), p.partition));
   }
   std::sort(homes_.begin(), homes_.end());
-  if (changelog_producer_) restore(partitions);
+  if (changelog_producer_) {
+    restore(partitions);
+  } else if (const size_t gone = processor_.drop_all_but(homes_); gone > 0) {
+    // No changelog: state stays where it was built. Partitions assigned again keep theirs; entities of those
+    // that went elsewhere are released here (with the changelog, on_revoked releases them all).
+    spdlog::info("released {} entities of partitions no longer assigned", gone);
+  }
   // Stored (and so committed) on the loop's next turn, after the assignment took effect.
   for (const auto& p : partitions)
     if (p.offset >= 0) checkpointed_offsets_.push_back({p.topic, p.partition, p.offset});

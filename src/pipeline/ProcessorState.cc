@@ -304,9 +304,14 @@ bool Processor::restore_models(config::InputKind k, std::string_view value) {
   if (kind.drift && (!r.get_bytes(drift_bytes, 1u << 30) || !r.get(tests_seen) || !r.get(sampler)))
     return false;
   if (!r.ok()) return false;
-  // Only into a cold model: a warm one has learned from this instance's own partitions since start-up.
+  // Only into a cold model: a warm one has learned from this instance's own partitions since start-up. And
+  // only a forest saved under the configured settings: restore() adopts the saved ones, so a changed
+  // detectors.iforest setting would otherwise never take effect while a saved model exists (it is saved
+  // again with the old settings at every checkpoint); the forest then starts cold, as the entities do.
   bool restored = false;
-  if (kind.forest && kind.forest->points_learned() == 0 && kind.forest->restore(forest_bytes)) {
+  if (kind.forest && kind.forest->points_learned() == 0 &&
+      detectors::StreamingIsolationForest::saved_config(forest_bytes) == kind.forest->config() &&
+      kind.forest->restore(forest_bytes)) {
     // A sampler saved under another window_span setting (or none) is not this one's: it starts anew.
     if (kind.forest_sampler && has_forest_sampler == 1 && forest_sampler.restorable_as(*kind.forest_sampler))
       *kind.forest_sampler = forest_sampler;

@@ -151,6 +151,26 @@ TEST(ForestWindowSpan, TheForestLearnsAboutAWindowPerSpanOnALargeFleetAndEveryPo
   EXPECT_EQ(restored.processor.forest(config::InputKind::kMeter)->points_learned() - before, learned);
 }
 
+// A forest saved under other detectors.iforest settings is not restored (restore() would adopt them, and the
+// new settings would never take effect while the changelog holds a model): it starts cold.
+TEST(ForestWindowSpan, AForestSavedUnderOtherSettingsStartsCold) {
+  const config::Config cfg = config::parse_config("", "test");
+  Fleet original(cfg);
+  NullEmitter out;
+  feed(original.processor, cfg, 600, 0, 2, out);
+  ASSERT_TRUE(original.processor.forest(config::InputKind::kMeter)->warmed_up());
+  const std::string saved = original.processor.save_models(config::InputKind::kMeter);
+  const config::Config fewer = config::parse_config("detectors: {iforest: {meter: {trees: 50}}}", "test");
+  Fleet same(cfg), changed(fewer);
+  EXPECT_TRUE(same.processor.restore_models(config::InputKind::kMeter, saved));
+  EXPECT_TRUE(same.processor.forest(config::InputKind::kMeter)->warmed_up());
+  changed.processor.restore_models(config::InputKind::kMeter, saved);  // the drift model may still restore
+  const auto* forest = changed.processor.forest(config::InputKind::kMeter);
+  EXPECT_EQ(forest->config().n_trees, 50u);
+  EXPECT_EQ(forest->points_learned(), 0u);
+  EXPECT_FALSE(forest->warmed_up());
+}
+
 TEST(ForestWindowSpan, ModelsSavedInTheFormerFormatStillRestore) {
   const config::Config cfg = config::parse_config("", "test");
   Fleet original(cfg);

@@ -180,6 +180,17 @@ std::string StreamingIsolationForest::save() const {
   return w.take();
 }
 
+std::optional<StreamingIsolationForestConfig> StreamingIsolationForest::saved_config(std::string_view bytes) {
+  StateReader r(bytes);
+  uint32_t magic = 0;
+  uint8_t version = 0;
+  Config cfg;
+  if (!r.get(magic) || magic != kStateMagic || !r.get(version) || version != kStateVersion ||
+      !get_config(r, cfg))
+    return std::nullopt;
+  return cfg;
+}
+
 bool StreamingIsolationForest::restore(std::string_view bytes) {
   StateReader r(bytes);
   uint32_t magic = 0;

@@ -39,6 +39,7 @@
 // + 2 x score_history doubles; all allocated at construction.
 // Determinism: all randomness from Xoshiro256 seeded with `seed`; its state is saved with everything else.
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -63,6 +64,7 @@ struct StreamingIsolationForestConfig {
   uint32_t score_history = 2048;  // recent scores kept for threshold(), >= 1
   double threshold_floor = 0.5;   // threshold() never goes below this, in [0, 1]
   uint64_t seed = 0;
+  bool operator==(const StreamingIsolationForestConfig&) const = default;
 };
 
 class StreamingIsolationForest {
@@ -107,7 +109,13 @@ class StreamingIsolationForest {
   const RecentScores& recent_scores() const { return scores_; }
 
   std::string save() const;
+  // Restores a state written by save(), adopting the configuration saved in it. False (and *this unchanged)
+  // on malformed input.
   bool restore(std::string_view bytes);
+  // The configuration a state written by save() was saved under (nothing else is read or allocated), or
+  // nullopt when the bytes do not start as such a state: a caller that must keep its own configuration
+  // checks it before restore().
+  static std::optional<Config> saved_config(std::string_view bytes);
 
  private:
   bool judgeable(std::span<const double> x) const;

@@ -284,12 +284,17 @@ bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int6
                              const v1::MeterReading* reading, const std::string* transformer_id,
                              int64_t now_ms, Emitter& out, ingest::DeadLetterReason& refused,
                              std::string& detail) {
-  const auto idx = kind.table.find_or_insert(entity_id, [&] { return make_state(kind); });
+  bool created = false;
+  const auto idx = kind.table.find_or_insert(entity_id, [&] {
+    created = true;
+    return make_state(kind);
+  });
   if (!idx) {
     refused = ingest::DeadLetterReason::kEntityLimit;
     detail = fmt::format("{} entities already tracked (limits.max_entities)", kind.table.size());
     return false;
   }
+  if (created && &kind == &meters_) count_band(kind.table.at(*idx).risk.band, +1);
   EntityState& st = kind.table.at(*idx);
   // A record redelivered after a restore that this entity's state already contains: skipped, or it would be
   // learned twice and could alert again. A checkpoint writes state only after every output of the records
@@ -624,7 +629,7 @@ double Processor::run_rules(EntityState& st, uint32_t idx, const Context& c, con
     Context silence = c;
     silence.transformer_id = nullptr;
     emit_finding(silence, f);
-    risk_.add_finding(st.risk, f);
+    publish_risk(silence, risk_.add_finding(st.risk, f), f.name());
   }
   return eval.score;
 }
@@ -653,7 +658,7 @@ void Processor::check_missing(int64_t now_ms, Emitter& out) {
     const Context c{&meters_, meters_.table.id(m.meter), f.event_time_ms, nullptr, now_ms, &out};
     emit_finding(c, f);
     auto& st = meters_.table.at(m.meter);
-    risk_.add_finding(st.risk, f);
+    publish_risk(c, risk_.add_finding(st.risk, f), f.name());
   }
 }
 
@@ -680,10 +685,22 @@ void Processor::update_risk(EntityState& st, const Context& c, double ml,
                             const detectors::RuleScores& rule_scores) {
   const auto u = risk_.update(st.risk, c.t, ml, rule_scores);
   if (!u.band_changed) return;
-  if (band_counts_[static_cast<size_t>(u.previous_band)] > 0)
-    --band_counts_[static_cast<size_t>(u.previous_band)];
-  ++band_counts_[static_cast<size_t>(u.band)];
-  for (size_t b = 0; b < 3; ++b) band_gauges_[b].set(static_cast<double>(band_counts_[b]));
+  size_t top = 0;
+  for (size_t i = 1; i < rule_scores.size(); ++i)
+    if (rule_scores[i] > rule_scores[top]) top = i;
+  publish_risk(c, u, rule_scores[top] > 0 ? detectors::kRuleTypeNames[top] : std::string_view());
+}
+
+void Processor::count_band(detectors::RiskBand band, int64_t delta) {
+  auto& n = band_counts_[static_cast<size_t>(band)];
+  n = std::max<int64_t>(0, n + delta);
+  band_gauges_[static_cast<size_t>(band)].set(static_cast<double>(n));
+}
+
+void Processor::publish_risk(const Context& c, const detectors::RiskUpdate& u, std::string_view top_finding) {
+  if (!u.band_changed) return;
+  count_band(u.previous_band, -1);
+  count_band(u.band, +1);
   metrics_.risk_updates().Increment();
   risk_msg_.Clear();
   risk_msg_.set_meter_id(std::string(c.entity_id));
@@ -692,10 +709,7 @@ void Processor::update_risk(EntityState& st, const Context& c, double ml,
   risk_msg_.set_previous_band(to_proto(u.previous_band));
   risk_msg_.set_ml_score(u.ml);
   risk_msg_.set_rules_score(u.rules);
-  size_t top = 0;
-  for (size_t i = 1; i < rule_scores.size(); ++i)
-    if (rule_scores[i] > rule_scores[top]) top = i;
-  if (rule_scores[top] > 0) risk_msg_.set_top_finding(std::string(detectors::kRuleTypeNames[top]));
+  if (!top_finding.empty()) risk_msg_.set_top_finding(std::string(top_finding));
   risk_msg_.set_event_time_ms(c.t);
   risk_msg_.set_updated_time_ms(c.now_ms);
   if (c.transformer_id) risk_msg_.set_transformer_id(*c.transformer_id);

@@ -203,6 +203,11 @@ class Processor {
   double run_rules(EntityState& st, uint32_t idx, const Context& c, const v1::MeterReading& r,
                    detectors::RuleScores& rule_scores);
   void update_risk(EntityState& st, const Context& c, double ml, const detectors::RuleScores& rule_scores);
+  // A band change (of a reading's update or a finding's, such as a silence): counted and published as a
+  // MeterRisk. Nothing when the band stayed.
+  void publish_risk(const Context& c, const detectors::RiskUpdate& u, std::string_view top_finding);
+  // meters_by_risk_band: every tracked meter counts in its band (entering the table, leaving it, restored).
+  void count_band(detectors::RiskBand band, int64_t delta);
   void emit_finding(const Context& c, const detectors::Finding& f);
   EntityState make_state(const KindRuntime& kind) const;
   void save_entity(const KindRuntime& kind, uint32_t idx, std::string& out) const;

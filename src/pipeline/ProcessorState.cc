@@ -195,8 +195,15 @@ bool Processor::restore(uint64_t home, std::string_view key, std::string_view va
   if (key.size() < 3 || key[1] != ':' || (key[0] != 'm' && key[0] != 'i')) return false;
   KindRuntime& kind = key[0] == 'm' ? meters_ : infra_;
   const std::string_view id = key.substr(2);
-  const auto idx = kind.table.find_or_insert(id, [&] { return make_state(kind); });
+  bool created = false;
+  const auto idx = kind.table.find_or_insert(id, [&] {
+    created = true;
+    return make_state(kind);
+  });
   if (!idx) return false;  // table full: the entity will be refused as entity_limit when it reports
+  const bool meter = kind.input_kind == config::InputKind::kMeter;
+  // Its band is counted again below if the restore succeeds (else it is erased).
+  if (meter && !created) count_band(kind.table.at(*idx).risk.band, -1);
   kind.table.at(*idx).home = home;
   if (!restore_entity(kind, *idx, value)) {
     // Cold start for this entity: forget whatever a partial restore left behind.
@@ -206,6 +213,7 @@ bool Processor::restore(uint64_t home, std::string_view key, std::string_view va
     return false;
   }
   kind.table.at(*idx).dirty = false;
+  if (meter) count_band(kind.table.at(*idx).risk.band, +1);
   kind.entities_gauge.set(static_cast<double>(kind.table.size()));
   if (kind.table.at(*idx).newest_event_ms > kind.watermark_ms)
     kind.watermark_ms = kind.table.at(*idx).newest_event_ms;
@@ -243,7 +251,10 @@ size_t Processor::drop_where(Pred&& gone_home) {
       if (gone_home(st.home)) gone.push_back(idx);
     });
     for (uint32_t idx : gone) {
-      if (kind->input_kind == config::InputKind::kMeter) silence_.forget(idx);
+      if (kind->input_kind == config::InputKind::kMeter) {
+        silence_.forget(idx);
+        count_band(kind->table.at(idx).risk.band, -1);
+      }
       kind->table.erase(idx);
     }
     dropped += gone.size();

@@ -35,7 +35,8 @@ class MissingCollector : public Emitter {
     if (dead++ == 0) first_reason = d.reason() + ": " + d.detail();
   }
   std::string first_reason;
-  void risk(const v1::MeterRisk&) override {}
+  void risk(const v1::MeterRisk& r) override { risks.push_back(r); }
+  std::vector<v1::MeterRisk> risks;
   std::set<std::string> missing;  // meters reported
   std::vector<v1::Alert> alerts;
   size_t reports = 0;
@@ -60,9 +61,9 @@ struct Fleet {
         r.set_meter_id(key);
         r.set_event_time_ms(kT0 + tick * kInterval);
         r.set_interval_s(900);
-        r.set_voltage_v(230.0);
+        r.set_voltage_v(vary_readings ? 230.0 + 0.5 * ((tick + m) % 5) : 230.0);
         r.set_current_a(2.0);
-        r.set_active_power_w(460.0 + m);
+        r.set_active_power_w(460.0 + m + (vary_readings ? (tick % 7) : 0));
         r.set_energy_kwh(1000.0 + tick * 0.115);
         r.set_transformer_id("TX-" + std::to_string(m % 4));
         r.SerializeToString(&value);
@@ -96,6 +97,7 @@ struct Fleet {
   MissingCollector out;
   int64_t offsets[2] = {0, 0};
   int64_t infra_offset = 0;
+  bool vary_readings = false;  // and power: constant ones are a stuck meter to the rules
 };
 
 config::Config with_idle_after(const std::string& duration) {
@@ -192,6 +194,32 @@ TEST(PartitionProgress, EntitiesOfPartitionsNoLongerAssignedAreForgotten) {
   EXPECT_EQ(control.out.missing.size(), static_cast<size_t>(kMetersPerPartition));
   // Partition 0's meters kept their state: no reading of theirs was refused or judged anew as late.
   EXPECT_EQ(kept.out.dead, 0) << kept.out.first_reason;
+}
+
+// A silence that moves a meter's risk band is published like any other band change (it was counted in the
+// meter's state only, so the next change was published from the wrong band and services reading the risk
+// topic never saw it), and meters_by_risk_band counts every tracked meter in its band.
+TEST(PartitionProgress, ASilenceThatMovesTheRiskBandIsPublished) {
+  Fleet f(config::parse_config(
+      "rules: {idle_partition_after: 1h}\n"
+      "risk: {ml_weight: 0.0, rules_weight: 1.0, medium_threshold: 0.1, high_threshold: 0.9}",
+      "test"));
+  f.vary_readings = true;
+  f.feed(0, 0, 96, kWall);
+  EXPECT_TRUE(f.out.risks.empty()) << f.out.risks.front().DebugString();
+  f.feed(0, 96, 192, kWall + kMinute, /*silent=*/3);
+  ASSERT_EQ(f.out.missing, std::set<std::string>{"P0-3"});
+  ASSERT_EQ(f.out.risks.size(), 1u);
+  const v1::MeterRisk& r = f.out.risks.front();
+  EXPECT_EQ(r.meter_id(), "P0-3");
+  EXPECT_EQ(r.top_finding(), "missing_readings");
+  EXPECT_EQ(r.previous_band(), v1::RISK_BAND_LOW);
+  EXPECT_NE(r.band(), v1::RISK_BAND_LOW);
+  // Bands: 49 meters low and one not, all tracked meters counted.
+  f.processor.flush_metrics();
+  const auto band = [&](int b) { return f.metrics.meters_by_risk_band(b).Value(); };
+  EXPECT_EQ(band(0), kMetersPerPartition - 1);
+  EXPECT_EQ(band(0) + band(1) + band(2), kMetersPerPartition);
 }
 
 TEST(PartitionProgress, ARestoredPartitionHoldsTheFleetBackFromItsRestoreUntilIdle) {

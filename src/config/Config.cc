@@ -419,6 +419,16 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   kafka.get_string_map("producer_properties", c.kafka.producer_properties);
   kafka.finish();
   require(!c.kafka.group_id.empty(), "kafka.group_id", "''", "must not be empty");
+  // The runner's rebalance callback takes eager assignments (assign/unassign of the whole set, state dropped
+  // and restored per assignment): with a cooperative assignor librdkafka refuses assign() and a revoke would
+  // look like the whole assignment.
+  for (const auto* props : {&c.kafka.properties, &c.kafka.consumer_properties}) {
+    const auto it = props->find("partition.assignment.strategy");
+    if (it != props->end() && it->second.find("cooperative") != std::string::npos)
+      fail(std::string(props == &c.kafka.properties ? "kafka.properties" : "kafka.consumer_properties") +
+               ".partition.assignment.strategy",
+           "'" + it->second + "': cooperative rebalancing is not supported (use range or roundrobin)");
+  }
   require(c.kafka.stream_threads >= 1 && c.kafka.stream_threads <= 64, "kafka.stream_threads",
           c.kafka.stream_threads, "in [1, 64]");
 
@@ -462,8 +472,11 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
         in.format = PayloadFormat::kProtobuf;
       else if (format == "json")
         in.format = PayloadFormat::kJson;
+      else if (format == "confluent_protobuf")
+        in.format = PayloadFormat::kConfluentProtobuf;
       else
-        fail(t.key("format"), "'" + format + "' is not a payload format (protobuf, json)");
+        fail(t.key("format"),
+             "'" + format + "' is not a payload format (protobuf, json, confluent_protobuf)");
       if (message.empty()) message = in.kind == InputKind::kMeter ? "MeterReading" : "InfraMetric";
       in.message = parse_message(message, t.key("message"));
       const bool fits = (in.kind == InputKind::kInfra) == (in.message == MessageType::kInfraMetric);

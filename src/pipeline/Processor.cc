@@ -21,6 +21,15 @@ constexpr const char* kMeterFeatures[] = {"voltage_v", "current_a", "active_powe
 constexpr size_t kMaxFeatures = std::size(kMeterFeatures);
 constexpr size_t kMeterPrimary = 2;  // active_power_w
 
+// The silence tracker's handles are meter-table indices, below limits.max_entities (this Processor's share):
+// its bound is that limit. (Its own default, 2^21, once refused every meter indexed above it on a thread
+// allowed more, so those meters were never reported missing and their state never restored.)
+detectors::SilenceTrackerConfig silence_config(const config::Config& cfg) {
+  detectors::SilenceTrackerConfig c = cfg.silence;
+  c.max_meters = cfg.limits.max_entities;
+  return c;
+}
+
 void meter_values(const v1::MeterReading& r, double* v) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   v[0] = r.has_voltage_v() ? r.voltage_v() : nan;
@@ -131,7 +140,7 @@ Processor::Processor(const config::Config& cfg, sinks::Metrics& metrics)
       policy_{0.5, cfg.detection.skip_flagged, cfg.detection.adopt_after},
       rules_(cfg.rules),
       risk_(cfg.risk),
-      silence_(cfg.silence) {
+      silence_(silence_config(cfg)) {
   for (const auto& t : cfg.topics.inputs) {
     decoders_.emplace_back(cfg.ingest, t);
     consumed_counters_.push_back(&metrics.records_consumed(t.name));

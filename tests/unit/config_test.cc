@@ -37,6 +37,11 @@ detectors:
 )");
   EXPECT_EQ(c.kafka.properties.at("security.protocol"), "SASL_SSL");
   EXPECT_EQ(c.topics.inputs.at(0).format, PayloadFormat::kJson);
+  // The README's third format (RecordDecoder reads its framing); the parser once refused it.
+  EXPECT_EQ(parse_config("topics: {inputs: [{name: sr, kind: meter, format: confluent_protobuf}]}", "test")
+                .topics.inputs.at(0)
+                .format,
+            PayloadFormat::kConfluentProtobuf);
   EXPECT_EQ(c.topics.inputs.at(0).message, MessageType::kMeterReadingBatch);
   EXPECT_EQ(c.meter.allowed_lateness_ms, 1'800'000);
   EXPECT_EQ(c.meter.cooldown_ms, 7'200'000);
@@ -46,6 +51,9 @@ detectors:
 }
 
 TEST(Config, ErrorsNameTheKey) {
+  EXPECT_NE(error_of("kafka: {consumer_properties: {partition.assignment.strategy: cooperative-sticky}}")
+                .find("kafka.consumer_properties.partition.assignment.strategy"),
+            std::string::npos);
   EXPECT_NE(error_of("kafka: {grup_id: x}").find("kafka.grup_id: unknown key"), std::string::npos);
   EXPECT_NE(error_of("detectors: {cooldown: {meter: 5 minutes}}").find("detectors.cooldown.meter"),
             std::string::npos);

@@ -302,18 +302,19 @@ void KafkaRunner::dead_letter(const v1::DeadLetter& dl, std::string_view key) {
 void KafkaRunner::serve_producer(int timeout_ms) {
   producer_->poll(timeout_ms);
   // Retries of failed deliveries keep their original token, so the offset bookkeeping is unchanged.
-  while (!retry_.empty()) {
-    auto [token, msg] = std::move(retry_.back());
-    retry_.pop_back();
+  // Oldest first, so that retries keep the order the failures came in (a compacted topic such as meter-risk
+  // keeps the last value of a key: last in, first out could leave a stale band there for good).
+  size_t served = 0;
+  for (; served < retry_.size(); ++served) {
+    const auto& [token, msg] = retry_[served];
     std::vector<kafka::Header> headers;
     for (const auto& [k, v] : msg.headers) headers.push_back({k, v});
     std::string err;
     if (producer_->produce(msg.topic, msg.key, msg.value, token, headers, &err) !=
-        kafka::Producer::Status::kOk) {
-      retry_.emplace_back(token, std::move(msg));
-      break;  // try again on the next serve
-    }
+        kafka::Producer::Status::kOk)
+      break;  // this one and the rest on the next serve
   }
+  retry_.erase(retry_.begin(), retry_.begin() + static_cast<std::ptrdiff_t>(served));
 }
 
 void KafkaRunner::store_offsets() {

@@ -1,12 +1,51 @@
 #include "ingest/RecordDecoder.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/json_util.h>
+#include <spdlog/spdlog.h>
 
 #include <cmath>
+#include <mutex>
 
 namespace gridsentinel::ingest {
 
 namespace {
+
+// libprotobuf logs some parse failures itself (a string field of invalid UTF-8: "String field ... contains
+// invalid UTF-8 data ..."), to stderr, a line per record: I/O on the per-record path, and a log flood anyone
+// who can produce to an input topic could cause. While this thread parses a record, its messages are kept
+// for the dead letter's detail instead; any other goes to spdlog.
+thread_local bool t_parsing = false;
+thread_local std::string t_parse_message;
+
+void protobuf_log(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+  if (t_parsing && level < google::protobuf::LOGLEVEL_FATAL) {
+    if (t_parse_message.empty()) t_parse_message = message;
+    return;
+  }
+  const auto lvl = level >= google::protobuf::LOGLEVEL_ERROR     ? spdlog::level::err
+                   : level == google::protobuf::LOGLEVEL_WARNING ? spdlog::level::warn
+                                                                 : spdlog::level::info;
+  spdlog::log(lvl, "libprotobuf {}:{}: {}", file, line, message);
+}
+
+// Parses within the capture above. Returns the message libprotobuf logged, if any ("" when none).
+class ParseScope {
+ public:
+  ParseScope() : outer_(t_parsing) {
+    static std::once_flag installed;
+    std::call_once(installed, [] { google::protobuf::SetLogHandler(&protobuf_log); });
+    if (!outer_) t_parse_message.clear();  // nested (a guess at another type inside a parse): keeps the first
+    t_parsing = true;
+  }
+  ~ParseScope() { t_parsing = outer_; }
+  ParseScope(const ParseScope&) = delete;
+  ParseScope& operator=(const ParseScope&) = delete;
+  const std::string& message() const { return t_parse_message; }
+
+ private:
+  bool outer_;
+};
 
 bool has_unknown_fields(const google::protobuf::Message& msg) {
   const auto* refl = msg.GetReflection();
@@ -87,6 +126,7 @@ RecordDecoder::RecordDecoder(const config::Config::Ingest& limits, const config:
     : limits_(limits), topic_(topic) {}
 
 bool RecordDecoder::parse(std::string_view value, google::protobuf::Message& msg, Rejection& why) const {
+  const ParseScope scope;
   if (topic_.format == config::PayloadFormat::kJson) {
     google::protobuf::util::JsonParseOptions opts;
     opts.ignore_unknown_fields = false;
@@ -108,7 +148,10 @@ bool RecordDecoder::parse(std::string_view value, google::protobuf::Message& msg
     }
   }
   if (!msg.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-    why = {DeadLetterReason::kDecodeError, "not a valid protobuf encoding of " + msg.GetTypeName(), -1};
+    why = {DeadLetterReason::kDecodeError,
+           "not a valid protobuf encoding of " + msg.GetTypeName() +
+               (scope.message().empty() ? "" : " (" + scope.message() + ")"),
+           -1};
     return false;
   }
   // proto3 keeps fields it does not know; a message full of them was written with another schema.
@@ -140,6 +183,7 @@ std::string RecordDecoder::guess_other_type(std::string_view value) const {
                google::protobuf::StringPiece(value.data(), value.size()), m)
                .ok();
     } else {
+      const ParseScope scope;  // (a guess: what libprotobuf logs of it is of no use)
       ok = m->ParseFromArray(value.data(), static_cast<int>(value.size())) && !has_unknown_fields(*m);
     }
     if (ok) return m->GetTypeName();

@@ -127,6 +127,21 @@ std::string confluent_frame(int32_t schema_id, std::string_view indexes, const s
   return out + payload;
 }
 
+// A string field of invalid UTF-8 fails to parse (proto3), and libprotobuf logs it: that message goes into
+// the dead letter's detail, not to stderr once per record.
+TEST(RecordDecoder, InvalidUtf8IsADecodeErrorThatSaysSoWithoutWritingToStderr) {
+  const std::string bytes = std::string("\x0a\x03\xff\xfe\xfd", 5) + std::string("\x18\x01", 2);
+  RecordDecoder d({}, topic(config::MessageType::kMeterReading));
+  DecodedRecord out;
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 3; ++i) d.decode(bytes, kNow, out);
+  const std::string stderr_text = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(out.rejections.size(), 1u);
+  EXPECT_EQ(out.rejections[0].reason, DeadLetterReason::kDecodeError);
+  EXPECT_NE(out.rejections[0].detail.find("invalid UTF-8"), std::string::npos) << out.rejections[0].detail;
+  EXPECT_EQ(stderr_text, "");
+}
+
 TEST(RecordDecoder, AcceptsConfluentSchemaRegistryFraming) {
   const auto t = topic(config::MessageType::kMeterReading, config::PayloadFormat::kConfluentProtobuf);
   RecordDecoder d({}, t);

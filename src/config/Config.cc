@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -367,7 +368,11 @@ int64_t parse_duration_ms(const std::string& text, const std::string& key) {
   while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
   const std::string digits = text.substr(0, i), unit = text.substr(i);
   for (const auto& [name, ms] : kUnits) {
-    if (!digits.empty() && digits.size() <= 12 && unit == name) return std::stoll(digits) * ms;
+    if (digits.empty() || digits.size() > 12 || unit != name) continue;
+    const int64_t n = std::stoll(digits);              // at most 12 digits: fits
+    if (n > std::numeric_limits<int64_t>::max() / ms)  // 999999999999d would overflow the milliseconds
+      fail(key, "'" + text + "' is too long a duration");
+    return n * ms;
   }
   fail(key, "'" + text + "' is not a duration (a whole number with a unit: 500ms, 30s, 15m, 24h, 7d)");
 }

@@ -4,6 +4,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
+#include <chrono>
 
 #include "config/Config.h"
 
@@ -93,8 +94,24 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
   std::unique_ptr<RdKafka::KafkaConsumer> consumer;
   std::vector<std::unique_ptr<RdKafka::Message>> held;  // keeps the last poll's records alive
   bool closed = false;
+  // Errors delivered as messages (an unknown topic, authorization, max.poll.interval.ms exceeded): logged at
+  // most once per kErrorReportGap, with a count of those in between, so that an operator sees them without a
+  // line per poll.
+  static constexpr auto kErrorReportGap = std::chrono::seconds(10);
+  std::chrono::steady_clock::time_point last_error_report{};
+  uint64_t unreported_errors = 0;
 
   explicit Impl(Listener* l) : listener(l), events(l) {}
+
+  void report_message_error(const RdKafka::Message& m) {
+    ++unreported_errors;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_error_report < kErrorReportGap) return;
+    spdlog::warn("kafka consumer: {} ({}; {} such errors since the last report)", m.errstr(),
+                 RdKafka::err2str(m.err()), unreported_errors);
+    last_error_report = now;
+    unreported_errors = 0;
+  }
 
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
@@ -143,8 +160,10 @@ size_t Consumer::poll(std::vector<Record>& out, size_t max, int timeout_ms) {
     if (!m) break;
     if (m->err() == RdKafka::ERR__TIMED_OUT) break;
     if (m->err() != RdKafka::ERR_NO_ERROR) {
-      if (m->err() != RdKafka::ERR__PARTITION_EOF && impl_->listener)
-        impl_->listener->on_error(m->errstr(), false);
+      if (m->err() != RdKafka::ERR__PARTITION_EOF) {
+        impl_->report_message_error(*m);
+        if (impl_->listener) impl_->listener->on_error(m->errstr(), false);
+      }
       continue;
     }
     Record r;

@@ -51,6 +51,8 @@ detectors:
 }
 
 TEST(Config, ErrorsNameTheKey) {
+  EXPECT_NE(error_of("state: {checkpoint_interval: 999999999999d}").find("state.checkpoint_interval"),
+            std::string::npos);
   EXPECT_NE(error_of("kafka: {consumer_properties: {partition.assignment.strategy: cooperative-sticky}}")
                 .find("kafka.consumer_properties.partition.assignment.strategy"),
             std::string::npos);

@@ -687,12 +687,27 @@ void KafkaRunner::restore(std::vector<kafka::TopicPartition>& partitions) {
   size_t ok = 0, refused = 0;
   int64_t records = 0;
   std::map<std::string, int> partition_counts;
+  // One budget for the whole assignment: this runs inside the rebalance callback, and a consumer that does
+  // not poll for max.poll.interval.ms leaves the group (a budget per partition allowed hours on a slow
+  // changelog with many partitions).
+  const auto deadline = t0 + std::chrono::milliseconds(cfg_.state.restore_timeout_ms);
   for (auto& p : partitions) {
     const int ti = processor_.topic_index(p.topic);
     if (ti < 0) continue;
     const std::string& topic = changelog_topics_[static_cast<size_t>(ti)];
     const uint64_t home = Processor::home_of(static_cast<size_t>(ti), p.partition);
     const auto t_part = std::chrono::steady_clock::now();
+    // The loop is not turning meanwhile, but it is alive: /healthz must not report it stuck.
+    if (health_)
+      health_->loop_heartbeat_ms[static_cast<size_t>(loop_)].store(wall_ms(), std::memory_order_relaxed);
+    const auto left_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - t_part).count();
+    if (left_ms <= 0) {
+      spdlog::error(
+          "restoring {}/{}: the assignment's state.restore_timeout ({} ms) has passed; the "
+          "partition starts cold",
+          topic, p.partition, cfg_.state.restore_timeout_ms);
+      continue;
+    }
     std::string err;
     auto [count_it, fresh] = partition_counts.try_emplace(topic, 0);
     if (fresh) count_it->second = changelog_reader_->partition_count(topic, 10'000, &err);
@@ -708,7 +723,7 @@ void KafkaRunner::restore(std::vector<kafka::TopicPartition>& partitions) {
     std::unordered_map<std::string, std::string> latest;
     std::unordered_map<std::string, bool> deleted;
     const auto n = changelog_reader_->read_all(
-        topic, p.partition, static_cast<int>(cfg_.state.restore_timeout_ms),
+        topic, p.partition, static_cast<int>(std::min<int64_t>(left_ms, INT32_MAX)),
         [&](int64_t, std::string_view key, const std::string_view* value) {
           if (value) {
             latest.insert_or_assign(std::string(key), std::string(*value));

@@ -375,6 +375,11 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
       serve_producer(50);  // backpressure: wait for acknowledgements before consuming more
     } else {
       consumer_->poll(records, 10'000, 100);
+      if (!changelog_too_small_.empty()) {
+        spdlog::critical("{}: stopping", changelog_too_small_);
+        consumer_->close();
+        return kExitChangelogTooSmall;
+      }
       const int64_t now = wall_ms();
       const int64_t now_ns = mono_ns();
       wall_minus_mono_us_ = wall_us() - now_ns / 1000;
@@ -712,11 +717,13 @@ void KafkaRunner::restore(std::vector<kafka::TopicPartition>& partitions) {
     auto [count_it, fresh] = partition_counts.try_emplace(topic, 0);
     if (fresh) count_it->second = changelog_reader_->partition_count(topic, 10'000, &err);
     if (count_it->second <= p.partition) {
-      spdlog::error(
-          "state changelog {} has {} partitions, fewer than input {} ({}): partition {} starts cold; "
-          "create the changelog with the input's partition count and cleanup.policy=compact",
+      // Checkpoints of this partition could never be written, and with the changelog on only checkpointed
+      // positions are committed: every checkpoint cycle would fail and no offset of this thread would move.
+      changelog_too_small_ = fmt::format(
+          "state changelog {} has {} partitions, fewer than input {} ({}: partition {} assigned); create the "
+          "changelog with the input's partition count and cleanup.policy=compact",
           topic, count_it->second, p.topic, err.empty() ? "its partition count" : err, p.partition);
-      continue;
+      break;  // run() stops before processing anything
     }
     // Latest value per key wins; a tombstone deletes. Reading the whole partition into a map first makes an
     // uncompacted log restore exactly as its compacted form would.

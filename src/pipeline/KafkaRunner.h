@@ -67,7 +67,10 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
               sinks::HealthState* health = nullptr, int loop = 0);
   ~KafkaRunner() override;
 
-  // Runs until `stop` becomes true; returns the process exit code (0 after a clean shutdown).
+  // Runs until `stop` becomes true; returns the process exit code (0 after a clean shutdown), or
+  // kExitChangelogTooSmall at once when an assigned input partition has no changelog partition to checkpoint
+  // to (a deployment error, as Kafka Streams treats it: its offsets could never be committed).
+  static constexpr int kExitChangelogTooSmall = 3;
   int run(const std::atomic<bool>& stop);
 
   // Consumer::Listener
@@ -197,6 +200,7 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   int assigned_ = 0;
   // This runner's parts of gauges every stream thread contributes to.
   sinks::GaugeShare assigned_gauge_, inflight_gauge_, restoring_gauge_;
+  std::string changelog_too_small_;           // set by restore(): what run() stops with
   std::deque<sinks::GaugeShare> lag_gauges_;  // per input topic, in config order
   sinks::HistogramBatch record_to_ack_batch_, record_e2e_batch_;
   sinks::HealthState* health_;

@@ -278,7 +278,10 @@ class RunnerThread {
         metrics_(inputs_, pipeline::Processor::detector_names()),
         server_("127.0.0.1:0", metrics_.registry()) {
     runner_ = std::make_unique<pipeline::KafkaRunner>(cfg, bootstrap, metrics_);
-    thread_ = std::thread([this] { rc_ = runner_->run(stop_); });
+    thread_ = std::thread([this] {
+      rc_ = runner_->run(stop_);
+      ended_ = true;
+    });
   }
   ~RunnerThread() { stop(); }
   RunnerThread(const RunnerThread&) = delete;
@@ -302,6 +305,13 @@ class RunnerThread {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     return consumed() >= n;
   }
+  // Whether run() returned by itself within `timeout` (a fatal error: stop() then gives its exit code).
+  bool wait_ended(std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!ended_ && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return ended_;
+  }
   // Graceful stop (as on SIGTERM); returns run()'s exit code.
   int stop() {
     if (thread_.joinable()) {
@@ -323,6 +333,7 @@ class RunnerThread {
   sinks::MetricsServer server_;
   std::unique_ptr<pipeline::KafkaRunner> runner_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> ended_{false};
   int rc_ = -1;
   std::thread thread_;
 };

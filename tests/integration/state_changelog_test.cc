@@ -138,6 +138,26 @@ TEST(StateChangelog, RestartRestoresEveryEntityAndGivesTheAlertsOfAnUninterrupte
   EXPECT_TRUE(extra.empty()) << extra.size() << " alerts an uninterrupted run would not raise";
 }
 
+// A changelog with fewer partitions than the input: checkpoints of the partitions beyond it could never be
+// written, and with the changelog on only checkpointed positions are committed, so this thread's offsets
+// would never move. The runner stops at its first assignment with its own exit code, having processed
+// nothing (as Kafka Streams refuses a changelog whose partition count differs).
+TEST(StateChangelog, AChangelogWithFewerPartitionsThanTheInputStopsTheRunner) {
+  kafka::MockCluster cluster(1);
+  const std::string group = "gs-small";
+  for (const std::string t :
+       {"meter-readings", "gridsentinel-alerts", "gridsentinel-dead-letters", "gridsentinel-meter-risk"})
+    cluster.create_topic(t, kPartitions);
+  cluster.create_topic("gs-small-meter-readings-changelog", kPartitions - 1);
+  const std::string bootstrap = cluster.bootstrap_servers();
+  const auto records = testing::simulated_readings(12, 4, 0, 5);
+  produce(bootstrap, records, 0, records.size());
+  testing::RunnerThread runner(state_config(bootstrap, group), bootstrap);
+  ASSERT_TRUE(runner.wait_ended(std::chrono::seconds(60)));
+  EXPECT_EQ(runner.stop(), pipeline::KafkaRunner::kExitChangelogTooSmall);
+  EXPECT_EQ(runner.consumed(), 0.0);
+}
+
 TEST(StateChangelog, LatestValuePerKeyWinsAndMalformedStateStartsCold) {
   kafka::MockCluster cluster(1);
   const std::string group = "gs-state2";

@@ -628,8 +628,8 @@ double Processor::run_rules(EntityState& st, uint32_t idx, const Context& c, con
   current_progress_->watermark.observe(c.t);
   current_progress_->active_ms = c.now_ms;
   detectors::MissingReport gap;
-  static_assert(uint64_t{ingest::RecordDecoder::kMaxIntervalS} * 1000 <=
-                UINT32_MAX);  // validated, so no wrap
+  // The decoder refuses longer intervals, so the milliseconds cannot wrap.
+  static_assert(uint64_t{ingest::RecordDecoder::kMaxIntervalS} * 1000 <= UINT32_MAX);
   const uint32_t interval_ms = r.has_interval_s() ? r.interval_s() * 1000u : 0u;
   if (silence_.on_reading(idx, c.t, interval_ms, &gap) == detectors::SilenceTracker::Update::kGapReported) {
     const auto f = detectors::missing_readings_finding(gap);

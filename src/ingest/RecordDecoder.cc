@@ -29,7 +29,8 @@ void protobuf_log(google::protobuf::LogLevel level, const char* file, int line, 
   spdlog::log(lvl, "libprotobuf {}:{}: {}", file, line, message);
 }
 
-// Parses within the capture above. Returns the message libprotobuf logged, if any ("" when none).
+// A parse inside the capture above: message() is the first thing libprotobuf logged on this thread since the
+// outermost scope began ("" when nothing).
 class ParseScope {
  public:
   ParseScope() : outer_(t_parsing) {

@@ -152,7 +152,8 @@ TEST(StateChangelog, AChangelogWithFewerPartitionsThanTheInputStopsTheRunner) {
   const std::string bootstrap = cluster.bootstrap_servers();
   const auto records = testing::simulated_readings(12, 4, 0, 5);
   produce(bootstrap, records, 0, records.size());
-  testing::RunnerThread runner(state_config(bootstrap, group), bootstrap);
+  const config::Config cfg = state_config(bootstrap, group);  // the runner keeps a reference to it
+  testing::RunnerThread runner(cfg, bootstrap);
   ASSERT_TRUE(runner.wait_ended(std::chrono::seconds(60)));
   EXPECT_EQ(runner.stop(), pipeline::KafkaRunner::kExitChangelogTooSmall);
   EXPECT_EQ(runner.consumed(), 0.0);

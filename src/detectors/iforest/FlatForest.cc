@@ -112,8 +112,9 @@ __attribute__((target("avx512f"))) double total_path_avx512(const IsolationNode*
 constexpr uint32_t kSimdMinPoints = 64;
 
 // Growing's two passes over a node's points, eight (min/max) and sixteen (partition) at a time; they give
-// exactly what the scalar loops in grow_from_columns give: the same minimum and maximum (up to the sign of
-// a zero, which no test below can see), and the same order of points on each side (compression keeps order).
+// what the scalar loops in grow_from_columns give: the same minimum and maximum (up to the sign of a zero,
+// which no test below can see), and the same points on each side, the left ones in the same order (the right
+// side fills from the back, a block at a time here and a point at a time there; no split depends on order).
 // A partial last block is masked, so nothing outside the node's range is read or written.
 __attribute__((target("avx512f"))) void gather_min_max_avx512(const double* col, const uint32_t* ord,
                                                               uint32_t n, double* vals, double& lo,

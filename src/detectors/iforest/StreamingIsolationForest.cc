@@ -43,6 +43,14 @@ bool get_config(StateReader& r, StreamingIsolationForestConfig& c) {
          r.get(c.threshold_floor) && r.get(c.seed);
 }
 
+// A saved state's header: magic, version and the configuration it was saved under.
+bool get_header(StateReader& r, StreamingIsolationForestConfig& c) {
+  uint32_t magic = 0;
+  uint8_t version = 0;
+  return r.get(magic) && magic == kStateMagic && r.get(version) && version == kStateVersion &&
+         get_config(r, c);
+}
+
 }  // namespace
 
 StreamingIsolationForest::StreamingIsolationForest(const Config& cfg)
@@ -182,22 +190,15 @@ std::string StreamingIsolationForest::save() const {
 
 std::optional<StreamingIsolationForestConfig> StreamingIsolationForest::saved_config(std::string_view bytes) {
   StateReader r(bytes);
-  uint32_t magic = 0;
-  uint8_t version = 0;
   Config cfg;
-  if (!r.get(magic) || magic != kStateMagic || !r.get(version) || version != kStateVersion ||
-      !get_config(r, cfg))
-    return std::nullopt;
+  if (!get_header(r, cfg)) return std::nullopt;
   return cfg;
 }
 
 bool StreamingIsolationForest::restore(std::string_view bytes) {
   StateReader r(bytes);
-  uint32_t magic = 0;
-  uint8_t version = 0;
   Config cfg;
-  if (!r.get(magic) || magic != kStateMagic || !r.get(version) || version != kStateVersion) return false;
-  if (!get_config(r, cfg) || !valid_config(cfg)) return false;
+  if (!get_header(r, cfg) || !valid_config(cfg)) return false;
 
   StreamingIsolationForest s(cfg);
   Xoshiro256::State rng_state{};

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/StableHash.h"
+#include "ingest/EntityId.h"
 
 namespace gridsentinel::pipeline {
 
@@ -277,7 +278,7 @@ void Processor::process_meter(const v1::MeterReading& r, const kafka::Record& re
 
 void Processor::process_infra(const v1::InfraMetric& m, const kafka::Record& rec, int64_t now_ms,
                               Emitter& out) {
-  const std::string entity = m.source() + "/" + m.metric();
+  const std::string entity = ingest::infra_entity_id(m.source(), m.metric());
   const double value = m.value();
   ingest::DeadLetterReason refused{};
   std::string detail;

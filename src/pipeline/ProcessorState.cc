@@ -1,10 +1,10 @@
 // Processor's state checkpoints: per-entity state and fleet models to and from changelog records.
 //
-// Entity record: key "m:<meter id>" or "i:<source>/<metric>"; value = format version, then every detector's
-// own save() (windows included), its learning guard and episode, and for meters the rule, risk and silence
-// state. A value written under another detector configuration (a different number of z-score features, a
-// detector switched on or off) is refused and the entity starts cold: restoring it into differently shaped
-// detectors would be wrong, and the detectors' own restore() checks their parameters too.
+// Entity record: key "m:<meter id>" or "i:<infra entity id>" (ingest/EntityId.h); value = format version,
+// then every detector's own save() (windows included), its learning guard and episode, and for meters the
+// rule, risk and silence state. A value written under another detector configuration (a different number of
+// z-score features, a detector switched on or off) is refused and the entity starts cold: restoring it into
+// differently shaped detectors would be wrong, and the detectors' own restore() checks their parameters too.
 #include <fmt/format.h>
 
 #include <algorithm>

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "gridsentinel/v1/telemetry.pb.h"
+#include "ingest/EntityId.h"
 #include "sim/SimRandom.h"
 
 namespace gridsentinel::sim {
@@ -35,7 +36,7 @@ struct InjectedInfraAnomaly {
   int64_t end_event_time_ms = 0;    // last affected sample (inclusive)
   uint32_t samples = 0;
   // As in Alert.entity_id for ENTITY_KIND_INFRA_SERIES.
-  std::string entity_id() const { return source + "/" + metric; }
+  std::string entity_id() const { return ingest::infra_entity_id(source, metric); }
 };
 
 struct InfraSimulatorConfig {

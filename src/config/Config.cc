@@ -513,6 +513,10 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   require(c.ingest.max_batch_readings >= 1, "ingest.max_batch_readings", c.ingest.max_batch_readings, ">= 1");
   require(c.ingest.max_id_bytes >= 1 && c.ingest.max_id_bytes <= 4096, "ingest.max_id_bytes",
           c.ingest.max_id_bytes, "1..4096");
+  // No "off": one reading stamped far ahead would become its meter's newest event time, and every later
+  // reading of the meter would then be refused as late until the entity is dropped.
+  require(c.ingest.max_future_ms > 0, "ingest.max_future", c.ingest.max_future_ms,
+          "> 0 (a reading far in the future would make every later reading of its meter late)");
 
   Section features = top.child("features");
   read_kind(features, "meter", InputKind::kMeter, c.meter);

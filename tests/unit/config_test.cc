@@ -69,6 +69,7 @@ TEST(Config, ErrorsNameTheKey) {
       error_of("topics: {inputs: [{name: x, kind: infra, message: MeterReading}]}").find("topics.inputs[0]"),
       std::string::npos);
   EXPECT_NE(error_of("log: {json: maybe}").find("log.json"), std::string::npos);
+  EXPECT_NE(error_of("ingest: {max_future: 0s}").find("ingest.max_future"), std::string::npos);
   EXPECT_NE(error_of("a: [").find("not valid YAML"), std::string::npos);
 }
 

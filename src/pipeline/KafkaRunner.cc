@@ -65,6 +65,7 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
       assigned_gauge_(metrics.assigned_partitions()),
       inflight_gauge_(metrics.inflight_records()),
       restoring_gauge_(*metrics.state().restoring_partitions),
+      paused_gauge_(metrics.paused_partitions()),
       record_to_ack_batch_(metrics.record_to_ack_seconds()),
       record_e2e_batch_(metrics.record_e2e_seconds()),
       health_(health),
@@ -139,7 +140,15 @@ void KafkaRunner::set_assigned(int n) {
 }
 
 void KafkaRunner::on_assigned(std::vector<kafka::TopicPartition>& partitions) {
-  for (const auto& p : partitions) tracker_.assign(p.topic, p.partition);
+  metrics_.rebalances(true).Increment();
+  // A new assignment starts unpaused (on_revoked resumed the previous one).
+  paused_ = false;
+  paused_gauge_.set(0);
+  assignment_.clear();
+  for (const auto& p : partitions) {
+    tracker_.assign(p.topic, p.partition);
+    assignment_.push_back({p.topic, p.partition});
+  }
   processor_.reset_partition_progress();
   homes_.clear();
   clear_positions();
@@ -166,6 +175,10 @@ void KafkaRunner::on_assigned(std::vector<kafka::TopicPartition>& partitions) {
 }
 
 void KafkaRunner::on_revoked(const std::vector<kafka::TopicPartition>& partitions) {
+  metrics_.rebalances(false).Increment();
+  // A pause is the application's, and librdkafka keeps it on the partition: resumed here, so that no
+  // partition comes back paused in a later assignment (the next wait pauses the new one again).
+  if (paused_) resume_consumption();
   // Everything derived from the revoked partitions must be acknowledged, checkpointed and committed before
   // another instance takes them over, or it would reprocess (duplicates) more than necessary.
   drain(30'000);
@@ -178,6 +191,7 @@ void KafkaRunner::on_revoked(const std::vector<kafka::TopicPartition>& partition
   }
   commit();
   for (const auto& p : partitions) tracker_.revoke(p.topic, p.partition);
+  assignment_.clear();
   homes_.clear();
   clear_positions();
   forget_background_cycle();
@@ -218,8 +232,16 @@ void KafkaRunner::on_delivery(uint64_t token, const kafka::UndeliveredMessage* f
     // Not lost: retried from the main loop with the same token; its record's offset stays uncommitted
     // meanwhile.
     metrics_.producer_errors("delivery_failed").Increment();
-    spdlog::warn("delivery to {} failed ({}); retrying", failed->topic, error);
-    retry_.emplace_back(token, *failed);
+    // At most one line per 10 s: a permanent error (ACLs on the topic) fails every retry at once.
+    ++unreported_delivery_failures_;
+    if (const auto t = std::chrono::steady_clock::now();
+        t - last_delivery_report_ >= std::chrono::seconds(10)) {
+      spdlog::warn("delivery to {} failed ({}); retrying ({} failed deliveries since the last report)",
+                   failed->topic, error, unreported_delivery_failures_);
+      last_delivery_report_ = t;
+      unreported_delivery_failures_ = 0;
+    }
+    backlog_.emplace_back(token, *failed);
     return;
   }
   if (o.event_time_ms >= 0) {
@@ -258,20 +280,28 @@ void KafkaRunner::produce(const std::string& topic, std::string_view key, std::s
   ++produce_calls_;
   outgoing_[slot] = {current_, event_time_ms, true};
   tracker_.add_pending(current_);
-  for (int attempt = 0;; ++attempt) {
+  if (backlog_.empty()) {
     std::string err;
     const auto st = producer_->produce(topic, key, value, slot, headers, &err);
     if (st == kafka::Producer::Status::kOk) return;
     if (st == kafka::Producer::Status::kQueueFull) {
-      // Backpressure: wait for the broker instead of buffering without bound.
       metrics_.producer_errors("queue_full").Increment();
-      serve_producer(50);
     } else {
-      metrics_.producer_errors("produce_failed").Increment();
-      if (attempt % 100 == 0) spdlog::error("produce to {} failed: {}; retrying", topic, err);
-      serve_producer(100);
+      note_produce_failure(topic, err);
     }
   }
+  // Never waited for here (this runs inside Processor::process, and a wait would keep the consumer from being
+  // polled): queued behind the outputs already waiting, in order, and handed to the producer by
+  // serve_producer. The loop consumes nothing more until the backlog is empty (run()).
+  kafka::UndeliveredMessage m{topic, std::string(key), std::string(value), {}};
+  for (const auto& h : headers) m.headers.emplace_back(h.name, h.value);
+  backlog_.emplace_back(slot, std::move(m));
+}
+
+void KafkaRunner::note_produce_failure(const std::string& topic, std::string_view error) {
+  metrics_.producer_errors("produce_failed").Increment();
+  if (produce_failures_++ % 100 == 0)
+    spdlog::error("produce to {} failed: {} ({} such failures); retrying", topic, error, produce_failures_);
 }
 
 void KafkaRunner::alert(const v1::Alert& alert) {
@@ -301,20 +331,21 @@ void KafkaRunner::dead_letter(const v1::DeadLetter& dl, std::string_view key) {
 
 void KafkaRunner::serve_producer(int timeout_ms) {
   producer_->poll(timeout_ms);
-  // Retries of failed deliveries keep their original token, so the offset bookkeeping is unchanged.
-  // Oldest first, so that retries keep the order the failures came in (a compacted topic such as meter-risk
-  // keeps the last value of a key: last in, first out could leave a stale band there for good).
+  // The backlog keeps its original tokens, so the offset bookkeeping is unchanged. Oldest first, so that
+  // outputs keep the order they were made or failed in (a compacted topic such as meter-risk keeps the last
+  // value of a key: last in, first out could leave a stale band there for good).
   size_t served = 0;
-  for (; served < retry_.size(); ++served) {
-    const auto& [token, msg] = retry_[served];
+  for (; served < backlog_.size(); ++served) {
+    const auto& [token, msg] = backlog_[served];
     std::vector<kafka::Header> headers;
     for (const auto& [k, v] : msg.headers) headers.push_back({k, v});
     std::string err;
-    if (producer_->produce(msg.topic, msg.key, msg.value, token, headers, &err) !=
-        kafka::Producer::Status::kOk)
-      break;  // this one and the rest on the next serve
+    const auto st = producer_->produce(msg.topic, msg.key, msg.value, token, headers, &err);
+    if (st == kafka::Producer::Status::kOk) continue;
+    if (st == kafka::Producer::Status::kFailed) note_produce_failure(msg.topic, err);
+    break;  // this one and the rest on the next serve
   }
-  retry_.erase(retry_.begin(), retry_.begin() + static_cast<std::ptrdiff_t>(served));
+  backlog_.erase(backlog_.begin(), backlog_.begin() + static_cast<std::ptrdiff_t>(served));
 }
 
 void KafkaRunner::store_offsets() {
@@ -335,11 +366,11 @@ void KafkaRunner::store_offsets() {
 
 void KafkaRunner::drain(int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while ((producer_->outstanding() > 0 || !retry_.empty()) && std::chrono::steady_clock::now() < deadline)
+  while ((producer_->outstanding() > 0 || !backlog_.empty()) && std::chrono::steady_clock::now() < deadline)
     serve_producer(50);
-  if (producer_->outstanding() > 0 || !retry_.empty())
+  if (producer_->outstanding() > 0 || !backlog_.empty())
     spdlog::warn("{} outputs still unacknowledged after {} ms; their records will be redelivered",
-                 producer_->outstanding() + static_cast<int>(retry_.size()), timeout_ms);
+                 producer_->outstanding() + static_cast<int>(backlog_.size()), timeout_ms);
 }
 
 void KafkaRunner::note_position(uint64_t home, int64_t next_offset) {
@@ -364,6 +395,59 @@ void KafkaRunner::commit() {
   if (!ok) spdlog::warn("offset commit failed: {}", err);
 }
 
+void KafkaRunner::process_records(const std::vector<kafka::Record>& records, int64_t now_ms, int64_t now_ns) {
+  // A record that completes here (no output pending) is timed with a clock read shared by up to
+  // kCompletionsPerClockRead consecutive completions: at ~3 us a record, the time it reads early is far below
+  // the latency histograms' finest bucket (0.5 ms), and a read per record was ~2% of the loop's CPU.
+  int64_t clock_ns = now_ns;
+  uint32_t since_clock_read = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const kafka::Record& r = records[i];
+    if (i + 1 < records.size()) processor_.prefetch(records[i + 1]);
+    // A rebalance inside poll may have revoked this record's partition: its new owner will process it.
+    const auto token = tracker_.begin(r.topic, r.partition, r.offset, now_ns, r.timestamp_ms);
+    if (!token) continue;
+    current_ = *token;
+    have_current_ = true;
+    if (changelog_producer_) {
+      const int ti = processor_.topic_index(r.topic);
+      if (ti >= 0) note_position(Processor::home_of(static_cast<size_t>(ti), r.partition), r.offset + 1);
+    }
+    const uint64_t produced_before = produce_calls_;
+    processor_.process(r, now_ms, *this);
+    have_current_ = false;
+    // Producing can wait for the broker (a full queue): the next completion reads the clock afresh.
+    if (produce_calls_ != produced_before) since_clock_read = kCompletionsPerClockRead - 1;
+    tracker_.release(*token, [&](int64_t consumed_ns, int64_t created_ms) {
+      if (++since_clock_read >= kCompletionsPerClockRead) {
+        clock_ns = mono_ns();
+        since_clock_read = 0;
+      }
+      observe_completion(clock_ns, consumed_ns, created_ms);
+    });
+  }
+}
+
+void KafkaRunner::pause_consumption() {
+  paused_ = true;
+  paused_gauge_.set(static_cast<double>(assignment_.size()));
+  if (assignment_.empty()) return;
+  if (!consumer_->pause(assignment_)) spdlog::warn("pausing {} partitions failed", assignment_.size());
+  spdlog::warn(
+      "{} records have waited for acknowledgements for over {} ms: {} partitions paused, the consumer "
+      "polled on to stay in the group",
+      tracker_.inflight(), std::chrono::duration_cast<std::chrono::milliseconds>(kPauseAfter).count(),
+      assignment_.size());
+}
+
+void KafkaRunner::resume_consumption() {
+  paused_ = false;
+  paused_gauge_.set(0);
+  if (assignment_.empty()) return;
+  if (!consumer_->resume(assignment_)) spdlog::warn("resuming {} partitions failed", assignment_.size());
+  spdlog::info("{} partitions resumed", assignment_.size());
+}
+
 int KafkaRunner::run(const std::atomic<bool>& stop) {
   stop_ = &stop;
   std::vector<kafka::Record> records;
@@ -371,51 +455,31 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed)) {
     if (health_)
       health_->loop_heartbeat_ms[static_cast<size_t>(loop_)].store(wall_ms(), std::memory_order_relaxed);
-    if (tracker_.inflight() >= cfg_.limits.max_inflight_records) {
-      serve_producer(50);  // backpressure: wait for acknowledgements before consuming more
+    records.clear();
+    if (tracker_.inflight() >= cfg_.limits.max_inflight_records || !backlog_.empty()) {
+      serve_producer(50);  // backpressure: wait for the producer and acknowledgements before consuming more
+      const auto t = std::chrono::steady_clock::now();
+      if (!waiting_since_) waiting_since_ = t;
+      if (t - *waiting_since_ >= kPauseAfter) {
+        if (!paused_) pause_consumption();
+        // Keeps the member in the group and serves rebalances; paused partitions hand out nothing (a record
+        // fetched before the pause is processed as any other).
+        consumer_->poll(records, 10'000, 0);
+      }
     } else {
+      waiting_since_.reset();
+      if (paused_) resume_consumption();
       consumer_->poll(records, 10'000, 100);
-      if (!changelog_too_small_.empty()) {
-        spdlog::critical("{}: stopping", changelog_too_small_);
-        consumer_->close();
-        return kExitChangelogTooSmall;
-      }
-      const int64_t now = wall_ms();
-      const int64_t now_ns = mono_ns();
-      wall_minus_mono_us_ = wall_us() - now_ns / 1000;
-      // A record that completes here (no output pending) is timed with a clock read shared by up to
-      // kCompletionsPerClockRead consecutive completions: at ~3 us a record, the time it reads early is far
-      // below the latency histograms' finest bucket (0.5 ms), and a read per record was ~2% of the loop's
-      // CPU.
-      int64_t clock_ns = now_ns;
-      uint32_t since_clock_read = 0;
-      for (size_t i = 0; i < records.size(); ++i) {
-        const kafka::Record& r = records[i];
-        if (i + 1 < records.size()) processor_.prefetch(records[i + 1]);
-        // A rebalance inside poll may have revoked this record's partition: its new owner will process it.
-        const auto token = tracker_.begin(r.topic, r.partition, r.offset, now_ns, r.timestamp_ms);
-        if (!token) continue;
-        current_ = *token;
-        have_current_ = true;
-        if (changelog_producer_) {
-          const int ti = processor_.topic_index(r.topic);
-          if (ti >= 0) note_position(Processor::home_of(static_cast<size_t>(ti), r.partition), r.offset + 1);
-        }
-        const uint64_t produced_before = produce_calls_;
-        processor_.process(r, now, *this);
-        have_current_ = false;
-        // Producing can wait for the broker (a full queue): the next completion reads the clock afresh.
-        if (produce_calls_ != produced_before) since_clock_read = kCompletionsPerClockRead - 1;
-        tracker_.release(*token, [&](int64_t consumed_ns, int64_t created_ms) {
-          if (++since_clock_read >= kCompletionsPerClockRead) {
-            clock_ns = mono_ns();
-            since_clock_read = 0;
-          }
-          observe_completion(clock_ns, consumed_ns, created_ms);
-        });
-      }
-      serve_producer(0);
     }
+    if (!changelog_too_small_.empty()) {
+      spdlog::critical("{}: stopping", changelog_too_small_);
+      consumer_->close();
+      return kExitChangelogTooSmall;
+    }
+    const int64_t now_ns = mono_ns();
+    wall_minus_mono_us_ = wall_us() - now_ns / 1000;
+    if (!records.empty()) process_records(records, wall_ms(), now_ns);
+    serve_producer(0);
     store_offsets();
     flush_metrics();
     if (changelog_producer_) {
@@ -522,7 +586,7 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
   // exits 9 s after the signal whatever happens).
   const bool stopping = stop_ && stop_->load();
   drain(stopping ? 1'000 : 30'000);
-  if (producer_->outstanding() > 0 || !retry_.empty()) {
+  if (producer_->outstanding() > 0 || !backlog_.empty()) {
     metrics_.state().checkpoints_failed->Increment();
     return false;
   }
@@ -564,12 +628,12 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
 }
 
 KafkaRunner::Settled KafkaRunner::outputs_settled(std::chrono::steady_clock::time_point waiting_since) {
-  if (producer_->outstanding() == 0 && retry_.empty()) return Settled::kYes;
+  if (producer_->outstanding() == 0 && backlog_.empty()) return Settled::kYes;
   // Usually some loop turn soon has nothing in flight; after 2 s of looking, wait for them (as a synchronous
   // checkpoint would).
   if (std::chrono::steady_clock::now() - waiting_since < std::chrono::seconds(2)) return Settled::kNotYet;
   drain(30'000);
-  return producer_->outstanding() == 0 && retry_.empty() ? Settled::kYes : Settled::kGaveUp;
+  return producer_->outstanding() == 0 && backlog_.empty() ? Settled::kYes : Settled::kGaveUp;
 }
 
 void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::time_point now) {
@@ -643,6 +707,10 @@ void KafkaRunner::continue_checkpoint_cycle(std::chrono::steady_clock::time_poin
   slice_credit_ = std::min(slice_credit_ + (now - slice_credit_at_) / 10, kMaxSlice);
   slice_credit_at_ = now;
   if (slice_credit_ <= std::chrono::steady_clock::duration::zero()) return;
+  // A slice that found the changelog producer's queue full would wait for the broker in produce_state, with
+  // the consumer not polled (a changelog partition without a leader for minutes would put this member out of
+  // the group): slices start only while the queue is far from full (a slice adds ~2.5k entities at most).
+  if (changelog_producer_->outstanding() > kMaxChangelogQueued) return;
   // Entities hold this turn's records: written only at a turn where every output is acknowledged. If that
   // fails, the cycle is given up (its positions are no restore points; its unwritten entities stay changed,
   // for the next one).

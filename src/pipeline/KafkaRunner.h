@@ -6,9 +6,15 @@
 // and stores each partition's offset only once every output of that record and of all earlier ones is
 // acknowledged by the broker (OffsetTracker): at-least-once, end to end. Offsets are committed by
 // librdkafka's auto-commit of stored offsets, and synchronously on revocation and shutdown. Backpressure:
-// when `limits.max_inflight_records` records await acknowledgements, or the producer queue is full,
-// consumption waits (serving delivery reports) instead of buffering more. An undeliverable output is retried,
-// never dropped: its record's offset is not committed until it is delivered. Shutdown: `stop` set
+// when `limits.max_inflight_records` records await acknowledgements, or outputs wait for room in the
+// producer queue (they are never waited for inside a record's processing: backlog_), consumption waits
+// (serving delivery reports) instead of buffering more. When that lasts (kPauseAfter: an
+// output topic the broker does not accept writes to, say), the assigned partitions are paused and the
+// consumer is polled on every turn of the wait: a consumer not polled for `max.poll.interval.ms` would leave
+// the group and set off a rebalance of every member, while the wait may last as long as the broker's
+// trouble. They are resumed when the wait ends (librdkafka refetches from the last record handed out, so
+// nothing is skipped). An undeliverable output is retried, never dropped: its record's offset is not
+// committed until it is delivered. Shutdown: `stop` set
 // (SIGTERM/SIGINT) -> stop consuming, deliver what is queued, checkpoint state, commit, leave the group.
 //
 // State (config `state`): a checkpoint writes the state of every entity that changed to the changelog
@@ -70,7 +76,7 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   // Runs until `stop` becomes true; returns the process exit code (0 after a clean shutdown), or
   // kExitChangelogTooSmall at once when an assigned input partition has no changelog partition to checkpoint
   // to (a deployment error, as Kafka Streams treats it: its offsets could never be committed).
-  static constexpr int kExitChangelogTooSmall = 3;
+  static constexpr int kExitChangelogTooSmall = 4;
   int run(const std::atomic<bool>& stop);
 
   // Consumer::Listener
@@ -95,7 +101,14 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   };
   void produce(const std::string& topic, std::string_view key, std::string_view value, int64_t event_time_ms,
                std::span<const kafka::Header> headers);
+  // Runs one poll's records through the Processor (the loop's body; `now_ms`/`now_ns`: the turn's clocks).
+  void process_records(const std::vector<kafka::Record>& records, int64_t now_ms, int64_t now_ns);
+  // Lasting backpressure (see above): pauses or resumes every assigned partition.
+  void pause_consumption();
+  void resume_consumption();
+  // Serves delivery reports (waiting up to `timeout_ms`), then hands the backlog to the producer.
   void serve_producer(int timeout_ms);
+  void note_produce_failure(const std::string& topic, std::string_view error);
   // A record completed (all its outputs acknowledged): the latency histograms.
   // `now_ns` and `consumed_ns` are steady-clock readings.
   void observe_completion(int64_t now_ns, int64_t consumed_ns, int64_t created_ms);
@@ -157,12 +170,19 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   ChangelogListener changelog_listener_;
   std::unique_ptr<kafka::Producer> changelog_producer_;  // null when state.changelog is off
   std::unique_ptr<kafka::PartitionReader> changelog_reader_;
-  std::vector<std::string> changelog_topics_;  // per input topic, in config order
-  std::vector<uint64_t> homes_;                // Processor::home_of() of the assigned partitions
-  std::map<uint64_t, int64_t> positions_;      // next offset to process, per assigned home
-  int64_t wall_minus_mono_us_ = 0;             // system_clock - steady_clock, refreshed every loop turn
-  uint64_t produce_calls_ = 0;                 // outputs handed to the producer, ever
-  int64_t* last_position_ = nullptr;           // note_position's last entry (of last_position_home_)
+  std::vector<std::string> changelog_topics_;      // per input topic, in config order
+  std::vector<uint64_t> homes_;                    // Processor::home_of() of the assigned partitions
+  std::vector<kafka::TopicPartition> assignment_;  // the assigned partitions (topic, partition)
+  // Backpressure: since when the loop has waited for acknowledgements (none: it is not waiting), and whether
+  // the assignment is paused. The grace period keeps short waits (a burst of alerts) from discarding the
+  // consumer's prefetched records, which a pause does and a resume fetches again.
+  static constexpr std::chrono::steady_clock::duration kPauseAfter = std::chrono::seconds(1);
+  std::optional<std::chrono::steady_clock::time_point> waiting_since_;
+  bool paused_ = false;
+  std::map<uint64_t, int64_t> positions_;  // next offset to process, per assigned home
+  int64_t wall_minus_mono_us_ = 0;         // system_clock - steady_clock, refreshed every loop turn
+  uint64_t produce_calls_ = 0;             // outputs handed to the producer, ever
+  int64_t* last_position_ = nullptr;       // note_position's last entry (of last_position_home_)
   uint64_t last_position_home_ = 0;
   // Records completed in a row that share one clock read for their latency (see run()).
   static constexpr uint32_t kCompletionsPerClockRead = 4;
@@ -183,6 +203,9 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   std::chrono::steady_clock::time_point cycle_last_slice_;
   // Loop time the cycle's slices may still take (negative: overspent), and when it was last topped up.
   static constexpr std::chrono::steady_clock::duration kMaxSlice = std::chrono::milliseconds(4);
+  // Changelog messages queued or in flight above which no slice starts (~14 MB of ~1.4 kB meter states, of
+  // the producer's 64 MiB).
+  static constexpr int kMaxChangelogQueued = 10'000;
   std::chrono::steady_clock::duration slice_credit_{};
   std::chrono::steady_clock::time_point slice_credit_at_;
   std::chrono::steady_clock::time_point last_checkpoint_;
@@ -191,7 +214,13 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   uint64_t checkpoint_bytes_ = 0;
   std::vector<Outgoing> outgoing_;
   std::vector<uint32_t> free_outgoing_;
-  std::vector<std::pair<uint64_t, kafka::UndeliveredMessage>> retry_;
+  // Outputs not in the producer's queue: those it had no room for or refused (produce()) and failed
+  // deliveries (on_delivery), oldest first, each with its Outgoing slot. Bounded: the loop consumes nothing
+  // while it is not empty, so it holds at most one poll's outputs and the deliveries that were in flight.
+  std::vector<std::pair<uint64_t, kafka::UndeliveredMessage>> backlog_;
+  uint64_t produce_failures_ = 0;  // produce calls refused other than for a full queue, for the log's pace
+  uint64_t unreported_delivery_failures_ = 0;  // since the last log line (on_delivery)
+  std::chrono::steady_clock::time_point last_delivery_report_{};
   OffsetTracker::Token current_ = 0;
   bool have_current_ = false;
   const std::atomic<bool>* stop_ = nullptr;
@@ -199,7 +228,7 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   uint64_t alerts_acked_ = 0;
   int assigned_ = 0;
   // This runner's parts of gauges every stream thread contributes to.
-  sinks::GaugeShare assigned_gauge_, inflight_gauge_, restoring_gauge_;
+  sinks::GaugeShare assigned_gauge_, inflight_gauge_, restoring_gauge_, paused_gauge_;
   std::string changelog_too_small_;           // set by restore(): what run() stops with
   std::deque<sinks::GaugeShare> lag_gauges_;  // per input topic, in config order
   sinks::HistogramBatch record_to_ack_batch_, record_e2e_batch_;

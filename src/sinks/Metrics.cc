@@ -132,6 +132,20 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
                    .Help("Consumed records whose outputs are not yet all acknowledged.")
                    .Register(r)
                    .Add({});
+  paused_partitions_ =
+      &BuildGauge()
+           .Name("gridsentinel_paused_partitions")
+           .Help(
+               "Assigned input partitions whose consumption is paused: their records' outputs "
+               "wait for the broker longer than the backpressure grace period.")
+           .Register(r)
+           .Add({});
+  auto& rebalances = BuildCounter()
+                         .Name("gridsentinel_rebalances_total")
+                         .Help("Consumer group rebalance callbacks, by event (assigned, revoked).")
+                         .Register(r);
+  rebalances_assigned_ = &rebalances.Add({{"event", "assigned"}});
+  rebalances_revoked_ = &rebalances.Add({{"event", "revoked"}});
   auto& commits = BuildCounter()
                       .Name("gridsentinel_offset_commits_total")
                       .Help("Synchronous offset commits, by result.")

@@ -115,6 +115,10 @@ class Metrics {
       const char* kind);  // kind: delivery_failed, queue_full, produce_failed
   prometheus::Gauge& assigned_partitions() { return *assigned_partitions_; }
   prometheus::Gauge& inflight_records() { return *inflight_; }
+  prometheus::Gauge& paused_partitions() { return *paused_partitions_; }
+  prometheus::Counter& rebalances(bool assigned) {
+    return *(assigned ? rebalances_assigned_ : rebalances_revoked_);
+  }
   prometheus::Counter& commits(bool ok) { return *(ok ? commits_ok_ : commits_failed_); }
   // State checkpoints to the changelog and restores from it.
   struct State {
@@ -169,7 +173,8 @@ class Metrics {
   std::map<std::string, prometheus::Gauge*> lag_;
   prometheus::Family<prometheus::Counter>* producer_errors_family_;
   std::map<std::string, prometheus::Counter*> producer_errors_;
-  prometheus::Gauge *assigned_partitions_, *inflight_;
+  prometheus::Gauge *assigned_partitions_, *inflight_, *paused_partitions_;
+  prometheus::Counter *rebalances_assigned_, *rebalances_revoked_;
   prometheus::Counter *commits_ok_, *commits_failed_;
   State state_{};
   prometheus::Gauge *watermark_meter_, *watermark_infra_;

@@ -315,6 +315,62 @@ TEST(FaultInjection, TinyProducerQueueAppliesBackpressureAndLosesNothing) {
   expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead), input, expected_dead);
 }
 
+// An output topic the broker will not take writes for longer than max.poll.interval.ms: the loop waits for
+// acknowledgements (backpressure) and must keep polling its consumer meanwhile, or librdkafka leaves the
+// group and every member rebalances. The partitions are paused for the wait and resumed after it; nothing is
+// lost.
+TEST(FaultInjection, AProduceOutageLongerThanMaxPollIntervalKeepsTheGroupAndLosesNothing) {
+  auto cluster = make_cluster();
+  const std::string bootstrap = cluster->bootstrap_servers();
+  auto cfg = fault_config("gs-fault-poll-wait");
+  cfg.limits.max_inflight_records = 100;
+  cfg.kafka.consumer_properties["session.timeout.ms"] = "6000";
+  cfg.kafka.consumer_properties["max.poll.interval.ms"] = "7000";
+  // A dead letter every 20 records: records with outputs from the start.
+  const auto input = workload(30, 3 * 96, 14, 20);
+  size_t expected_dead = 0;
+  const auto expected = testing::expected_alert_ids(cfg, input, &expected_dead);
+
+  testing::CountingProducer in(bootstrap);
+  send_range(in, input, 0, input.size());
+  ASSERT_TRUE(in.flush());
+  // Every Produce request fails with a retriable error until cleared: the idempotent producer retries for
+  // message.timeout.ms (300 s), so outputs stay unacknowledged and their records in flight.
+  cluster->push_request_errors(kProduce, std::vector<int>(20'000, kNotEnoughReplicas));
+  testing::RunnerThread gs(cfg, bootstrap);
+  const auto paused = [&] { return testing::metric_value(gs.scrape(), "gridsentinel_paused_partitions"); };
+  const auto t0 = Clock::now();
+  while (paused() < kPartitions && Clock::now() - t0 < std::chrono::seconds(60))
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(paused(), kPartitions) << "backpressure lasting over a second pauses the assignment";
+  // Well past max.poll.interval.ms.
+  std::this_thread::sleep_for(std::chrono::seconds(14));
+  const std::string during = gs.scrape();
+  EXPECT_EQ(testing::metric_value(during, "gridsentinel_paused_partitions"), kPartitions);
+  const double consumed_during = gs.consumed();
+  cluster->clear_request_errors(kProduce);
+
+  const auto t1 = Clock::now();
+  ASSERT_TRUE(gs.wait_consumed(static_cast<double>(input.size()), std::chrono::seconds(120)));
+  const int64_t committed =
+      testing::wait_committed(bootstrap, cfg.kafka.group_id, {kInput}, kPartitions,
+                              static_cast<int64_t>(input.size()), std::chrono::seconds(60));
+  const std::string after = gs.scrape();
+  std::cout << "FIGURES produce outage of " << seconds_since(t0) - seconds_since(t1)
+            << " s: " << consumed_during << " of " << input.size()
+            << " records consumed during it, the rest and all "
+            << "committed (" << committed << ") " << seconds_since(t1) << " s after; rebalances: assigned "
+            << testing::metric_value(after, "gridsentinel_rebalances_total{event=\"assigned\"}")
+            << ", revoked "
+            << testing::metric_value(after, "gridsentinel_rebalances_total{event=\"revoked\"}") << "\n";
+  EXPECT_EQ(testing::metric_value(after, "gridsentinel_rebalances_total{event=\"revoked\"}"), 0)
+      << "the member stayed in the group through the outage";
+  EXPECT_EQ(testing::metric_value(after, "gridsentinel_rebalances_total{event=\"assigned\"}"), 1);
+  EXPECT_EQ(testing::metric_value(after, "gridsentinel_paused_partitions"), 0) << "resumed after the outage";
+  EXPECT_EQ(gs.stop(), 0);
+  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead), input, expected_dead);
+}
+
 TEST(FaultInjection, EntityLimitDeadLettersNewEntitiesAndCountsThem) {
   auto cluster = make_cluster();
   const std::string bootstrap = cluster->bootstrap_servers();

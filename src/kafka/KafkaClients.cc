@@ -100,6 +100,7 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
   static constexpr auto kErrorReportGap = std::chrono::seconds(10);
   std::chrono::steady_clock::time_point last_error_report{};
   uint64_t unreported_errors = 0;
+  uint64_t rebalances = 0;  // rebalance callbacks so far (poll drops records collected before one)
 
   explicit Impl(Listener* l) : listener(l), events(l) {}
 
@@ -115,6 +116,7 @@ struct Consumer::Impl : public RdKafka::RebalanceCb {
 
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
+    ++rebalances;
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       if (listener) {
         auto ours = to_ours(partitions);
@@ -155,8 +157,17 @@ size_t Consumer::poll(std::vector<Record>& out, size_t max, int timeout_ms) {
   if (impl_->closed) return 0;
   int wait = timeout_ms;
   while (out.size() < max) {
+    const uint64_t rebalances = impl_->rebalances;
     std::unique_ptr<RdKafka::Message> m(impl_->consumer->consume(wait));
     wait = 0;  // only the first record is waited for; the rest come from the prefetch queue or not at all
+    if (impl_->rebalances != rebalances) {
+      // The records collected so far belong to the assignment before it: a partition revoked and assigned
+      // again in one poll would otherwise see them handed out after (and ahead of offsets before) what the
+      // new assignment reads from its committed offset. Dropped: whoever owns the partition now reads them
+      // again.
+      out.clear();
+      impl_->held.clear();
+    }
     if (!m) break;
     if (m->err() == RdKafka::ERR__TIMED_OUT) break;
     if (m->err() != RdKafka::ERR_NO_ERROR) {

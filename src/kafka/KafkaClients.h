@@ -67,6 +67,8 @@ class Consumer {
   Consumer& operator=(const Consumer&) = delete;
 
   // Appends up to `max` records to `out` (cleared first), waiting at most `timeout_ms` for the first one.
+  // Records are of the assignment after the last rebalance callback run by this poll (those collected before
+  // one are dropped, to be read again by the partition's owner).
   size_t poll(std::vector<Record>& out, size_t max, int timeout_ms);
   // Stores offsets (each = the next offset to consume) for the next commit. Returns false on error.
   bool store(const std::vector<TopicPartition>& offsets);

@@ -369,8 +369,10 @@ void KafkaRunner::drain(int timeout_ms) {
   while ((producer_->outstanding() > 0 || !backlog_.empty()) && std::chrono::steady_clock::now() < deadline)
     serve_producer(50);
   if (producer_->outstanding() > 0 || !backlog_.empty())
-    spdlog::warn("{} outputs still unacknowledged after {} ms; their records will be redelivered",
-                 producer_->outstanding() + static_cast<int>(backlog_.size()), timeout_ms);
+    spdlog::warn(
+        "{} outputs still unacknowledged after {} ms (retried; their records' offsets stay uncommitted "
+        "until they are delivered)",
+        producer_->outstanding() + static_cast<int>(backlog_.size()), timeout_ms);
 }
 
 void KafkaRunner::note_position(uint64_t home, int64_t next_offset) {
@@ -416,7 +418,7 @@ void KafkaRunner::process_records(const std::vector<kafka::Record>& records, int
     const uint64_t produced_before = produce_calls_;
     processor_.process(r, now_ms, *this);
     have_current_ = false;
-    // Producing can wait for the broker (a full queue): the next completion reads the clock afresh.
+    // Producing takes time (serializing, copying into the queue): the next completion reads the clock afresh.
     if (produce_calls_ != produced_before) since_clock_read = kCompletionsPerClockRead - 1;
     tracker_.release(*token, [&](int64_t consumed_ns, int64_t created_ms) {
       if (++since_clock_read >= kCompletionsPerClockRead) {
@@ -632,7 +634,11 @@ KafkaRunner::Settled KafkaRunner::outputs_settled(std::chrono::steady_clock::tim
   // Usually some loop turn soon has nothing in flight; after 2 s of looking, wait for them (as a synchronous
   // checkpoint would).
   if (std::chrono::steady_clock::now() - waiting_since < std::chrono::seconds(2)) return Settled::kNotYet;
-  drain(30'000);
+  // A short wait: this runs in the loop, where the consumer is not polled meanwhile (a broker outage would
+  // otherwise hold the loop 30 s per checkpoint interval: long enough to trip /healthz and
+  // max.poll.interval.ms). Acknowledgements take milliseconds when the broker is well; when it is not, the
+  // cycle is given up and the next one tries again.
+  drain(kSettleWaitMs);
   return producer_->outstanding() == 0 && backlog_.empty() ? Settled::kYes : Settled::kGaveUp;
 }
 
@@ -710,6 +716,8 @@ void KafkaRunner::continue_checkpoint_cycle(std::chrono::steady_clock::time_poin
   // A slice that found the changelog producer's queue full would wait for the broker in produce_state, with
   // the consumer not polled (a changelog partition without a leader for minutes would put this member out of
   // the group): slices start only while the queue is far from full (a slice adds ~2.5k entities at most).
+  // The count includes delivery reports not yet served: served here first, or it would never fall.
+  changelog_producer_->poll(0);
   if (changelog_producer_->outstanding() > kMaxChangelogQueued) return;
   // Entities hold this turn's records: written only at a turn where every output is acknowledged. If that
   // fails, the cycle is given up (its positions are no restore points; its unwritten entities stay changed,

@@ -124,8 +124,9 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   // State changelog (see above). checkpoint() (synchronous) returns false when it could not complete.
   bool checkpoint(const std::vector<uint64_t>& homes);
   // State may hold a record only once that record's outputs are acknowledged: whether they all are now
-  // (kYes), not yet (kNotYet: look again next turn), or still not after draining once `waiting_since` is 2 s
-  // old (kGaveUp).
+  // (kYes), not yet (kNotYet: look again next turn), or still not after draining for kSettleWaitMs once
+  // `waiting_since` is 2 s old (kGaveUp).
+  static constexpr int kSettleWaitMs = 1'000;
   enum class Settled { kYes, kNotYet, kGaveUp };
   Settled outputs_settled(std::chrono::steady_clock::time_point waiting_since);
   // Periodic cycle: begin_checkpoint_cycle at its time, then continue_checkpoint_cycle every loop turn until

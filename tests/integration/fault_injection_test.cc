@@ -319,15 +319,22 @@ TEST(FaultInjection, TinyProducerQueueAppliesBackpressureAndLosesNothing) {
 // acknowledgements (backpressure) and must keep polling its consumer meanwhile, or librdkafka leaves the
 // group and every member rebalances. The partitions are paused for the wait and resumed after it; nothing is
 // lost.
-TEST(FaultInjection, AProduceOutageLongerThanMaxPollIntervalKeepsTheGroupAndLosesNothing) {
+// With the state changelog on, the periodic checkpoints must not wait long in the loop either.
+void produce_outage_longer_than_max_poll_interval(bool changelog) {
   auto cluster = make_cluster();
   const std::string bootstrap = cluster->bootstrap_servers();
-  auto cfg = fault_config("gs-fault-poll-wait");
+  auto cfg = fault_config(changelog ? "gs-fault-poll-wait-changelog" : "gs-fault-poll-wait");
+  if (changelog) {
+    cfg.state.changelog = true;
+    cfg.state.checkpoint_interval_ms = 2'000;  // cycles come due early in the outage
+    cluster->create_topic(cfg.state.changelog_for(cfg.kafka.group_id, kInput), kPartitions);
+  }
   cfg.limits.max_inflight_records = 100;
   cfg.kafka.consumer_properties["session.timeout.ms"] = "6000";
   cfg.kafka.consumer_properties["max.poll.interval.ms"] = "7000";
-  // A dead letter every 20 records: records with outputs from the start.
-  const auto input = workload(30, 3 * 96, 14, 20);
+  // A dead letter every 20 records: records with outputs from the start. More records than one poll takes
+  // (10,000), so that some are left for the pause to hold back.
+  const auto input = workload(30, 5 * 96, 14, 20);
   size_t expected_dead = 0;
   const auto expected = testing::expected_alert_ids(cfg, input, &expected_dead);
 
@@ -343,11 +350,14 @@ TEST(FaultInjection, AProduceOutageLongerThanMaxPollIntervalKeepsTheGroupAndLose
   while (paused() < kPartitions && Clock::now() - t0 < std::chrono::seconds(60))
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_EQ(paused(), kPartitions) << "backpressure lasting over a second pauses the assignment";
+  const double consumed_at_pause = gs.consumed();
   // Well past max.poll.interval.ms.
   std::this_thread::sleep_for(std::chrono::seconds(14));
   const std::string during = gs.scrape();
   EXPECT_EQ(testing::metric_value(during, "gridsentinel_paused_partitions"), kPartitions);
   const double consumed_during = gs.consumed();
+  EXPECT_EQ(consumed_during, consumed_at_pause) << "paused partitions hand out nothing, though polled";
+  EXPECT_LT(consumed_during, static_cast<double>(input.size()));
   cluster->clear_request_errors(kProduce);
 
   const auto t1 = Clock::now();
@@ -369,6 +379,14 @@ TEST(FaultInjection, AProduceOutageLongerThanMaxPollIntervalKeepsTheGroupAndLose
   EXPECT_EQ(testing::metric_value(after, "gridsentinel_paused_partitions"), 0) << "resumed after the outage";
   EXPECT_EQ(gs.stop(), 0);
   expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead), input, expected_dead);
+}
+
+TEST(FaultInjection, AProduceOutageLongerThanMaxPollIntervalKeepsTheGroupAndLosesNothing) {
+  produce_outage_longer_than_max_poll_interval(false);
+}
+
+TEST(FaultInjection, AProduceOutageLongerThanMaxPollIntervalKeepsTheGroupWithTheChangelogOn) {
+  produce_outage_longer_than_max_poll_interval(true);
 }
 
 TEST(FaultInjection, EntityLimitDeadLettersNewEntitiesAndCountsThem) {

@@ -342,7 +342,10 @@ void KafkaRunner::serve_producer(int timeout_ms) {
     std::string err;
     const auto st = producer_->produce(msg.topic, msg.key, msg.value, token, headers, &err);
     if (st == kafka::Producer::Status::kOk) continue;
-    if (st == kafka::Producer::Status::kFailed) note_produce_failure(msg.topic, err);
+    if (st == kafka::Producer::Status::kQueueFull)
+      metrics_.producer_errors("queue_full").Increment();
+    else
+      note_produce_failure(msg.topic, err);
     break;  // this one and the rest on the next serve
   }
   backlog_.erase(backlog_.begin(), backlog_.begin() + static_cast<std::ptrdiff_t>(served));

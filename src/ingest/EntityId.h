@@ -10,27 +10,23 @@
 
 namespace gridsentinel::ingest {
 
-inline void append_infra_entity_id(std::string& out, std::string_view source, std::string_view metric) {
-  out.append(source);
-  out.push_back('/');
-  if (metric.find_first_of("%/") == std::string_view::npos) {
-    out.append(metric);
-    return;
-  }
-  for (const char c : metric) {
-    if (c == '%')
-      out.append("%25");
-    else if (c == '/')
-      out.append("%2F");
-    else
-      out.push_back(c);
-  }
-}
-
 inline std::string infra_entity_id(std::string_view source, std::string_view metric) {
   std::string id;
   id.reserve(source.size() + 1 + metric.size());
-  append_infra_entity_id(id, source, metric);
+  id.append(source);
+  id.push_back('/');
+  if (metric.find_first_of("%/") == std::string_view::npos) {
+    id.append(metric);
+    return id;
+  }
+  for (const char c : metric) {
+    if (c == '%')
+      id.append("%25");
+    else if (c == '/')
+      id.append("%2F");
+    else
+      id.push_back(c);
+  }
   return id;
 }
 

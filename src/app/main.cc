@@ -29,6 +29,9 @@ using namespace gridsentinel;
 std::atomic<bool> g_stop{false};
 constexpr int kShutdownDeadlineMs =
     9'000;  // SIGTERM -> exit at the latest (Kubernetes' grace period is 30 s)
+// The exit code when the deadline cut the shutdown short: not 0, so that a supervisor (systemd, a CI job, an
+// operator's script) sees that the final commit did not happen, and not a code of a start-up failure.
+constexpr int kExitShutdownDeadline = 5;
 
 extern "C" void on_signal(int) {
   g_stop.store(true);
@@ -122,7 +125,8 @@ int cmd_run(const std::string& config_path, const std::string& bootstrap_overrid
 
   // Bounded shutdown: librdkafka's synchronous commit, consumer close and producer flush wait for the broker,
   // so with the broker unreachable they would block past an orchestrator's grace period. Past the deadline
-  // the process exits without them: nothing is lost (uncommitted records are redelivered to the next owner).
+  // the process exits without them (kExitShutdownDeadline): nothing is lost (uncommitted records are
+  // redelivered to the next owner).
   std::thread([] {
     while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     std::this_thread::sleep_for(std::chrono::milliseconds(kShutdownDeadlineMs));
@@ -131,7 +135,7 @@ int cmd_run(const std::string& config_path, const std::string& bootstrap_overrid
         "commit: uncommitted records will be redelivered",
         kShutdownDeadlineMs);
     spdlog::default_logger()->flush();
-    std::_Exit(0);
+    std::_Exit(kExitShutdownDeadline);
   }).detach();
 
   int rc = 0;

@@ -6,21 +6,22 @@
 namespace gridsentinel::ingest {
 
 enum class DeadLetterReason : uint8_t {
-  kOversized,          // record value larger than ingest.max_message_bytes
-  kDecodeError,        // not a valid protobuf encoding
-  kJsonError,          // not valid JSON, or JSON that does not map onto the topic's message type
-  kWrongMessageType,   // a valid message of another type (e.g. an InfraMetric on a meter topic)
-  kMissingId,          // meter_id, or source/metric, empty
-  kIdTooLong,          // an id longer than ingest.max_id_bytes
-  kMissingEventTime,   // event_time_ms unset or <= 0
-  kNonFiniteValue,     // a measurement is NaN or +-Inf
-  kInvalidValue,       // a measurement outside its physical range (negative voltage, |pf| > 1, ...)
-  kEventTimeInFuture,  // event time more than ingest.max_future ahead of the wall clock
-  kEventTimeTooOld,    // event time more than ingest.max_past behind the wall clock
-  kBatchTooLarge,      // a MeterReadingBatch with more than ingest.max_batch_readings readings
-  kTooManyLabels,      // an InfraMetric with more than 8 labels or oversized label text
-  kLateEvent,          // older than the entity's newest event time minus features.<kind>.allowed_lateness
-  kEntityLimit,        // a new entity while limits.max_entities are already tracked
+  kOversized,           // record value larger than ingest.max_message_bytes
+  kDecodeError,         // not a valid protobuf encoding
+  kJsonError,           // not valid JSON, or JSON that does not map onto the topic's message type
+  kWrongMessageType,    // a valid message of another type (e.g. an InfraMetric on a meter topic)
+  kMissingId,           // meter_id, or source/metric, empty
+  kIdTooLong,           // an id longer than ingest.max_id_bytes
+  kMissingEventTime,    // event_time_ms unset or <= 0
+  kNonFiniteValue,      // a measurement is NaN or +-Inf
+  kInvalidValue,        // a measurement outside its physical range (negative voltage, |pf| > 1, ...)
+  kEventTimeInFuture,   // event time more than ingest.max_future ahead of the wall clock
+  kEventTimeTooOld,     // event time more than ingest.max_past behind the wall clock
+  kBatchTooLarge,       // a MeterReadingBatch with more than ingest.max_batch_readings readings
+  kTooManyLabels,       // an InfraMetric with more than 8 labels or oversized label text
+  kLateEvent,           // older than the entity's newest event time minus features.<kind>.allowed_lateness
+  kEntityLimit,         // a new entity while limits.max_entities are already tracked
+  kConflictingReading,  // another reading of the entity at its newest event time, with other values
   kCount
 };
 
@@ -56,6 +57,8 @@ inline const char* reason_name(DeadLetterReason r) {
       return "late_event";
     case DeadLetterReason::kEntityLimit:
       return "entity_limit";
+    case DeadLetterReason::kConflictingReading:
+      return "conflicting_reading";
     case DeadLetterReason::kCount:
       break;
   }
@@ -72,6 +75,7 @@ inline const char* reason_stage(DeadLetterReason r) {
       return "decode";
     case DeadLetterReason::kLateEvent:
     case DeadLetterReason::kEntityLimit:
+    case DeadLetterReason::kConflictingReading:
       return "features";
     default:
       return "validate";

@@ -79,6 +79,14 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
   // loop serves delivery reports), so a checkpoint of 1M changed meters (~1.4 GB) does not buffer it all
   // first.
   pp.try_emplace("queue.buffering.max.kbytes", "65536");
+  // Outputs never time out in the producer (librdkafka's default gives up after 5 minutes): the idempotent
+  // producer then retries them in order for as long as the broker is away. A timed-out output went back to
+  // the backlog and was produced again after the broker's return, behind later outputs that were still
+  // queued and went through: on the compacted meter-risk topic a stale band could win. The loop's own bounds
+  // (limits.max_inflight_records, the pause) keep an outage from buffering more. The changelog producer keeps
+  // the timeout: a checkpoint that cannot complete is written again by the next cycle.
+  const bool timeout_set = pp.count("message.timeout.ms") || pp.count("delivery.timeout.ms");
+  if (!timeout_set) pp["message.timeout.ms"] = "0";
   spdlog::info("producer properties: {}", kafka::redacted(pp));
   producer_ = std::make_unique<kafka::Producer>(pp, this);
 
@@ -96,6 +104,7 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
     for (const auto& t : cfg.topics.inputs)
       changelog_topics_.push_back(cfg.state.changelog_for(cfg.kafka.group_id, t.name));
     kafka::Properties sp = pp;
+    if (!timeout_set) sp.erase("message.timeout.ms");
     sp["linger.ms"] = "20";
     sp["compression.type"] = cfg.kafka.producer_properties.count("compression.type")
                                  ? cfg.kafka.producer_properties.at("compression.type")
@@ -142,8 +151,7 @@ void KafkaRunner::set_assigned(int n) {
 void KafkaRunner::on_assigned(std::vector<kafka::TopicPartition>& partitions) {
   metrics_.rebalances(true).Increment();
   // A new assignment starts unpaused (on_revoked resumed the previous one).
-  paused_ = false;
-  paused_gauge_.set(0);
+  set_paused(false);
   assignment_.clear();
   for (const auto& p : partitions) {
     tracker_.assign(p.topic, p.partition);
@@ -433,9 +441,16 @@ void KafkaRunner::process_records(const std::vector<kafka::Record>& records, int
   }
 }
 
+void KafkaRunner::set_paused(bool paused) {
+  paused_ = paused;
+  paused_gauge_.set(paused ? static_cast<double>(assignment_.size()) : 0);
+  if (health_)
+    health_->paused_since_ms[static_cast<size_t>(loop_)].store(paused ? wall_ms() : 0,
+                                                               std::memory_order_relaxed);
+}
+
 void KafkaRunner::pause_consumption() {
-  paused_ = true;
-  paused_gauge_.set(static_cast<double>(assignment_.size()));
+  set_paused(true);
   if (assignment_.empty()) return;
   if (!consumer_->pause(assignment_)) spdlog::warn("pausing {} partitions failed", assignment_.size());
   spdlog::warn(
@@ -446,8 +461,7 @@ void KafkaRunner::pause_consumption() {
 }
 
 void KafkaRunner::resume_consumption() {
-  paused_ = false;
-  paused_gauge_.set(0);
+  set_paused(false);
   if (assignment_.empty()) return;
   if (!consumer_->resume(assignment_)) spdlog::warn("resuming {} partitions failed", assignment_.size());
   spdlog::info("{} partitions resumed", assignment_.size());

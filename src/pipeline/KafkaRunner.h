@@ -106,6 +106,8 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   // Lasting backpressure (see above): pauses or resumes every assigned partition.
   void pause_consumption();
   void resume_consumption();
+  // paused_, its gauge and the health state's paused_since_ms (readiness).
+  void set_paused(bool paused);
   // Serves delivery reports (waiting up to `timeout_ms`), then hands the backlog to the producer.
   void serve_producer(int timeout_ms);
   void note_produce_failure(const std::string& topic, std::string_view error);

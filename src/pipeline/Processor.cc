@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <bit>
 #include <cmath>
 
 #include "common/StableHash.h"
@@ -38,6 +39,44 @@ void meter_values(const v1::MeterReading& r, double* v) {
   v[2] = r.has_active_power_w() ? r.active_power_w() : nan;
   v[3] = r.has_power_factor() ? r.power_factor() : nan;
   v[4] = r.has_frequency_hz() ? r.frequency_hz() : nan;
+}
+
+// What makes two readings of one entity at one event time the same reading: every measured value and its
+// presence (ids, the event time and metadata such as labels or the transformer are not measurements). 32 bits
+// of a 64-bit avalanche, never 0 (0 = unknown in EntityState): two different readings at one instant look
+// the same with odds of 1 in 4 billion, and that one would be skipped as a duplicate.
+class Digest {
+ public:
+  void add(uint64_t v) { h_ = mix64(h_ ^ v) + 0x9e3779b97f4a7c15ULL; }
+  void add(bool present, double v) {
+    add(present ? std::bit_cast<uint64_t>(v == 0 ? 0.0 : v) : 0x7ff8dead0000beefULL);  // -0 == 0
+  }
+  uint32_t value() const {
+    const auto v = static_cast<uint32_t>(h_ ^ (h_ >> 32));
+    return v == 0 ? 1 : v;
+  }
+
+ private:
+  uint64_t h_ = 0;
+};
+
+uint32_t reading_digest(const v1::MeterReading& r) {
+  Digest d;
+  d.add(r.has_voltage_v(), r.voltage_v());
+  d.add(r.has_current_a(), r.current_a());
+  d.add(r.has_active_power_w(), r.active_power_w());
+  d.add(r.has_energy_kwh(), r.energy_kwh());
+  d.add(r.has_power_factor(), r.power_factor());
+  d.add(r.has_frequency_hz(), r.frequency_hz());
+  d.add(uint64_t{r.status_flags()});
+  d.add(r.has_interval_s() ? uint64_t{r.interval_s()} + 1 : 0);
+  return d.value();
+}
+
+uint32_t reading_digest(const v1::InfraMetric& m) {
+  Digest d;
+  d.add(true, m.value());
+  return d.value();
 }
 
 size_t feature_index(config::InputKind kind, std::string_view name) {
@@ -261,12 +300,14 @@ void Processor::process_meter(const v1::MeterReading& r, const kafka::Record& re
   meter_values(r, values);
   ingest::DeadLetterReason refused{};
   std::string detail;
-  if (score_entity(meters_, r.meter_id(), r.event_time_ms(), values, &r,
-                   r.has_transformer_id() ? &r.transformer_id() : nullptr, now_ms, out, refused, detail)) {
+  const Outcome outcome =
+      score_entity(meters_, r.meter_id(), r.event_time_ms(), reading_digest(r), values, &r,
+                   r.has_transformer_id() ? &r.transformer_id() : nullptr, now_ms, out, refused, detail);
+  if (outcome == Outcome::kScored) {
     ++pending_.readings[0];
     ++readings_since_missing_check_;
-    return;
   }
+  if (outcome != Outcome::kRefused) return;
   if (decoded_.meters.readings_size() == 1) {
     dead_letter(rec, rec.value, refused, detail, now_ms, out);
   } else {
@@ -282,18 +323,18 @@ void Processor::process_infra(const v1::InfraMetric& m, const kafka::Record& rec
   const double value = m.value();
   ingest::DeadLetterReason refused{};
   std::string detail;
-  if (score_entity(infra_, entity, m.event_time_ms(), &value, nullptr, nullptr, now_ms, out, refused,
-                   detail)) {
-    ++pending_.readings[1];
-    return;
-  }
+  const Outcome outcome = score_entity(infra_, entity, m.event_time_ms(), reading_digest(m), &value, nullptr,
+                                       nullptr, now_ms, out, refused, detail);
+  if (outcome == Outcome::kScored) ++pending_.readings[1];
+  if (outcome != Outcome::kRefused) return;
   dead_letter(rec, rec.value, refused, detail, now_ms, out);
 }
 
-bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int64_t t, const double* values,
-                             const v1::MeterReading* reading, const std::string* transformer_id,
-                             int64_t now_ms, Emitter& out, ingest::DeadLetterReason& refused,
-                             std::string& detail) {
+Processor::Outcome Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int64_t t,
+                                           uint32_t digest, const double* values,
+                                           const v1::MeterReading* reading, const std::string* transformer_id,
+                                           int64_t now_ms, Emitter& out, ingest::DeadLetterReason& refused,
+                                           std::string& detail) {
   bool created = false;
   const auto idx = kind.table.find_or_insert(entity_id, [&] {
     created = true;
@@ -302,7 +343,7 @@ bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int6
   if (!idx) {
     refused = ingest::DeadLetterReason::kEntityLimit;
     detail = fmt::format("{} entities already tracked (limits.max_entities)", kind.table.size());
-    return false;
+    return Outcome::kRefused;
   }
   if (created && &kind == &meters_) count_band(kind.table.at(*idx).risk.band, +1);
   EntityState& st = kind.table.at(*idx);
@@ -315,7 +356,7 @@ bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int6
   if (current_offset_ >= 0 && st.home == current_home_ &&
       (current_offset_ < st.applied_offset || (current_offset_ == st.applied_offset && st.restored))) {
     metrics_.state().replayed_readings->Increment();
-    return true;
+    return Outcome::kSkipped;
   }
   if (st.newest_event_ms != std::numeric_limits<int64_t>::min() &&
       t < st.newest_event_ms - kind.cfg->allowed_lateness_ms) {
@@ -323,7 +364,21 @@ bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int6
     detail = fmt::format("event time {} is {} s older than the entity's newest {} (allowed lateness {} s)", t,
                          (st.newest_event_ms - t) / 1000, st.newest_event_ms,
                          kind.cfg->allowed_lateness_ms / 1000);
-    return false;
+    return Outcome::kRefused;
+  }
+  // A producer retrying a send (at-least-once head-ends and exporters) delivers the same reading again:
+  // learning it twice would count its interval twice in every window. Only the newest reading is compared
+  // (one digest per entity): a repeat of an older one, within the allowed lateness, is scored as before.
+  if (t == st.newest_event_ms && st.newest_digest != 0) {
+    if (digest == st.newest_digest) {
+      metrics_.duplicate_readings(kind.name).Increment();
+      return Outcome::kSkipped;
+    }
+    refused = ingest::DeadLetterReason::kConflictingReading;
+    detail = fmt::format(
+        "event time {} already has a reading with other values for this entity (the first one was scored)",
+        t);
+    return Outcome::kRefused;
   }
   // The detectors' windows are separate blocks, each likely a cache miss with many entities: their loads
   // start now, in parallel, and complete while the forest walks its trees.
@@ -348,7 +403,10 @@ bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int6
     update_risk(st, c, ml, rule_scores);
   }
 
-  st.newest_event_ms = std::max(st.newest_event_ms, t);
+  if (t > st.newest_event_ms) {
+    st.newest_event_ms = t;
+    st.newest_digest = digest;
+  }
   st.home = current_home_;
   st.dirty = true;
   st.restored = false;
@@ -360,7 +418,7 @@ bool Processor::score_entity(KindRuntime& kind, std::string_view entity_id, int6
     if (static_cast<double>(t) / 1000.0 > g.Value()) g.Set(static_cast<double>(t) / 1000.0);
   }
   kind.entities_gauge.set(static_cast<double>(kind.table.size()));
-  return true;
+  return Outcome::kScored;
 }
 
 double Processor::run_zscore(EntityState& st, const Context& c, const double* values) {

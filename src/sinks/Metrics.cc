@@ -1,6 +1,7 @@
 #include "sinks/Metrics.h"
 
 #include <CivetServer.h>
+#include <fmt/format.h>
 #include <prometheus/counter.h>
 #include <prometheus/text_serializer.h>
 
@@ -54,6 +55,15 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
                        .Register(r);
   readings_meter_ = &readings.Add({{"kind", "meter"}});
   readings_infra_ = &readings.Add({{"kind", "infra"}});
+  auto& duplicates =
+      BuildCounter()
+          .Name("gridsentinel_duplicate_readings_total")
+          .Help(
+              "Readings skipped as exact repeats of their entity's newest reading (same event time, same "
+              "values), by input kind.")
+          .Register(r);
+  duplicates_meter_ = &duplicates.Add({{"kind", "meter"}});
+  duplicates_infra_ = &duplicates.Add({{"kind", "infra"}});
 
   auto& dl = BuildCounter()
                  .Name("gridsentinel_dead_letters_total")
@@ -377,12 +387,29 @@ class HealthHandler : public CivetHandler {
         why = "shutting down";
       else if (readiness_ && health_->assigned_partitions.load() == 0)
         why = "no partitions assigned";
+      else if (readiness_)
+        why = paused_reason();
     }
     reply(conn, why.empty() ? 200 : 503, "text/plain; charset=utf-8", why.empty() ? "ok\n" : why + "\n");
     return true;
   }
 
  private:
+  // The longest a loop's partitions have been paused, when past the threshold; else "".
+  std::string paused_reason() const {
+    int64_t since = 0;
+    for (int i = 0; i < std::clamp(health_->loops.load(), 1, HealthState::kMaxLoops); ++i) {
+      const int64_t s = health_->paused_since_ms[static_cast<size_t>(i)].load();
+      if (s != 0 && (since == 0 || s < since)) since = s;
+    }
+    const int64_t paused_ms = since == 0 ? 0 : wall_ms() - since;
+    if (since == 0 || paused_ms < health_->unready_after_paused_ms) return "";
+    return fmt::format(
+        "partitions paused for {} s: outputs not acknowledged by the broker (see "
+        "gridsentinel_producer_errors_total "
+        "and the log)",
+        paused_ms / 1000);
+  }
   const HealthState* health_;
   bool readiness_;
 };

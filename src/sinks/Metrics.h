@@ -97,6 +97,10 @@ class Metrics {
   prometheus::Counter& readings(const char* kind) {
     return *(kind[0] == 'm' ? readings_meter_ : readings_infra_);
   }
+  // Exact repeats of an entity's newest reading, skipped (Processor::score_entity).
+  prometheus::Counter& duplicate_readings(const char* kind) {
+    return *(kind[0] == 'm' ? duplicates_meter_ : duplicates_infra_);
+  }
   prometheus::Counter& dead_letters(ingest::DeadLetterReason r) {
     return *dead_letters_[static_cast<size_t>(r)];
   }
@@ -150,6 +154,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* consumed_family_;
   std::map<std::string, prometheus::Counter*> consumed_;
   prometheus::Counter *readings_meter_, *readings_infra_;
+  prometheus::Counter *duplicates_meter_, *duplicates_infra_;
   std::array<prometheus::Counter*, static_cast<size_t>(ingest::DeadLetterReason::kCount)> dead_letters_{};
   prometheus::Family<prometheus::Counter>* alerts_family_;
   // (detector, anomaly_type, severity), looked up by string_views without building strings.
@@ -194,14 +199,21 @@ struct HealthState {
   // Wall clock of each loop's latest iteration (0 = not started). Liveness is the stalest loop's.
   std::array<std::atomic<int64_t>, kMaxLoops> loop_heartbeat_ms{};
   std::atomic<int> assigned_partitions{0};  // over all loops
+  // Wall clock since which each loop's partitions have been paused, its outputs waiting for the broker (0 =
+  // consuming; KafkaRunner's backpressure).
+  std::array<std::atomic<int64_t>, kMaxLoops> paused_since_ms{};
   std::atomic<bool> stopping{false};
   int64_t liveness_timeout_ms = 30'000;  // no loop iteration for this long = not alive
+  // Paused for this long = not ready: the broker refuses or does not take the outputs (ACLs, a missing
+  // topic, min.insync.replicas). Liveness stays: a restart cannot fix the broker and would drop the state.
+  int64_t unready_after_paused_ms = 60'000;
 };
 
 // The operator's HTTP endpoint (civetweb):
 //   /metrics  Prometheus text exposition of the registry;
 //   /healthz  200 while the processing loop iterates (liveness), else 503;
-//   /readyz   200 once partitions are assigned and being consumed, else 503 with the reason (readiness).
+//   /readyz   200 once partitions are assigned and being consumed, else 503 with the reason (readiness): not
+//             yet assigned, shutting down, or paused for unready_after_paused_ms waiting for the broker.
 // Throws at start-up if the address cannot be bound. Handlers run on civetweb's threads and only read atomics
 // and the registry (prometheus-cpp collection is thread-safe).
 class MetricsServer {

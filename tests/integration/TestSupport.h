@@ -273,11 +273,14 @@ inline int64_t committed_total(const std::string& bootstrap, const std::string& 
 // A KafkaRunner on its own thread, as `gridsentinel run` drives it.
 class RunnerThread {
  public:
-  RunnerThread(const config::Config& cfg, const std::string& bootstrap)
+  // `unready_after_paused_ms`: the health state's readiness threshold (sinks::HealthState).
+  RunnerThread(const config::Config& cfg, const std::string& bootstrap,
+               int64_t unready_after_paused_ms = sinks::HealthState{}.unready_after_paused_ms)
       : inputs_(input_names(cfg)),
         metrics_(inputs_, pipeline::Processor::detector_names()),
-        server_("127.0.0.1:0", metrics_.registry()) {
-    runner_ = std::make_unique<pipeline::KafkaRunner>(cfg, bootstrap, metrics_);
+        health_(unready_after_paused_ms),
+        server_("127.0.0.1:0", metrics_.registry(), &health_) {
+    runner_ = std::make_unique<pipeline::KafkaRunner>(cfg, bootstrap, metrics_, &health_);
     thread_ = std::thread([this] {
       rc_ = runner_->run(stop_);
       ended_ = true;
@@ -298,6 +301,8 @@ class RunnerThread {
   uint64_t alerts_acked() { return metrics_.event_to_ack_seconds().Collect().histogram.sample_count; }
   // /metrics as Prometheus would scrape it.
   std::string scrape() { return http_get(server_.port(), "/metrics"); }
+  // GET `path` (/healthz, /readyz): the body, and the status in *status.
+  std::string probe(const char* path, int* status) { return http_get(server_.port(), path, status); }
   // Waits until `n` records were consumed; false on timeout.
   bool wait_consumed(double n, std::chrono::seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -328,8 +333,12 @@ class RunnerThread {
     for (const auto& t : cfg.topics.inputs) v.push_back(t.name);
     return v;
   }
+  struct Health : sinks::HealthState {
+    explicit Health(int64_t unready_after_paused) { unready_after_paused_ms = unready_after_paused; }
+  };
   std::vector<std::string> inputs_;
   sinks::Metrics metrics_;
+  Health health_;
   sinks::MetricsServer server_;
   std::unique_ptr<pipeline::KafkaRunner> runner_;
   std::atomic<bool> stop_{false};

@@ -341,10 +341,12 @@ void produce_outage_longer_than_max_poll_interval(bool changelog) {
   testing::CountingProducer in(bootstrap);
   send_range(in, input, 0, input.size());
   ASSERT_TRUE(in.flush());
-  // Every Produce request fails with a retriable error until cleared: the idempotent producer retries for
-  // message.timeout.ms (300 s), so outputs stay unacknowledged and their records in flight.
+  // Every Produce request fails with a retriable error until cleared: the idempotent producer retries (its
+  // outputs never time out: message.timeout.ms 0), so outputs stay unacknowledged and their records in
+  // flight.
   cluster->push_request_errors(kProduce, std::vector<int>(20'000, kNotEnoughReplicas));
-  testing::RunnerThread gs(cfg, bootstrap);
+  // Not ready after 5 s paused (60 s by default), so that the test sees it.
+  testing::RunnerThread gs(cfg, bootstrap, 5'000);
   const auto paused = [&] { return testing::metric_value(gs.scrape(), "gridsentinel_paused_partitions"); };
   const auto t0 = Clock::now();
   while (paused() < kPartitions && Clock::now() - t0 < std::chrono::seconds(60))
@@ -357,6 +359,12 @@ void produce_outage_longer_than_max_poll_interval(bool changelog) {
   EXPECT_EQ(testing::metric_value(during, "gridsentinel_paused_partitions"), kPartitions);
   const double consumed_during = gs.consumed();
   EXPECT_EQ(consumed_during, consumed_at_pause) << "paused partitions hand out nothing, though polled";
+  int status = 0;
+  const std::string ready = gs.probe("/readyz", &status);
+  EXPECT_EQ(status, 503) << "paused for over 5 s: not ready";
+  EXPECT_NE(ready.find("partitions paused for"), std::string::npos) << ready;
+  gs.probe("/healthz", &status);
+  EXPECT_EQ(status, 200) << "still live: a restart cannot make the broker take the outputs";
   EXPECT_LT(consumed_during, static_cast<double>(input.size()));
   cluster->clear_request_errors(kProduce);
 
@@ -377,6 +385,8 @@ void produce_outage_longer_than_max_poll_interval(bool changelog) {
       << "the member stayed in the group through the outage";
   EXPECT_EQ(testing::metric_value(after, "gridsentinel_rebalances_total{event=\"assigned\"}"), 1);
   EXPECT_EQ(testing::metric_value(after, "gridsentinel_paused_partitions"), 0) << "resumed after the outage";
+  EXPECT_EQ(gs.probe("/readyz", &status), "ok\n");
+  EXPECT_EQ(status, 200) << "ready again once resumed";
   EXPECT_EQ(gs.stop(), 0);
   expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead), input, expected_dead);
 }

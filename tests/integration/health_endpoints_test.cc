@@ -41,6 +41,17 @@ TEST(HealthEndpoints, FollowTheProcessingLoopAndTheAssignment) {
   EXPECT_EQ(testing::http_get(server.port(), "/readyz", &status), "ok\n");
   EXPECT_EQ(status, 200);
 
+  // Partitions paused while outputs wait for the broker: ready for a while (a burst), then not; live always.
+  health.paused_since_ms[0] = now_ms() - 10'000;
+  EXPECT_EQ(testing::http_get(server.port(), "/readyz", &status), "ok\n");
+  health.paused_since_ms[0] = now_ms() - 90'000;
+  const std::string paused = testing::http_get(server.port(), "/readyz", &status);
+  EXPECT_EQ(status, 503);
+  EXPECT_EQ(paused.rfind("partitions paused for 90 s", 0), 0u) << paused;
+  EXPECT_EQ(testing::http_get(server.port(), "/healthz", &status), "ok\n");
+  health.paused_since_ms[0] = 0;
+  EXPECT_EQ(testing::http_get(server.port(), "/readyz", &status), "ok\n");
+
   health.stopping = true;
   testing::http_get(server.port(), "/readyz", &status);
   EXPECT_EQ(status, 503);

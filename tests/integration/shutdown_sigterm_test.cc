@@ -224,7 +224,8 @@ TEST(ShutdownOnSigterm, WhileTheBrokerIsDownStillExitsWithinTenSeconds) {
   double took = 0;
   const int rc = gs.terminate(std::chrono::seconds(30), &took);
   std::cout << "FIGURES SIGTERM with the broker down: exit " << rc << " after " << took << " s\n";
-  EXPECT_EQ(rc, 0) << testing::read_file(gs.log);
+  // The final commit and close could not complete: the deadline ends the process, and says so in its code.
+  EXPECT_EQ(rc, 5) << testing::read_file(gs.log);
   EXPECT_LE(took, 10.0) << testing::read_file(gs.log);
   cluster.set_broker_up(1);
 }

@@ -444,9 +444,16 @@ void KafkaRunner::process_records(const std::vector<kafka::Record>& records, int
 void KafkaRunner::set_paused(bool paused) {
   paused_ = paused;
   paused_gauge_.set(paused ? static_cast<double>(assignment_.size()) : 0);
-  if (health_)
-    health_->paused_since_ms[static_cast<size_t>(loop_)].store(paused ? wall_ms() : 0,
-                                                               std::memory_order_relaxed);
+  if (!health_) return;
+  // Stamped with the start of the wait, not of this pause: a rebalance resumes and the next turn pauses
+  // again, and readiness must still see the whole wait.
+  int64_t since = 0;
+  if (paused && !assignment_.empty()) {
+    const auto waited = waiting_since_ ? std::chrono::steady_clock::now() - *waiting_since_
+                                       : std::chrono::steady_clock::duration::zero();
+    since = wall_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(waited).count();
+  }
+  health_->paused_since_ms[static_cast<size_t>(loop_)].store(since, std::memory_order_relaxed);
 }
 
 void KafkaRunner::pause_consumption() {

@@ -403,7 +403,9 @@ Processor::Outcome Processor::score_entity(KindRuntime& kind, std::string_view e
     update_risk(st, c, ml, rule_scores);
   }
 
-  if (t > st.newest_event_ms) {
+  // (t == newest_event_ms here only with the digest unknown, after a restore: the reading scored now is the
+  // one later repeats are compared with.)
+  if (t >= st.newest_event_ms) {
     st.newest_event_ms = t;
     st.newest_digest = digest;
   }

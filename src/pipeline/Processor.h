@@ -151,9 +151,9 @@ class Processor {
     // has not applied a record since: a redelivered record the state already contains is skipped (see
     // score_entity), which makes restoring a state newer than the resume position harmless.
     bool restored = false;
-    // Digest of the reading at newest_event_ms (reading_digest() in Processor.cc; 0 = unknown, as after
-    // restoring a state written before it was kept): another reading of the entity at that same event time is
-    // a duplicate when its digest matches (skipped) and a conflicting reading when it does not
+    // Digest of the reading at newest_event_ms (reading_digest() in Processor.cc; 0 = unknown, as after a
+    // restore: it is not checkpointed, see ProcessorState.cc): another reading of the entity at that same
+    // event time is a duplicate when its digest matches (skipped) and a conflicting reading when it does not
     // (dead-lettered). In the padding after the flags: no bytes added per entity.
     uint32_t newest_digest = 0;
     int64_t applied_offset = -1;
@@ -194,10 +194,9 @@ class Processor {
   void process_meter(const v1::MeterReading& r, const kafka::Record& rec, int index, int64_t now_ms,
                      Emitter& out);
   void process_infra(const v1::InfraMetric& m, const kafka::Record& rec, int64_t now_ms, Emitter& out);
-  // Everything per reading once its feature values are known; false when refused (late, entity limit).
-  // What score_entity did with a reading: scored (and learned), skipped (a redelivered record the state
-  // already contains, or an exact duplicate of the entity's newest reading), or refused (`refused` and
-  // `detail` say why; the caller dead-letters it).
+  // Everything per reading once its feature values are known. What it did with the reading: scored (and
+  // learned), skipped (a redelivered record the state already contains, or an exact duplicate of the entity's
+  // newest reading), or refused (`refused` and `detail` say why; the caller dead-letters it).
   enum class Outcome : uint8_t { kScored, kSkipped, kRefused };
   Outcome score_entity(KindRuntime& kind, std::string_view entity_id, int64_t t, uint32_t digest,
                        const double* values, const v1::MeterReading* reading,

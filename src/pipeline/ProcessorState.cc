@@ -17,9 +17,11 @@ namespace gridsentinel::pipeline {
 
 namespace {
 
-// 2: applied_offset. 3: newest_digest; 2 is still read (the digest then unknown, 0), so that an upgrade keeps
-// every entity's state.
-constexpr uint8_t kEntityFormat = 3;
+// 2: applied_offset. (The newest reading's digest, EntityState::newest_digest, is not saved: a new format
+// would be refused by the instances of the previous version, and in a rolling upgrade, where both versions
+// share the group, every entity such an instance restored would start cold. A restored entity learns its
+// digest again from its next reading.)
+constexpr uint8_t kEntityFormat = 2;
 // 2: the forest's sampler after the forest. 1 (without it) is still read: the sampler then starts anew.
 constexpr uint8_t kModelsFormat = 2;
 
@@ -75,7 +77,6 @@ void Processor::save_entity(const KindRuntime& kind, uint32_t idx, std::string& 
   w.put<uint8_t>(kEntityFormat);
   w.put<int64_t>(st.newest_event_ms);
   w.put<int64_t>(st.applied_offset);
-  w.put<uint32_t>(st.newest_digest);
   w.put<uint8_t>(static_cast<uint8_t>(st.zscore.size()));
   for (const auto& z : st.zscore) put_guarded(w, z.detector, z.guard, z.episode);
   w.put<uint8_t>(st.iqr ? 1 : 0);
@@ -101,9 +102,8 @@ bool Processor::restore_entity(KindRuntime& kind, uint32_t idx, std::string_view
   StateReader r(bytes);
   uint8_t format = 0, zscores = 0, has_iqr = 0, has_spike = 0, meter = 0;
   std::string scratch;
-  if (!r.get(format) || format < 2 || format > kEntityFormat || !r.get(st.newest_event_ms) ||
-      !r.get(st.applied_offset) || (format >= 3 && !r.get(st.newest_digest)) || !r.get(zscores) ||
-      zscores != st.zscore.size())
+  if (!r.get(format) || format != kEntityFormat || !r.get(st.newest_event_ms) || !r.get(st.applied_offset) ||
+      !r.get(zscores) || zscores != st.zscore.size())
     return false;
   for (auto& z : st.zscore)
     if (!get_guarded(r, z.detector, z.guard, z.episode, scratch)) return false;

@@ -216,9 +216,9 @@ int run(const Args& a) {
   uint64_t keys = 0, values = 0, records = 0;
   std::vector<uint64_t> homes;
   for (int32_t p = 0; p < 8; ++p) homes.push_back(pipeline::Processor::home_of(0, p));
-  proc->checkpoint(homes, true, [&](uint64_t, std::string_view k, std::string_view v) {
+  proc->checkpoint(homes, true, [&](uint64_t, std::string_view k, const std::string_view* v) {
     keys += k.size();
-    values += v.size();
+    values += v->size();
     ++records;
   });
 

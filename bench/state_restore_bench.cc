@@ -68,8 +68,9 @@ topics:
   const uint64_t home = gs::pipeline::Processor::home_of(0, 0);
   std::vector<std::pair<std::string, std::string>> saved;
   auto t0 = std::chrono::steady_clock::now();
-  source.checkpoint({&home, 1}, true,
-                    [&](uint64_t, std::string_view k, std::string_view v) { saved.emplace_back(k, v); });
+  source.checkpoint({&home, 1}, true, [&](uint64_t, std::string_view k, const std::string_view* v) {
+    saved.emplace_back(k, *v);
+  });
   const double save_s = seconds(t0);
   size_t bytes = 0;
   for (const auto& [k, v] : saved) bytes += k.size() + v.size();

@@ -191,8 +191,12 @@ void read_kind(Section& s, const std::string& k, InputKind kind, KindConfig& out
   Section c = s.child(k);
   (void)kind;
   c.get_duration("allowed_lateness", out.allowed_lateness_ms);
+  c.get_duration("entity_ttl", out.entity_ttl_ms);
   c.finish();
   require(out.allowed_lateness_ms >= 0, c.key("allowed_lateness"), out.allowed_lateness_ms, ">= 0");
+  // A reading within the allowed lateness must find its entity: evicting sooner would start it cold.
+  require(out.entity_ttl_ms == 0 || out.entity_ttl_ms > out.allowed_lateness_ms, c.key("entity_ttl"),
+          out.entity_ttl_ms, "0 (never) or > allowed_lateness");
 }
 
 template <class T>

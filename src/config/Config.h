@@ -50,7 +50,11 @@ struct ZScoreFeature {
 
 struct KindConfig {
   int64_t allowed_lateness_ms =
-      0;                    // events older than (entity's newest event time - this) are dead-lettered as late
+      0;  // events older than (entity's newest event time - this) are dead-lettered as late
+  // An entity whose newest event time falls this far behind the kind's newest (a meter taken out of service,
+  // an infra source that is gone: a pod of a past deployment) is forgotten, and its changelog state deleted,
+  // so that churn cannot fill limits.max_entities; if it reports again it starts cold. 0 = never.
+  int64_t entity_ttl_ms = 0;
   int64_t cooldown_ms = 0;  // one alert per episode: repeats suppressed for this long (event time)
   std::vector<ZScoreFeature> zscore;
   // Robust detectors on the kind's primary feature (meter: active_power_w; infra: value).
@@ -119,6 +123,7 @@ struct Config {
   } ingest;
 
   KindConfig meter{.allowed_lateness_ms = 3'600'000,
+                   .entity_ttl_ms = 30 * 86'400'000LL,  // past the longest window (IQR, 3 days) by far
                    .cooldown_ms = 6 * 3'600'000LL,
                    .zscore = {{"active_power_w",
                                {.window_ms = 24 * 3'600'000LL,
@@ -177,6 +182,7 @@ struct Config {
                    .drift_enabled = true,
                    .drift = {.d_min = 0.15}};
   KindConfig infra{.allowed_lateness_ms = 60'000,
+                   .entity_ttl_ms = 86'400'000,  // windows of an hour; sources come and go with deployments
                    .cooldown_ms = 600'000,
                    .zscore = {{"value",
                                {.window_ms = 3'600'000,

@@ -545,11 +545,11 @@ constexpr std::string_view kInfraModelsKey = "_models:infra";
 }  // namespace
 
 void KafkaRunner::produce_state(const std::string& topic, int32_t partition, std::string_view key,
-                                std::string_view value) {
-  checkpoint_bytes_ += key.size() + value.size();
+                                const std::string_view* value) {
+  checkpoint_bytes_ += key.size() + (value ? value->size() : 0);
   for (int attempt = 0;; ++attempt) {
     std::string err;
-    const auto st = changelog_producer_->produce_to(topic, partition, key, &value, 0, &err);
+    const auto st = changelog_producer_->produce_to(topic, partition, key, value, 0, &err);
     if (st == kafka::Producer::Status::kOk) return;
     if (st == kafka::Producer::Status::kFailed) {
       ++changelog_listener_.failures;
@@ -575,7 +575,7 @@ void KafkaRunner::forget_background_cycle() {
 
 size_t KafkaRunner::write_entities(const std::vector<uint64_t>& homes) {
   return processor_.checkpoint(
-      homes, false, [&](uint64_t home, std::string_view key, std::string_view value) {
+      homes, false, [&](uint64_t home, std::string_view key, const std::string_view* value) {
         produce_state(changelog_topics_[home >> 32], static_cast<int32_t>(home & 0xffffffffu), key, value);
       });
 }
@@ -756,7 +756,8 @@ void KafkaRunner::continue_checkpoint_cycle(std::chrono::steady_clock::time_poin
   }
   cycle_last_slice_ = now;
   const size_t written = processor_.checkpoint_slice(
-      homes_, *cycle_, now + slice_credit_, [&](uint64_t home, std::string_view key, std::string_view value) {
+      homes_, *cycle_, now + slice_credit_,
+      [&](uint64_t home, std::string_view key, const std::string_view* value) {
         produce_state(changelog_topics_[home >> 32], static_cast<int32_t>(home & 0xffffffffu), key, value);
       });
   changelog_producer_->poll(0);

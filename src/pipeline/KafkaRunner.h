@@ -151,8 +151,13 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   void write_position(uint64_t home, Position position);
   void forget_background_cycle();
   void restore(std::vector<kafka::TopicPartition>& partitions);
+  // `value` nullptr: a tombstone (the key's state deleted).
   void produce_state(const std::string& topic, int32_t partition, std::string_view key,
-                     std::string_view value);
+                     const std::string_view* value);
+  void produce_state(const std::string& topic, int32_t partition, std::string_view key,
+                     std::string_view value) {
+    produce_state(topic, partition, key, &value);
+  }
   struct ChangelogListener : kafka::Producer::Listener {
     uint64_t failures = 0;
     std::string last_error;

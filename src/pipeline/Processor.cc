@@ -259,6 +259,13 @@ void Processor::process(const kafka::Record& rec, int64_t now_ms, Emitter& out) 
     return;  // not an input topic of ours (cannot happen with our subscription)
   }
   ++pending_.consumed[topic_index];
+  // Idle entities are looked for a few at a time (256 table slots a kind every 1024 records): a table of
+  // 2M entities is gone through once per 8M records, and no record waits long for it.
+  if (++records_since_evict_ >= 1024) {
+    records_since_evict_ = 0;
+    evict_idle(meters_, 256);
+    evict_idle(infra_, 256);
+  }
   const ingest::RecordDecoder* decoder = &decoders_[topic_index];
   current_home_ = home_of(topic_index, rec.partition);
   current_progress_ = nullptr;  // found by the first meter reading the record brings (run_rules)
@@ -344,6 +351,10 @@ Processor::Outcome Processor::score_entity(KindRuntime& kind, std::string_view e
     refused = ingest::DeadLetterReason::kEntityLimit;
     detail = fmt::format("{} entities already tracked (limits.max_entities)", kind.table.size());
     return Outcome::kRefused;
+  }
+  if (kind.table.at(*idx).evicted) {  // back after its eviction, before a checkpoint deleted it: anew
+    kind.table.at(*idx) = make_state(kind);
+    created = true;
   }
   if (created && &kind == &meters_) count_band(kind.table.at(*idx).risk.band, +1);
   EntityState& st = kind.table.at(*idx);
@@ -759,6 +770,42 @@ void Processor::update_risk(EntityState& st, const Context& c, double ml,
   for (size_t i = 1; i < rule_scores.size(); ++i)
     if (rule_scores[i] > rule_scores[top]) top = i;
   publish_risk(c, u, rule_scores[top] > 0 ? detectors::kRuleTypeNames[top] : std::string_view());
+}
+
+void Processor::evict_idle(KindRuntime& kind, uint32_t budget) {
+  const int64_t ttl = kind.cfg->entity_ttl_ms;
+  if (ttl <= 0 || kind.table.size() == 0) return;
+  const int64_t horizon = kind.watermark_ms - ttl;
+  const bool meter = &kind == &meters_;
+  uint32_t seen = 0;
+  uint64_t evicted = 0;
+  const uint32_t next =
+      kind.table.for_each_from(kind.evict_cursor, [&](uint32_t idx, std::string_view, EntityState& st) {
+        if (!st.evicted && st.newest_event_ms != std::numeric_limits<int64_t>::min() &&
+            st.newest_event_ms < horizon) {
+          ++evicted;
+          if (meter) {
+            silence_.forget(idx);
+            count_band(st.risk.band, -1);
+          }
+          if (cfg_.state.changelog) {
+            // Its detectors' memory goes now; the slot and id stay until the tombstone is written.
+            EntityState gone;
+            gone.home = st.home;
+            gone.evicted = true;
+            gone.dirty = true;
+            st = std::move(gone);
+          } else {
+            kind.table.erase(idx);  // `st` is not used after this
+          }
+        }
+        return ++seen < budget;
+      });
+  kind.evict_cursor = seen < budget ? 0 : next;  // the end of the table reached: from the start next time
+  if (evicted > 0) {
+    metrics_.entities_evicted(kind.name).Increment(static_cast<double>(evicted));
+    kind.entities_gauge.set(static_cast<double>(kind.table.size()));
+  }
 }
 
 void Processor::count_band(detectors::RiskBand band, int64_t delta) {

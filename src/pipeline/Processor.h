@@ -89,11 +89,14 @@ class Processor {
   // since its last checkpoint (every one when `all`) and marks it clean. One pass over the entity tables
   // however many homes (a thread owning 200 partitions once scanned its 50k meters 200 times a checkpoint).
   // Returns how many were written.
-  using StateSink = std::function<void(uint64_t home, std::string_view key, std::string_view value)>;
+  // `value` nullptr: delete the key (an entity evicted as idle, see entity_ttl; it is erased after the call).
+  using StateSink = std::function<void(uint64_t home, std::string_view key, const std::string_view* value)>;
   size_t checkpoint(std::span<const uint64_t> homes, bool all, const StateSink& fn);
   // A checkpoint written in slices across loop turns (KafkaRunner's periodic cycle), so that no turn spends
-  // long on it: where the next slice resumes (meters, then infra, in table order). Valid while no entity is
-  // erased (a revocation or assignment abandons the cycle).
+  // long on it: where the next slice resumes (meters, then infra, in table order). A revocation or
+  // assignment, which drops entities, abandons the cycle; an entity erased within it (an evicted one, whose
+  // tombstone a slice wrote) frees an index that a new entity may take behind the cursor: that one is dirty,
+  // and the next cycle writes it.
   struct CheckpointCursor {
     size_t kind = 0;     // 0 meters, 1 infra, 2 done
     uint32_t index = 0;  // next entity index in that kind's table
@@ -151,6 +154,10 @@ class Processor {
     // has not applied a record since: a redelivered record the state already contains is skipped (see
     // score_entity), which makes restoring a state newer than the resume position harmless.
     bool restored = false;
+    // Idle past the kind's entity_ttl and forgotten (evict_idle): with the changelog on it stays in the
+    // table, holding nothing the detectors use, until a checkpoint deletes its state there (a tombstone) and
+    // erases it; a reading before that starts it anew.
+    bool evicted = false;
     // Digest of the reading at newest_event_ms (reading_digest() in Processor.cc; 0 = unknown, as after a
     // restore: it is not checkpointed, see ProcessorState.cc): another reading of the entity at that same
     // event time is a duplicate when its digest matches (skipped) and a conflicting reading when it does not
@@ -180,6 +187,7 @@ class Processor {
     uint64_t drift_tests_seen = 0;
     std::optional<EventTimeSampler> drift_sampler;
     sinks::GaugeShare entities_gauge;  // this Processor's part of gridsentinel_active_entities{kind}
+    uint32_t evict_cursor = 0;         // the next table index evict_idle looks at
   };
   // What every alert of one reading shares.
   struct Context {
@@ -265,10 +273,18 @@ class Processor {
   // Forgets the entities whose home satisfies gone_home(home) (drop, drop_all_but).
   template <class Pred>
   size_t drop_where(Pred&& gone_home);
+  // Looks at the next `budget` table indices of the kind (a cursor that wraps) and evicts the entities idle
+  // for longer than the kind's entity_ttl (event time, against the kind's newest): erased at once without the
+  // changelog, marked `evicted` with it (the next checkpoint of its home writes a tombstone and erases it).
+  void evict_idle(KindRuntime& kind, uint32_t budget);
+  // Writes the entity's state, or its tombstone (and erases it) when evicted. Returns whether it was erased.
+  bool write_or_delete(KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
+                       const StateSink& fn);
   std::vector<detectors::MissingReport> missing_;
   std::array<int64_t, 3> band_counts_{};
   std::array<sinks::GaugeShare, 3> band_gauges_;  // this Processor's part of meters_by_risk_band
   uint64_t readings_since_missing_check_ = 0;
+  uint32_t records_since_evict_ = 0;
   ingest::DecodedRecord decoded_;
   v1::Alert alert_;
   v1::MeterRisk risk_msg_;

@@ -154,8 +154,25 @@ void Processor::write_entity(const KindRuntime& kind, uint32_t idx, std::string_
   scratch_ += ':';
   scratch_ += id;
   save_entity(kind, idx, state_buffer_);
-  fn(st.home, scratch_, state_buffer_);
+  const std::string_view value = state_buffer_;
+  fn(st.home, scratch_, &value);
   st.dirty = false;
+}
+
+bool Processor::write_or_delete(KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
+                                const StateSink& fn) {
+  if (!st.evicted) {
+    write_entity(kind, idx, id, st, fn);
+    return false;
+  }
+  scratch_.clear();
+  scratch_ += kind.input_kind == config::InputKind::kMeter ? 'm' : 'i';
+  scratch_ += ':';
+  scratch_ += id;
+  fn(st.home, scratch_, nullptr);
+  kind.table.erase(idx);
+  kind.entities_gauge.set(static_cast<double>(kind.table.size()));
+  return true;
 }
 
 size_t Processor::checkpoint(std::span<const uint64_t> homes, bool all, const StateSink& fn) {
@@ -164,7 +181,7 @@ size_t Processor::checkpoint(std::span<const uint64_t> homes, bool all, const St
   for (KindRuntime* kind : {&meters_, &infra_}) {
     kind->table.for_each([&](uint32_t idx, std::string_view id, EntityState& st) {
       if ((!st.dirty && !all) || !wanted.contains(st.home)) return;
-      write_entity(*kind, idx, id, st, fn);
+      write_or_delete(*kind, idx, id, st, fn);
       ++written;
     });
   }
@@ -181,7 +198,7 @@ size_t Processor::checkpoint_slice(std::span<const uint64_t> homes, CheckpointCu
     KindRuntime& kind = *kinds[at.kind];
     at.index = kind.table.for_each_from(at.index, [&](uint32_t idx, std::string_view id, EntityState& st) {
       if (st.dirty && wanted.contains(st.home)) {
-        write_entity(kind, idx, id, st, fn);
+        write_or_delete(kind, idx, id, st, fn);
         ++written;
       }
       out_of_time = ++visited % 8 == 0 && std::chrono::steady_clock::now() >= deadline;
@@ -206,8 +223,9 @@ bool Processor::restore(uint64_t home, std::string_view key, std::string_view va
   });
   if (!idx) return false;  // table full: the entity will be refused as entity_limit when it reports
   const bool meter = kind.input_kind == config::InputKind::kMeter;
-  // Its band is counted again below if the restore succeeds (else it is erased).
-  if (meter && !created) count_band(kind.table.at(*idx).risk.band, -1);
+  // Its band is counted again below if the restore succeeds (else it is erased). (An evicted entity's band
+  // was uncounted when it was evicted.)
+  if (meter && !created && !kind.table.at(*idx).evicted) count_band(kind.table.at(*idx).risk.band, -1);
   kind.table.at(*idx).home = home;
   if (!restore_entity(kind, *idx, value)) {
     // Cold start for this entity: forget whatever a partial restore left behind.
@@ -257,7 +275,7 @@ size_t Processor::drop_where(Pred&& gone_home) {
     for (uint32_t idx : gone) {
       if (kind->input_kind == config::InputKind::kMeter) {
         silence_.forget(idx);
-        count_band(kind->table.at(idx).risk.band, -1);
+        if (!kind->table.at(idx).evicted) count_band(kind->table.at(idx).risk.band, -1);
       }
       kind->table.erase(idx);
     }

@@ -64,6 +64,15 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
           .Register(r);
   duplicates_meter_ = &duplicates.Add({{"kind", "meter"}});
   duplicates_infra_ = &duplicates.Add({{"kind", "infra"}});
+  auto& evicted =
+      BuildCounter()
+          .Name("gridsentinel_entities_evicted_total")
+          .Help(
+              "Entities forgotten after reporting nothing for features.<kind>.entity_ttl of event "
+              "time, by input kind.")
+          .Register(r);
+  evicted_meter_ = &evicted.Add({{"kind", "meter"}});
+  evicted_infra_ = &evicted.Add({{"kind", "infra"}});
 
   auto& dl = BuildCounter()
                  .Name("gridsentinel_dead_letters_total")

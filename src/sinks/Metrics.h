@@ -101,6 +101,10 @@ class Metrics {
   prometheus::Counter& duplicate_readings(const char* kind) {
     return *(kind[0] == 'm' ? duplicates_meter_ : duplicates_infra_);
   }
+  // Entities forgotten as idle past features.<kind>.entity_ttl (Processor::evict_idle).
+  prometheus::Counter& entities_evicted(const char* kind) {
+    return *(kind[0] == 'm' ? evicted_meter_ : evicted_infra_);
+  }
   prometheus::Counter& dead_letters(ingest::DeadLetterReason r) {
     return *dead_letters_[static_cast<size_t>(r)];
   }
@@ -155,6 +159,7 @@ class Metrics {
   std::map<std::string, prometheus::Counter*> consumed_;
   prometheus::Counter *readings_meter_, *readings_infra_;
   prometheus::Counter *duplicates_meter_, *duplicates_infra_;
+  prometheus::Counter *evicted_meter_, *evicted_infra_;
   std::array<prometheus::Counter*, static_cast<size_t>(ingest::DeadLetterReason::kCount)> dead_letters_{};
   prometheus::Family<prometheus::Counter>* alerts_family_;
   // (detector, anomaly_type, severity), looked up by string_views without building strings.

@@ -255,12 +255,12 @@ TEST(StateChangelog, EntitiesNewerThanTheResumePositionDoNotApplyTheirRecordsTwi
     pipeline::Processor a(cfg, metrics);
     for (size_t i = 0; i < position; ++i) a.process(rec_at(i), now, out_a);
     a.checkpoint({&home, 1}, true,
-                 [&](uint64_t, std::string_view k, std::string_view v) { log[std::string(k)] = v; });
+                 [&](uint64_t, std::string_view k, const std::string_view* v) { log[std::string(k)] = *v; });
     for (size_t i = position; i < killed_at; ++i) a.process(rec_at(i), now, out_a);
     // Killed while writing its next checkpoint: every other changed entity reached the log, no position.
     size_t n = 0;
-    a.checkpoint({&home, 1}, false, [&](uint64_t, std::string_view k, std::string_view v) {
-      if (n++ % 2 == 0) log[std::string(k)] = v, ++partial;
+    a.checkpoint({&home, 1}, false, [&](uint64_t, std::string_view k, const std::string_view* v) {
+      if (n++ % 2 == 0) log[std::string(k)] = *v, ++partial;
     });
   }
   ASSERT_GT(partial, 5u);
@@ -288,9 +288,9 @@ TEST(StateChangelog, ACheckpointWrittenInSlicesBetweenRecordsIsARestorePoint) {
   const int64_t now = wall_now_ms();
   std::vector<std::string> inputs{"meter-readings"};
   std::map<std::string, std::string> log;
-  const auto to_log = [&](uint64_t h, std::string_view k, std::string_view v) {
+  const auto to_log = [&](uint64_t h, std::string_view k, const std::string_view* v) {
     EXPECT_EQ(h, home);
-    log[std::string(k)] = v;
+    log[std::string(k)] = *v;
   };
   testing::CollectingEmitter out_a, out_b;
   const size_t first = records.size() / 3;     // the previous cycle's position: everything written
@@ -307,7 +307,7 @@ TEST(StateChangelog, ACheckpointWrittenInSlicesBetweenRecordsIsARestorePoint) {
     pipeline::Processor::CheckpointCursor cursor;
     while (!cursor.done()) {
       a.checkpoint_slice({&home, 1}, cursor, std::chrono::steady_clock::now(),
-                         [&](uint64_t h, std::string_view k, std::string_view v) {
+                         [&](uint64_t h, std::string_view k, const std::string_view* v) {
                            in_cycle.insert(std::string(k));
                            to_log(h, k, v);
                          });

@@ -76,8 +76,8 @@ class Feed {
   std::vector<std::string> states() {
     std::vector<std::string> all;
     const uint64_t homes[] = {pipeline::Processor::home_of(0, 0), pipeline::Processor::home_of(2, 0)};
-    processor_.checkpoint(homes, true,
-                          [&](uint64_t, std::string_view, std::string_view v) { all.emplace_back(v); });
+    processor_.checkpoint(
+        homes, true, [&](uint64_t, std::string_view, const std::string_view* v) { all.emplace_back(*v); });
     return all;
   }
   double metric(const char* kind, bool duplicates) {

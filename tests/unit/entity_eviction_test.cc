@@ -1,0 +1,182 @@
+// Entities idle past features.<kind>.entity_ttl (event time, against the kind's newest) are forgotten, so
+// that churn (meters taken out of service, infra sources of past deployments) cannot fill
+// limits.max_entities: erased at once without the changelog; with it, kept until a checkpoint writes a
+// tombstone for them.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/Config.h"
+#include "gridsentinel/v1/alert.pb.h"
+#include "gridsentinel/v1/telemetry.pb.h"
+#include "pipeline/Processor.h"
+#include "sinks/Metrics.h"
+
+namespace gridsentinel {
+namespace {
+
+constexpr int64_t kT0 = 1'704'067'200'000;
+constexpr int64_t kStep = 900'000;  // 15-minute readings
+constexpr int64_t kDay = 86'400'000;
+
+class Discard : public pipeline::Emitter {
+ public:
+  void alert(const v1::Alert&) override {}
+  void dead_letter(const v1::DeadLetter& d, std::string_view) override { reasons.push_back(d.reason()); }
+  void risk(const v1::MeterRisk&) override {}
+  std::vector<std::string> reasons;
+};
+
+// The changelog as a restore sees it: the latest value per key, a tombstone deleting the key.
+using Log = std::map<std::string, std::string>;
+
+class Fleet {
+ public:
+  explicit Fleet(const std::string& yaml)
+      : cfg_(config::parse_config(yaml, "test")),
+        metrics_({"meter-readings", "infra-metrics"}, pipeline::Processor::detector_names()),
+        processor_(cfg_, metrics_) {}
+
+  void meter(const std::string& id, int64_t t) {
+    v1::MeterReading r;
+    r.set_meter_id(id);
+    r.set_event_time_ms(t);
+    r.set_voltage_v(230.0);
+    r.set_active_power_w(400.0 + static_cast<double>((t / kStep) % 5));
+    send(r, "meter-readings", t);
+  }
+  void infra(const std::string& source, int64_t t) {
+    v1::InfraMetric m;
+    m.set_source(source);
+    m.set_metric("queue_depth");
+    m.set_value(3.0);
+    m.set_event_time_ms(t);
+    send(m, "infra-metrics", t);
+  }
+  // `others` meters reporting every 15 minutes from `from` to `to`: the fleet's event time moves on.
+  void fleet_reports(int others, int64_t from, int64_t to) {
+    for (int64_t t = from; t <= to; t += kStep)
+      for (int m = 0; m < others; ++m) meter("other-" + std::to_string(m), t);
+  }
+  void checkpoint(Log& log) {
+    const uint64_t homes[] = {pipeline::Processor::home_of(0, 0), pipeline::Processor::home_of(2, 0)};
+    processor_.checkpoint(homes, false, [&](uint64_t, std::string_view k, const std::string_view* v) {
+      if (v)
+        log[std::string(k)] = *v;
+      else
+        log.erase(std::string(k));
+    });
+  }
+  double meters() { return metrics_.active_entities("meter").Value(); }
+  double infra_series() { return metrics_.active_entities("infra").Value(); }
+  double evicted(const char* kind) { return metrics_.entities_evicted(kind).Value(); }
+  double banded_meters() {
+    double n = 0;
+    for (int b = 0; b < 3; ++b) n += metrics_.meters_by_risk_band(b).Value();
+    return n;
+  }
+  pipeline::Processor& processor() { return processor_; }
+  Discard out;
+
+ private:
+  template <class Message>
+  void send(const Message& m, const std::string& topic, int64_t t) {
+    std::string value;
+    m.SerializeToString(&value);
+    kafka::Record rec;
+    rec.topic = topic;
+    rec.partition = 0;
+    rec.offset = offset_++;
+    rec.key = "k";
+    rec.value = value;
+    processor_.process(rec, t, out);
+  }
+  config::Config cfg_;
+  sinks::Metrics metrics_;
+  pipeline::Processor processor_;
+  int64_t offset_ = 0;
+};
+
+TEST(EntityEviction, WithoutTheChangelogAnIdleMeterIsErasedAndStartsColdWhenItReturns) {
+  Fleet f("{state: {changelog: false}, features: {meter: {entity_ttl: 2d}}}");
+  f.meter("retired", kT0);
+  f.fleet_reports(10, kT0, kT0 + kDay);  // idle for a day: kept
+  EXPECT_EQ(f.meters(), 11);
+  EXPECT_EQ(f.evicted("meter"), 0);
+  f.fleet_reports(10, kT0 + kDay + kStep, kT0 + 3 * kDay);  // idle for 3 days: past the 2-day ttl
+  EXPECT_EQ(f.meters(), 10);
+  EXPECT_EQ(f.evicted("meter"), 1);
+  EXPECT_EQ(f.banded_meters(), 10) << "its risk band uncounted once";
+  // Back: a new entity (its reading 3 days after its last is not late for an entity without history).
+  f.meter("retired", kT0 + 3 * kDay);
+  EXPECT_EQ(f.meters(), 11);
+  EXPECT_TRUE(f.out.reasons.empty());
+  EXPECT_EQ(f.banded_meters(), 11);
+}
+
+TEST(EntityEviction, WithTheChangelogTheNextCheckpointDeletesItsState) {
+  Fleet f("{features: {meter: {entity_ttl: 2d}}}");
+  Log log;
+  f.meter("retired", kT0);
+  f.fleet_reports(10, kT0, kT0 + kStep);
+  f.checkpoint(log);
+  ASSERT_EQ(log.count("m:retired"), 1u);
+  f.fleet_reports(10, kT0 + 2 * kStep, kT0 + 3 * kDay);
+  EXPECT_EQ(f.evicted("meter"), 1);
+  EXPECT_EQ(f.banded_meters(), 10);
+  f.checkpoint(log);
+  EXPECT_EQ(log.count("m:retired"), 0u) << "a tombstone deleted it";
+  EXPECT_EQ(log.size(), 10u);
+  EXPECT_EQ(f.meters(), 10) << "erased once its tombstone was written";
+  // What a restore of that log gives: the ten that report, not the retired one.
+  Fleet g("{features: {meter: {entity_ttl: 2d}}}");
+  for (const auto& [k, v] : log) ASSERT_TRUE(g.processor().restore(pipeline::Processor::home_of(0, 0), k, v));
+  EXPECT_EQ(g.meters(), 10);
+}
+
+TEST(EntityEviction, AMeterBackBeforeTheCheckpointStartsAnewAndIsWrittenNotDeleted) {
+  Fleet f("{features: {meter: {entity_ttl: 2d}}}");
+  Log log;
+  f.meter("retired", kT0);
+  f.fleet_reports(10, kT0, kT0 + 3 * kDay);
+  ASSERT_EQ(f.evicted("meter"), 1);
+  f.meter("retired", kT0 + 3 * kDay + kStep);
+  EXPECT_EQ(f.banded_meters(), 11) << "counted again, once";
+  f.checkpoint(log);
+  EXPECT_EQ(log.count("m:retired"), 1u);
+  EXPECT_EQ(f.meters(), 11);
+  EXPECT_TRUE(f.out.reasons.empty());
+}
+
+TEST(EntityEviction, InfraSeriesOfAPastDeploymentGoAfterADayByDefault) {
+  Fleet f("{state: {changelog: false}}");
+  f.infra("pod-old-1", kT0);
+  f.infra("pod-old-2", kT0);
+  for (int64_t t = kT0; t <= kT0 + 2 * kDay; t += 60'000) f.infra("pod-new", t);
+  EXPECT_EQ(f.infra_series(), 1);
+  EXPECT_EQ(f.evicted("infra"), 2);
+}
+
+TEST(EntityEviction, ZeroTurnsItOffAndTheConfigRefusesATtlWithinTheAllowedLateness) {
+  Fleet f("{state: {changelog: false}, features: {meter: {entity_ttl: 0s}}}");
+  f.meter("retired", kT0);
+  f.fleet_reports(10, kT0, kT0 + 40 * kDay / 10);
+  EXPECT_EQ(f.meters(), 11);
+  EXPECT_EQ(f.evicted("meter"), 0);
+
+  const config::Config defaults;
+  EXPECT_EQ(defaults.meter.entity_ttl_ms, 30 * kDay);
+  EXPECT_EQ(defaults.infra.entity_ttl_ms, kDay);
+  try {
+    config::parse_config("{features: {meter: {allowed_lateness: 2h, entity_ttl: 1h}}}", "test");
+    ADD_FAILURE() << "a ttl within the allowed lateness was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("features.meter.entity_ttl"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace gridsentinel

@@ -218,7 +218,7 @@ int run(const Args& a) {
   for (int32_t p = 0; p < 8; ++p) homes.push_back(pipeline::Processor::home_of(0, p));
   proc->checkpoint(homes, true, [&](uint64_t, std::string_view k, const std::string_view* v) {
     keys += k.size();
-    values += v->size();
+    values += v ? v->size() : 0;
     ++records;
   });
 

@@ -328,6 +328,12 @@ void Processor::process_infra(const v1::InfraMetric& m, const kafka::Record& rec
                               Emitter& out) {
   const std::string entity = ingest::infra_entity_id(m.source(), m.metric());
   const double value = m.value();
+  // The partition's progress, for evicting idle series (eviction_clock): a small sample suffices there.
+  infra_progress_
+      .try_emplace(current_home_,
+                   detectors::FleetWatermarkConfig{
+                       .sample_size = 256, .quantile = 0.99, .allowed_lateness_ms = 0, .min_samples = 64})
+      .first->second.observe(m.event_time_ms());
   ingest::DeadLetterReason refused{};
   std::string detail;
   const Outcome outcome = score_entity(infra_, entity, m.event_time_ms(), reading_digest(m), &value, nullptr,
@@ -745,20 +751,24 @@ void Processor::check_missing(int64_t now_ms, Emitter& out) {
 
 int64_t Processor::fleet_watermark(int64_t now_ms) {
   int64_t wm = detectors::FleetWatermark::kUnknown;
+  bool unknown = false;
   const int64_t idle_after = cfg_.idle_partition_after_ms;
   for (auto& [key, progress] : partition_progress_) {
     if (idle_after > 0 && now_ms - progress.active_ms > idle_after) continue;  // idle: does not hold back
+    // Every partition's watermark is brought up to date, also after an unknown one: eviction reads them
+    // (eviction_clock).
     const int64_t w = progress.watermark.watermark();
     // A partition with too little data yet holds the fleet back: its meters are not judged silent against the
     // others' progress.
-    if (w == detectors::FleetWatermark::kUnknown) return detectors::FleetWatermark::kUnknown;
+    if (w == detectors::FleetWatermark::kUnknown) unknown = true;
     wm = wm == detectors::FleetWatermark::kUnknown ? w : std::min(wm, w);
   }
-  return wm;
+  return unknown ? detectors::FleetWatermark::kUnknown : wm;
 }
 
 void Processor::reset_partition_progress() {
   partition_progress_.clear();
+  infra_progress_.clear();
   current_progress_ = nullptr;
 }
 
@@ -775,14 +785,20 @@ void Processor::update_risk(EntityState& st, const Context& c, double ml,
 void Processor::evict_idle(KindRuntime& kind, uint32_t budget) {
   const int64_t ttl = kind.cfg->entity_ttl_ms;
   if (ttl <= 0 || kind.table.size() == 0) return;
-  const int64_t horizon = kind.watermark_ms - ttl;
   const bool meter = &kind == &meters_;
+  // The clock of the last home looked at: a sweep meets few homes, mostly in runs.
+  uint64_t clock_home = ~uint64_t{0};
+  int64_t clock = detectors::FleetWatermark::kUnknown;
   uint32_t seen = 0;
   uint64_t evicted = 0;
   const uint32_t next =
       kind.table.for_each_from(kind.evict_cursor, [&](uint32_t idx, std::string_view, EntityState& st) {
+        if (st.home != clock_home) {
+          clock_home = st.home;
+          clock = eviction_clock(kind, st.home);
+        }
         if (!st.evicted && st.newest_event_ms != std::numeric_limits<int64_t>::min() &&
-            st.newest_event_ms < horizon) {
+            clock != detectors::FleetWatermark::kUnknown && st.newest_event_ms < clock - ttl) {
           ++evicted;
           if (meter) {
             silence_.forget(idx);
@@ -806,6 +822,16 @@ void Processor::evict_idle(KindRuntime& kind, uint32_t budget) {
     metrics_.entities_evicted(kind.name).Increment(static_cast<double>(evicted));
     kind.entities_gauge.set(static_cast<double>(kind.table.size()));
   }
+}
+
+int64_t Processor::eviction_clock(const KindRuntime& kind, uint64_t home) {
+  if (&kind == &meters_) {
+    const auto it = partition_progress_.find(home);
+    return it == partition_progress_.end() ? detectors::FleetWatermark::kUnknown
+                                           : it->second.watermark.last();
+  }
+  const auto it = infra_progress_.find(home);
+  return it == infra_progress_.end() ? detectors::FleetWatermark::kUnknown : it->second.watermark();
 }
 
 void Processor::count_band(detectors::RiskBand band, int64_t delta) {

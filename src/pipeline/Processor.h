@@ -266,6 +266,8 @@ class Processor {
     int64_t active_ms = 0;  // when it last delivered a meter reading
   };
   std::unordered_map<uint64_t, PartitionProgress> partition_progress_;  // meter partitions only
+  // Infra partitions' event-time progress, for eviction only (meters use partition_progress_).
+  std::unordered_map<uint64_t, detectors::FleetWatermark> infra_progress_;
   PartitionProgress* current_progress_ = nullptr;  // the record's partition's, once a reading needed it
   uint64_t current_home_ = 0;                      // home_of() the record being processed
   int64_t current_offset_ = -1;                    // its offset (-1: not from Kafka)
@@ -273,10 +275,15 @@ class Processor {
   // Forgets the entities whose home satisfies gone_home(home) (drop, drop_all_but).
   template <class Pred>
   size_t drop_where(Pred&& gone_home);
-  // Looks at the next `budget` table indices of the kind (a cursor that wraps) and evicts the entities idle
-  // for longer than the kind's entity_ttl (event time, against the kind's newest): erased at once without the
-  // changelog, marked `evicted` with it (the next checkpoint of its home writes a tombstone and erases it).
+  // Looks at the next `budget` live entities of the kind (a cursor that wraps) and evicts those idle for
+  // longer than the kind's entity_ttl: event time, against their home partition's progress (eviction_clock),
+  // so that a partition read behind the others (a backlog, a replay) or one reading with a wrong clock evicts
+  // nothing. Erased at once without the changelog; with it, marked `evicted` (the next checkpoint of its home
+  // writes a tombstone and erases it).
   void evict_idle(KindRuntime& kind, uint32_t budget);
+  // A partition's event-time progress for eviction: meters, the FleetWatermark that judges silence (as its
+  // last computation left it); infra, one of its own (infra_progress_). kUnknown until enough readings.
+  int64_t eviction_clock(const KindRuntime& kind, uint64_t home);
   // Writes the entity's state, or its tombstone (and erases it) when evicted. Returns whether it was erased.
   bool write_or_delete(KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
                        const StateSink& fn);

@@ -40,27 +40,30 @@ class Fleet {
         metrics_({"meter-readings", "infra-metrics"}, pipeline::Processor::detector_names()),
         processor_(cfg_, metrics_) {}
 
-  void meter(const std::string& id, int64_t t) {
+  void meter(const std::string& id, int64_t t, int32_t partition = 0) {
     v1::MeterReading r;
     r.set_meter_id(id);
     r.set_event_time_ms(t);
     r.set_voltage_v(230.0);
     r.set_active_power_w(400.0 + static_cast<double>((t / kStep) % 5));
-    send(r, "meter-readings", t);
+    send(r, "meter-readings", t, partition);
   }
-  void infra(const std::string& source, int64_t t) {
+  void infra(const std::string& source, int64_t t, int32_t partition = 0) {
     v1::InfraMetric m;
     m.set_source(source);
     m.set_metric("queue_depth");
     m.set_value(3.0);
     m.set_event_time_ms(t);
-    send(m, "infra-metrics", t);
+    send(m, "infra-metrics", t, partition);
   }
   // `others` meters reporting every 15 minutes from `from` to `to`: the fleet's event time moves on.
-  void fleet_reports(int others, int64_t from, int64_t to) {
+  void fleet_reports(int others, int64_t from, int64_t to, int32_t partition = 0) {
     for (int64_t t = from; t <= to; t += kStep)
-      for (int m = 0; m < others; ++m) meter("other-" + std::to_string(m), t);
+      for (int m = 0; m < others; ++m)
+        meter("p" + std::to_string(partition) + "-other-" + std::to_string(m), t, partition);
   }
+  // The wall clock the records are processed at (default: their event time).
+  void set_wall_clock(int64_t now_ms) { wall_ms_ = now_ms; }
   void checkpoint(Log& log) {
     const uint64_t homes[] = {pipeline::Processor::home_of(0, 0), pipeline::Processor::home_of(2, 0)};
     processor_.checkpoint(homes, false, [&](uint64_t, std::string_view k, const std::string_view* v) {
@@ -83,38 +86,39 @@ class Fleet {
 
  private:
   template <class Message>
-  void send(const Message& m, const std::string& topic, int64_t t) {
+  void send(const Message& m, const std::string& topic, int64_t t, int32_t partition = 0) {
     std::string value;
     m.SerializeToString(&value);
     kafka::Record rec;
     rec.topic = topic;
-    rec.partition = 0;
-    rec.offset = offset_++;
+    rec.partition = partition;
+    rec.offset = offset_[partition]++;
     rec.key = "k";
     rec.value = value;
-    processor_.process(rec, t, out);
+    processor_.process(rec, wall_ms_ != 0 ? wall_ms_ : t, out);
   }
   config::Config cfg_;
   sinks::Metrics metrics_;
   pipeline::Processor processor_;
-  int64_t offset_ = 0;
+  std::map<int32_t, int64_t> offset_;
+  int64_t wall_ms_ = 0;
 };
 
 TEST(EntityEviction, WithoutTheChangelogAnIdleMeterIsErasedAndStartsColdWhenItReturns) {
   Fleet f("{state: {changelog: false}, features: {meter: {entity_ttl: 2d}}}");
   f.meter("retired", kT0);
-  f.fleet_reports(10, kT0, kT0 + kDay);  // idle for a day: kept
-  EXPECT_EQ(f.meters(), 11);
+  f.fleet_reports(20, kT0, kT0 + kDay);  // idle for a day (1,940 records: a sweep ran): kept
+  EXPECT_EQ(f.meters(), 21);
   EXPECT_EQ(f.evicted("meter"), 0);
-  f.fleet_reports(10, kT0 + kDay + kStep, kT0 + 3 * kDay);  // idle for 3 days: past the 2-day ttl
-  EXPECT_EQ(f.meters(), 10);
+  f.fleet_reports(20, kT0 + kDay + kStep, kT0 + 3 * kDay);  // idle for 3 days: past the 2-day ttl
+  EXPECT_EQ(f.meters(), 20);
   EXPECT_EQ(f.evicted("meter"), 1);
-  EXPECT_EQ(f.banded_meters(), 10) << "its risk band uncounted once";
+  EXPECT_EQ(f.banded_meters(), 20) << "its risk band uncounted once";
   // Back: a new entity (its reading 3 days after its last is not late for an entity without history).
   f.meter("retired", kT0 + 3 * kDay);
-  EXPECT_EQ(f.meters(), 11);
+  EXPECT_EQ(f.meters(), 21);
   EXPECT_TRUE(f.out.reasons.empty());
-  EXPECT_EQ(f.banded_meters(), 11);
+  EXPECT_EQ(f.banded_meters(), 21);
 }
 
 TEST(EntityEviction, WithTheChangelogTheNextCheckpointDeletesItsState) {
@@ -151,6 +155,33 @@ TEST(EntityEviction, AMeterBackBeforeTheCheckpointStartsAnewAndIsWrittenNotDelet
   EXPECT_TRUE(f.out.reasons.empty());
 }
 
+TEST(EntityEviction, APartitionReadBehindTheOthersLosesNothing) {
+  // A backlog: partition 1 is read days behind partition 0. Its meters are judged against its own progress,
+  // not against the thread's newest reading.
+  Fleet f("{state: {changelog: false}, features: {meter: {entity_ttl: 2d}}}");
+  f.fleet_reports(10, kT0, kT0 + kStep, 1);
+  f.fleet_reports(10, kT0, kT0 + 4 * kDay, 0);
+  EXPECT_EQ(f.evicted("meter"), 0);
+  EXPECT_EQ(f.meters(), 20);
+  // Partition 1 catches up; a meter of it that stopped is evicted against that partition's progress.
+  f.meter("p1-retired", kT0 + 2 * kStep, 1);
+  f.fleet_reports(10, kT0 + 2 * kStep, kT0 + 3 * kDay, 1);
+  EXPECT_EQ(f.evicted("meter"), 1);
+  EXPECT_EQ(f.meters(), 20);
+}
+
+TEST(EntityEviction, OneReadingWithAWrongClockEvictsNothing) {
+  // A replay of old data: the wall clock is a year on, so a reading stamped months ahead of the others is
+  // not refused as in the future; it must not make every other meter look idle.
+  Fleet f("{state: {changelog: false}, features: {meter: {entity_ttl: 2d}}}");
+  f.set_wall_clock(kT0 + 365 * kDay);
+  f.fleet_reports(20, kT0, kT0 + kDay / 2);
+  f.meter("broken-clock", kT0 + 200 * kDay);
+  f.fleet_reports(20, kT0 + kDay / 2 + kStep, kT0 + kDay);
+  EXPECT_EQ(f.evicted("meter"), 0);
+  EXPECT_EQ(f.meters(), 21);
+}
+
 TEST(EntityEviction, InfraSeriesOfAPastDeploymentGoAfterADayByDefault) {
   Fleet f("{state: {changelog: false}}");
   f.infra("pod-old-1", kT0);
@@ -176,6 +207,9 @@ TEST(EntityEviction, ZeroTurnsItOffAndTheConfigRefusesATtlWithinTheAllowedLatene
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("features.meter.entity_ttl"), std::string::npos) << e.what();
   }
+  // Only the lateness raised past the default ttl (a config written before the ttl existed): it still starts.
+  EXPECT_EQ(config::parse_config("{features: {infra: {allowed_lateness: 2d}}}", "test").infra.entity_ttl_ms,
+            4 * kDay);
 }
 
 }  // namespace

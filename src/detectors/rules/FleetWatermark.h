@@ -46,6 +46,9 @@ class FleetWatermark {
   // partitions read ahead of it. kUnknown changes nothing.
   void resume_from(int64_t watermark) { watermark_ = std::max(watermark_, watermark); }
   uint64_t observed() const { return observed_; }
+  // The watermark as the last watermark() call (or resume_from) left it, without looking at what was observed
+  // since: O(1), for callers that can do with a slightly older value.
+  int64_t last() const { return watermark_; }
 
  private:
   FleetWatermarkConfig cfg_;

@@ -195,11 +195,13 @@ void read_kind(Section& s, const std::string& k, InputKind kind, KindConfig& out
   c.get_duration("entity_ttl", out.entity_ttl_ms);
   c.finish();
   require(out.allowed_lateness_ms >= 0, c.key("allowed_lateness"), out.allowed_lateness_ms, ">= 0");
-  // A reading within the allowed lateness must find its entity: evicting sooner would start it cold. A
-  // configuration that only raised the allowed lateness past the default ttl gets a ttl of twice the lateness
-  // rather than an error about a key it never wrote.
-  if (!ttl_given && out.entity_ttl_ms != 0 && out.entity_ttl_ms <= out.allowed_lateness_ms)
-    out.entity_ttl_ms = 2 * out.allowed_lateness_ms;
+  // A reading within the allowed lateness must find its entity: evicting sooner would start it cold. Left
+  // unset, the ttl is at least twice the lateness, so that a configuration that only raised the lateness gets
+  // no error about a key it never wrote.
+  if (!ttl_given && out.entity_ttl_ms != 0 && out.entity_ttl_ms / 2 < out.allowed_lateness_ms)
+    out.entity_ttl_ms = out.allowed_lateness_ms > std::numeric_limits<int64_t>::max() / 2
+                            ? std::numeric_limits<int64_t>::max()
+                            : 2 * out.allowed_lateness_ms;
   require(out.entity_ttl_ms == 0 || out.entity_ttl_ms > out.allowed_lateness_ms, c.key("entity_ttl"),
           out.entity_ttl_ms, "0 (never) or > allowed_lateness");
 }

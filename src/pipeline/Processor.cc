@@ -269,6 +269,7 @@ void Processor::process(const kafka::Record& rec, int64_t now_ms, Emitter& out) 
   const ingest::RecordDecoder* decoder = &decoders_[topic_index];
   current_home_ = home_of(topic_index, rec.partition);
   current_progress_ = nullptr;  // found by the first meter reading the record brings (run_rules)
+  current_clock_ = nullptr;     // found by the first reading the record brings that is scored
   current_offset_ = rec.offset;
 
   decoder->decode(rec.value, now_ms, decoded_);
@@ -328,12 +329,6 @@ void Processor::process_infra(const v1::InfraMetric& m, const kafka::Record& rec
                               Emitter& out) {
   const std::string entity = ingest::infra_entity_id(m.source(), m.metric());
   const double value = m.value();
-  // The partition's progress, for evicting idle series (eviction_clock): a small sample suffices there.
-  infra_progress_
-      .try_emplace(current_home_,
-                   detectors::FleetWatermarkConfig{
-                       .sample_size = 256, .quantile = 0.99, .allowed_lateness_ms = 0, .min_samples = 64})
-      .first->second.observe(m.event_time_ms());
   ingest::DeadLetterReason refused{};
   std::string detail;
   const Outcome outcome = score_entity(infra_, entity, m.event_time_ms(), reading_digest(m), &value, nullptr,
@@ -426,6 +421,8 @@ Processor::Outcome Processor::score_entity(KindRuntime& kind, std::string_view e
     st.newest_event_ms = t;
     st.newest_digest = digest;
   }
+  if (!current_clock_) current_clock_ = &eviction_clocks_.try_emplace(current_home_).first->second;
+  current_clock_->watermark.observe(t);
   st.home = current_home_;
   st.dirty = true;
   st.restored = false;
@@ -751,24 +748,22 @@ void Processor::check_missing(int64_t now_ms, Emitter& out) {
 
 int64_t Processor::fleet_watermark(int64_t now_ms) {
   int64_t wm = detectors::FleetWatermark::kUnknown;
-  bool unknown = false;
   const int64_t idle_after = cfg_.idle_partition_after_ms;
   for (auto& [key, progress] : partition_progress_) {
     if (idle_after > 0 && now_ms - progress.active_ms > idle_after) continue;  // idle: does not hold back
-    // Every partition's watermark is brought up to date, also after an unknown one: eviction reads them
-    // (eviction_clock).
     const int64_t w = progress.watermark.watermark();
     // A partition with too little data yet holds the fleet back: its meters are not judged silent against the
     // others' progress.
-    if (w == detectors::FleetWatermark::kUnknown) unknown = true;
+    if (w == detectors::FleetWatermark::kUnknown) return detectors::FleetWatermark::kUnknown;
     wm = wm == detectors::FleetWatermark::kUnknown ? w : std::min(wm, w);
   }
-  return unknown ? detectors::FleetWatermark::kUnknown : wm;
+  return wm;
 }
 
 void Processor::reset_partition_progress() {
   partition_progress_.clear();
-  infra_progress_.clear();
+  eviction_clocks_.clear();
+  current_clock_ = nullptr;
   current_progress_ = nullptr;
 }
 
@@ -786,7 +781,7 @@ void Processor::evict_idle(KindRuntime& kind, uint32_t budget) {
   const int64_t ttl = kind.cfg->entity_ttl_ms;
   if (ttl <= 0 || kind.table.size() == 0) return;
   const bool meter = &kind == &meters_;
-  // The clock of the last home looked at: a sweep meets few homes, mostly in runs.
+  // The clock of the last home looked at (table order mixes partitions, but a run saves a lookup).
   uint64_t clock_home = ~uint64_t{0};
   int64_t clock = detectors::FleetWatermark::kUnknown;
   uint32_t seen = 0;
@@ -795,7 +790,7 @@ void Processor::evict_idle(KindRuntime& kind, uint32_t budget) {
       kind.table.for_each_from(kind.evict_cursor, [&](uint32_t idx, std::string_view, EntityState& st) {
         if (st.home != clock_home) {
           clock_home = st.home;
-          clock = eviction_clock(kind, st.home);
+          clock = eviction_clock(st.home);
         }
         if (!st.evicted && st.newest_event_ms != std::numeric_limits<int64_t>::min() &&
             clock != detectors::FleetWatermark::kUnknown && st.newest_event_ms < clock - ttl) {
@@ -824,14 +819,15 @@ void Processor::evict_idle(KindRuntime& kind, uint32_t budget) {
   }
 }
 
-int64_t Processor::eviction_clock(const KindRuntime& kind, uint64_t home) {
-  if (&kind == &meters_) {
-    const auto it = partition_progress_.find(home);
-    return it == partition_progress_.end() ? detectors::FleetWatermark::kUnknown
-                                           : it->second.watermark.last();
-  }
-  const auto it = infra_progress_.find(home);
-  return it == infra_progress_.end() ? detectors::FleetWatermark::kUnknown : it->second.watermark();
+int64_t Processor::eviction_clock(uint64_t home) {
+  const auto it = eviction_clocks_.find(home);
+  if (it == eviction_clocks_.end()) return detectors::FleetWatermark::kUnknown;
+  EvictionClock& c = it->second;
+  if (c.watermark.observed() - c.refreshed_at < 256 &&
+      c.watermark.last() != detectors::FleetWatermark::kUnknown)
+    return c.watermark.last();
+  c.refreshed_at = c.watermark.observed();
+  return c.watermark.watermark();
 }
 
 void Processor::count_band(detectors::RiskBand band, int64_t delta) {

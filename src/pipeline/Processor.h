@@ -266,8 +266,18 @@ class Processor {
     int64_t active_ms = 0;  // when it last delivered a meter reading
   };
   std::unordered_map<uint64_t, PartitionProgress> partition_progress_;  // meter partitions only
-  // Infra partitions' event-time progress, for eviction only (meters use partition_progress_).
-  std::unordered_map<uint64_t, detectors::FleetWatermark> infra_progress_;
+  // Each input partition's event-time progress for evicting idle entities: the 75th percentile of its last
+  // 1,024 scored readings' event times, so that up to a quarter of them with a wrong clock (a replay, a
+  // backlog: beyond ingest.max_future's reach) cannot make the partition's other entities look idle, at a lag
+  // of a quarter of the time those readings span (nothing against a ttl of days). Recomputed (a selection
+  // over 1,024 values) at most once per 256 new readings. Cleared on an assignment change.
+  struct EvictionClock {
+    detectors::FleetWatermark watermark{
+        {.sample_size = 1024, .quantile = 0.75, .allowed_lateness_ms = 0, .min_samples = 64}};
+    uint64_t refreshed_at = 0;  // watermark.observed() at the last recomputation
+  };
+  std::unordered_map<uint64_t, EvictionClock> eviction_clocks_;
+  EvictionClock* current_clock_ = nullptr;         // the record's partition's, once a reading was scored
   PartitionProgress* current_progress_ = nullptr;  // the record's partition's, once a reading needed it
   uint64_t current_home_ = 0;                      // home_of() the record being processed
   int64_t current_offset_ = -1;                    // its offset (-1: not from Kafka)
@@ -281,9 +291,8 @@ class Processor {
   // nothing. Erased at once without the changelog; with it, marked `evicted` (the next checkpoint of its home
   // writes a tombstone and erases it).
   void evict_idle(KindRuntime& kind, uint32_t budget);
-  // A partition's event-time progress for eviction: meters, the FleetWatermark that judges silence (as its
-  // last computation left it); infra, one of its own (infra_progress_). kUnknown until enough readings.
-  int64_t eviction_clock(const KindRuntime& kind, uint64_t home);
+  // A partition's event-time progress for eviction (eviction_clocks_); kUnknown until 64 readings.
+  int64_t eviction_clock(uint64_t home);
   // Writes the entity's state, or its tombstone (and erases it) when evicted. Returns whether it was erased.
   bool write_or_delete(KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
                        const StateSink& fn);

@@ -1,5 +1,5 @@
-// Entities idle past features.<kind>.entity_ttl (event time, against the kind's newest) are forgotten, so
-// that churn (meters taken out of service, infra sources of past deployments) cannot fill
+// Entities idle past features.<kind>.entity_ttl (event time, against their partition's progress) are
+// forgotten, so that churn (meters taken out of service, infra sources of past deployments) cannot fill
 // limits.max_entities: erased at once without the changelog; with it, kept until a checkpoint writes a
 // tombstone for them.
 #include <gtest/gtest.h>
@@ -107,7 +107,7 @@ class Fleet {
 TEST(EntityEviction, WithoutTheChangelogAnIdleMeterIsErasedAndStartsColdWhenItReturns) {
   Fleet f("{state: {changelog: false}, features: {meter: {entity_ttl: 2d}}}");
   f.meter("retired", kT0);
-  f.fleet_reports(20, kT0, kT0 + kDay);  // idle for a day (1,940 records: a sweep ran): kept
+  f.fleet_reports(20, kT0, kT0 + kDay);  // idle for a day (1,941 records: a sweep ran): kept
   EXPECT_EQ(f.meters(), 21);
   EXPECT_EQ(f.evicted("meter"), 0);
   f.fleet_reports(20, kT0 + kDay + kStep, kT0 + 3 * kDay);  // idle for 3 days: past the 2-day ttl
@@ -128,7 +128,7 @@ TEST(EntityEviction, WithTheChangelogTheNextCheckpointDeletesItsState) {
   f.fleet_reports(10, kT0, kT0 + kStep);
   f.checkpoint(log);
   ASSERT_EQ(log.count("m:retired"), 1u);
-  f.fleet_reports(10, kT0 + 2 * kStep, kT0 + 3 * kDay);
+  f.fleet_reports(10, kT0 + 2 * kStep, kT0 + 4 * kDay);
   EXPECT_EQ(f.evicted("meter"), 1);
   EXPECT_EQ(f.banded_meters(), 10);
   f.checkpoint(log);
@@ -145,9 +145,9 @@ TEST(EntityEviction, AMeterBackBeforeTheCheckpointStartsAnewAndIsWrittenNotDelet
   Fleet f("{features: {meter: {entity_ttl: 2d}}}");
   Log log;
   f.meter("retired", kT0);
-  f.fleet_reports(10, kT0, kT0 + 3 * kDay);
+  f.fleet_reports(10, kT0, kT0 + 4 * kDay);
   ASSERT_EQ(f.evicted("meter"), 1);
-  f.meter("retired", kT0 + 3 * kDay + kStep);
+  f.meter("retired", kT0 + 4 * kDay + kStep);
   EXPECT_EQ(f.banded_meters(), 11) << "counted again, once";
   f.checkpoint(log);
   EXPECT_EQ(log.count("m:retired"), 1u);
@@ -165,21 +165,25 @@ TEST(EntityEviction, APartitionReadBehindTheOthersLosesNothing) {
   EXPECT_EQ(f.meters(), 20);
   // Partition 1 catches up; a meter of it that stopped is evicted against that partition's progress.
   f.meter("p1-retired", kT0 + 2 * kStep, 1);
-  f.fleet_reports(10, kT0 + 2 * kStep, kT0 + 3 * kDay, 1);
+  f.fleet_reports(10, kT0 + 2 * kStep, kT0 + 4 * kDay, 1);
   EXPECT_EQ(f.evicted("meter"), 1);
   EXPECT_EQ(f.meters(), 20);
 }
 
-TEST(EntityEviction, OneReadingWithAWrongClockEvictsNothing) {
-  // A replay of old data: the wall clock is a year on, so a reading stamped months ahead of the others is
-  // not refused as in the future; it must not make every other meter look idle.
+TEST(EntityEviction, ReadingsWithAWrongClockMakeNoOtherEntityLookIdle) {
+  // A replay of old data: the wall clock is a year on, so readings stamped months ahead of the others are
+  // not refused as in the future. A burst of them (100 meters) must not make the partition's other meters
+  // look idle; a meter that did stop is still evicted.
   Fleet f("{state: {changelog: false}, features: {meter: {entity_ttl: 2d}}}");
   f.set_wall_clock(kT0 + 365 * kDay);
+  f.meter("retired", kT0);
   f.fleet_reports(20, kT0, kT0 + kDay / 2);
-  f.meter("broken-clock", kT0 + 200 * kDay);
+  for (int m = 0; m < 100; ++m) f.meter("broken-clock-" + std::to_string(m), kT0 + 200 * kDay);
   f.fleet_reports(20, kT0 + kDay / 2 + kStep, kT0 + kDay);
-  EXPECT_EQ(f.evicted("meter"), 0);
-  EXPECT_EQ(f.meters(), 21);
+  EXPECT_EQ(f.evicted("meter"), 0) << "a day idle: nobody yet";
+  f.fleet_reports(20, kT0 + kDay + kStep, kT0 + 3 * kDay);
+  EXPECT_EQ(f.evicted("meter"), 1) << "only the retired meter";
+  EXPECT_EQ(f.meters(), 120);
 }
 
 TEST(EntityEviction, InfraSeriesOfAPastDeploymentGoAfterADayByDefault) {

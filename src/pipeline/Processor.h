@@ -287,9 +287,9 @@ class Processor {
   size_t drop_where(Pred&& gone_home);
   // Looks at the next `budget` live entities of the kind (a cursor that wraps) and evicts those idle for
   // longer than the kind's entity_ttl: event time, against their home partition's progress (eviction_clock),
-  // so that a partition read behind the others (a backlog, a replay) or one reading with a wrong clock evicts
-  // nothing. Erased at once without the changelog; with it, marked `evicted` (the next checkpoint of its home
-  // writes a tombstone and erases it).
+  // so that a partition read behind the others (a backlog, a replay) or up to a quarter of a partition's
+  // recent readings with a wrong clock evict nothing. Erased at once without the changelog; with it, marked
+  // `evicted` (the next checkpoint of its home writes a tombstone and erases it).
   void evict_idle(KindRuntime& kind, uint32_t budget);
   // A partition's event-time progress for eviction (eviction_clocks_); kUnknown until 64 readings.
   int64_t eviction_clock(uint64_t home);

@@ -228,8 +228,9 @@ class Processor {
   void emit_finding(const Context& c, const detectors::Finding& f);
   EntityState make_state(const KindRuntime& kind) const;
   void save_entity(const KindRuntime& kind, uint32_t idx, std::string& out) const;
-  // Saves the entity, hands fn its changelog record and marks it clean.
-  void write_entity(const KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
+  // Saves the entity, hands fn its changelog record and marks it clean; an evicted one gets a tombstone
+  // instead, and is erased.
+  void write_entity(KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
                     const StateSink& fn);
   bool restore_entity(KindRuntime& kind, uint32_t idx, std::string_view bytes);
 
@@ -293,9 +294,6 @@ class Processor {
   void evict_idle(KindRuntime& kind, uint32_t budget);
   // A partition's event-time progress for eviction (eviction_clocks_); kUnknown until 64 readings.
   int64_t eviction_clock(uint64_t home);
-  // Writes the entity's state, or its tombstone (and erases it) when evicted. Returns whether it was erased.
-  bool write_or_delete(KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
-                       const StateSink& fn);
   std::vector<detectors::MissingReport> missing_;
   std::array<int64_t, 3> band_counts_{};
   std::array<sinks::GaugeShare, 3> band_gauges_;  // this Processor's part of meters_by_risk_band

@@ -147,32 +147,22 @@ class HomeSet {
 
 }  // namespace
 
-void Processor::write_entity(const KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
+void Processor::write_entity(KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
                              const StateSink& fn) {
   scratch_.clear();
   scratch_ += kind.input_kind == config::InputKind::kMeter ? 'm' : 'i';
   scratch_ += ':';
   scratch_ += id;
+  if (st.evicted) {  // its tombstone; then the slot is freed (`st` and `id` are not used after the erase)
+    fn(st.home, scratch_, nullptr);
+    kind.table.erase(idx);
+    kind.entities_gauge.set(static_cast<double>(kind.table.size()));
+    return;
+  }
   save_entity(kind, idx, state_buffer_);
   const std::string_view value = state_buffer_;
   fn(st.home, scratch_, &value);
   st.dirty = false;
-}
-
-bool Processor::write_or_delete(KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
-                                const StateSink& fn) {
-  if (!st.evicted) {
-    write_entity(kind, idx, id, st, fn);
-    return false;
-  }
-  scratch_.clear();
-  scratch_ += kind.input_kind == config::InputKind::kMeter ? 'm' : 'i';
-  scratch_ += ':';
-  scratch_ += id;
-  fn(st.home, scratch_, nullptr);
-  kind.table.erase(idx);
-  kind.entities_gauge.set(static_cast<double>(kind.table.size()));
-  return true;
 }
 
 size_t Processor::checkpoint(std::span<const uint64_t> homes, bool all, const StateSink& fn) {
@@ -181,7 +171,7 @@ size_t Processor::checkpoint(std::span<const uint64_t> homes, bool all, const St
   for (KindRuntime* kind : {&meters_, &infra_}) {
     kind->table.for_each([&](uint32_t idx, std::string_view id, EntityState& st) {
       if ((!st.dirty && !all) || !wanted.contains(st.home)) return;
-      write_or_delete(*kind, idx, id, st, fn);
+      write_entity(*kind, idx, id, st, fn);
       ++written;
     });
   }
@@ -198,7 +188,7 @@ size_t Processor::checkpoint_slice(std::span<const uint64_t> homes, CheckpointCu
     KindRuntime& kind = *kinds[at.kind];
     at.index = kind.table.for_each_from(at.index, [&](uint32_t idx, std::string_view id, EntityState& st) {
       if (st.dirty && wanted.contains(st.home)) {
-        write_or_delete(kind, idx, id, st, fn);
+        write_entity(kind, idx, id, st, fn);
         ++written;
       }
       out_of_time = ++visited % 8 == 0 && std::chrono::steady_clock::now() >= deadline;

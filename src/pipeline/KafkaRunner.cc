@@ -621,6 +621,8 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
   changelog_producer_->flush(stopping ? 1'000 : 30'000);
   if (changelog_producer_->outstanding() > 0 || changelog_listener_.failures > 0)
     processor_.mark_dirty(homes_);
+  else
+    processor_.tombstones_delivered();
   forget_background_cycle();
   changelog_listener_.failures = 0;
   checkpoint_bytes_ = 0;
@@ -641,6 +643,7 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
     processor_.mark_dirty(homes);
     return false;
   }
+  processor_.tombstones_delivered();
   for (const uint64_t home : homes)
     if (const auto it = positions_.find(home); it != positions_.end())
       checkpointed_offsets_.push_back({processor_.topic_name(static_cast<size_t>(home >> 32)),
@@ -690,6 +693,7 @@ void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::time_point n
     processor_.mark_dirty(homes_);
     forget_background_cycle();
   } else {
+    processor_.tombstones_delivered();
     // 1. The positions written last cycle arrived: they are restore points, and the group may commit them.
     for (const auto& [home, pos] : written_positions_)
       checkpointed_offsets_.push_back({processor_.topic_name(static_cast<size_t>(home >> 32)),

@@ -189,6 +189,9 @@ Processor::Processor(const config::Config& cfg, sinks::Metrics& metrics)
   for (int b = 0; b < 3; ++b) band_gauges_[static_cast<size_t>(b)].attach(metrics.meters_by_risk_band(b));
   for (KindRuntime* k : {&meters_, &infra_}) {
     k->entities_gauge.attach(metrics.active_entities(k->name));
+    // Memory for tombstones no greater than for the entities they were (a key each), and at most 64k a kind
+    // (~3 MB): a retirement beyond that waits for the next checkpoint.
+    k->max_tombstones = std::min<size_t>(cfg.limits.max_entities, 65'536);
     for (size_t i = 0; i < k->cfg->zscore.size(); ++i)
       if (feature_index(k->input_kind, k->cfg->zscore[i].feature) == k->primary_feature)
         k->zscore_primary = i;
@@ -352,10 +355,6 @@ Processor::Outcome Processor::score_entity(KindRuntime& kind, std::string_view e
     refused = ingest::DeadLetterReason::kEntityLimit;
     detail = fmt::format("{} entities already tracked (limits.max_entities)", kind.table.size());
     return Outcome::kRefused;
-  }
-  if (kind.table.at(*idx).evicted) {  // back after its eviction, before a checkpoint deleted it: anew
-    kind.table.at(*idx) = make_state(kind);
-    created = true;
   }
   if (created && &kind == &meters_) count_band(kind.table.at(*idx).risk.band, +1);
   EntityState& st = kind.table.at(*idx);
@@ -781,38 +780,43 @@ void Processor::evict_idle(KindRuntime& kind, uint32_t budget) {
   const int64_t ttl = kind.cfg->entity_ttl_ms;
   if (ttl <= 0 || kind.table.size() == 0) return;
   const bool meter = &kind == &meters_;
+  const bool changelog = cfg_.state.changelog;
+  // With the changelog, each eviction leaves a tombstone to write: at max_tombstones waiting, the sweep waits
+  // for a checkpoint to take them (the entities stay as they are meanwhile).
+  const auto tombstone_room = [&] {
+    return !changelog || kind.tombstones.size() + kind.tombstones_sent.size() < kind.max_tombstones;
+  };
+  if (!tombstone_room()) return;
   // The clock of the last home looked at (table order mixes partitions, but a run saves a lookup).
   uint64_t clock_home = ~uint64_t{0};
   int64_t clock = detectors::FleetWatermark::kUnknown;
   uint32_t seen = 0;
   uint64_t evicted = 0;
   const uint32_t next =
-      kind.table.for_each_from(kind.evict_cursor, [&](uint32_t idx, std::string_view, EntityState& st) {
+      kind.table.for_each_from(kind.evict_cursor, [&](uint32_t idx, std::string_view id, EntityState& st) {
         if (st.home != clock_home) {
           clock_home = st.home;
           clock = eviction_clock(st.home);
         }
-        if (!st.evicted && st.newest_event_ms != std::numeric_limits<int64_t>::min() &&
+        if (st.newest_event_ms != std::numeric_limits<int64_t>::min() &&
             clock != detectors::FleetWatermark::kUnknown && st.newest_event_ms < clock - ttl) {
           ++evicted;
           if (meter) {
             silence_.forget(idx);
             count_band(st.risk.band, -1);
           }
-          if (cfg_.state.changelog) {
-            // Its detectors' memory goes now; the slot and id stay until the tombstone is written.
-            EntityState gone;
-            gone.home = st.home;
-            gone.evicted = true;
-            gone.dirty = true;
-            st = std::move(gone);
-          } else {
-            kind.table.erase(idx);  // `st` is not used after this
+          if (changelog) {
+            std::string key(meter ? "m:" : "i:");
+            key += id;
+            kind.tombstones.push_back({st.home, std::move(key)});
           }
+          kind.table.erase(idx);  // `st` and `id` are not used after this
+          if (!tombstone_room()) return false;
         }
         return ++seen < budget;
       });
-  kind.evict_cursor = seen < budget ? 0 : next;  // the end of the table reached: from the start next time
+  // The end of the table reached: from the start next time.
+  kind.evict_cursor = seen < budget && tombstone_room() ? 0 : next;
   if (evicted > 0) {
     metrics_.entities_evicted(kind.name).Increment(static_cast<double>(evicted));
     kind.entities_gauge.set(static_cast<double>(kind.table.size()));

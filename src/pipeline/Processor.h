@@ -79,7 +79,7 @@ class Processor {
   // --- State checkpoints (the changelog; KafkaRunner does the I/O, see pipeline/StateChangelog.h) ---
   // An entity's home is the input partition it last arrived on: (index of its topic in topics.inputs,
   // partition). Its state is checkpointed to that partition of the topic's changelog.
-  static uint64_t home_of(size_t topic_index, int32_t partition) {
+  static constexpr uint64_t home_of(size_t topic_index, int32_t partition) {
     return (uint64_t{topic_index} << 32) | static_cast<uint32_t>(partition);
   }
   // Index of `topic` in topics.inputs, or -1.
@@ -88,18 +88,20 @@ class Processor {
   // Calls fn(home, key, value) with the saved state of every entity homed on one of `homes` that changed
   // since its last checkpoint (every one when `all`) and marks it clean. One pass over the entity tables
   // however many homes (a thread owning 200 partitions once scanned its 50k meters 200 times a checkpoint).
-  // Returns how many were written.
-  // `value` nullptr: delete the key (an entity evicted as idle, see entity_ttl; it is erased after the call).
+  // Returns how many were written. First it hands fn the tombstones (`value` nullptr: delete the key) of the
+  // entities of those homes evicted as idle (see entity_ttl) whose deletion is not known to have arrived:
+  // each is handed out again after a mark_dirty() until tombstones_delivered() (an entity back at the same
+  // home since needs none: its new state is dirty, and is written instead).
   using StateSink = std::function<void(uint64_t home, std::string_view key, const std::string_view* value)>;
   size_t checkpoint(std::span<const uint64_t> homes, bool all, const StateSink& fn);
   // A checkpoint written in slices across loop turns (KafkaRunner's periodic cycle), so that no turn spends
   // long on it: where the next slice resumes (meters, then infra, in table order). A revocation or
-  // assignment, which drops entities, abandons the cycle; an entity erased within it (an evicted one, whose
-  // tombstone a slice wrote) frees an index that a new entity may take behind the cursor: that one is dirty,
-  // and the next cycle writes it.
+  // assignment, which drops entities, abandons the cycle; an entity erased within it (an evicted one) frees
+  // an index that a new entity may take behind the cursor: that one is dirty, and the next cycle writes it.
   struct CheckpointCursor {
-    size_t kind = 0;     // 0 meters, 1 infra, 2 done
-    uint32_t index = 0;  // next entity index in that kind's table
+    bool tombstones_written = false;  // the evicted entities' tombstones come first
+    size_t kind = 0;                  // 0 meters, 1 infra, 2 done
+    uint32_t index = 0;               // next entity index in that kind's table
     bool done() const { return kind >= 2; }
   };
   // checkpoint(homes, false, fn) for the entities from `at` on, until all were visited or `deadline` passed
@@ -109,8 +111,13 @@ class Processor {
   // Restores one entity from a changelog record written by checkpoint(). False when the key or value is
   // malformed or was written under a different detector configuration: the entity then starts cold.
   bool restore(uint64_t home, std::string_view key, std::string_view value);
-  // Marks every entity homed on one of `homes` changed (a checkpoint failed: write them all again next time).
+  // Marks every entity homed on one of `homes` changed (a checkpoint failed: write them all again next time),
+  // and hands out their tombstones again.
   void mark_dirty(std::span<const uint64_t> homes);
+  // Every changelog write handed out so far arrived: the tombstones among them are not handed out again.
+  void tombstones_delivered();
+  // Tombstones waiting to be written or confirmed, both kinds (bounded: see kMaxTombstones).
+  size_t pending_tombstones() const;
   // Forgets every entity homed on one of `homes` (their partitions went to another instance). Returns how
   // many.
   size_t drop(std::span<const uint64_t> homes);
@@ -154,10 +161,6 @@ class Processor {
     // has not applied a record since: a redelivered record the state already contains is skipped (see
     // score_entity), which makes restoring a state newer than the resume position harmless.
     bool restored = false;
-    // Idle past the kind's entity_ttl and forgotten (evict_idle): with the changelog on it stays in the
-    // table, holding nothing the detectors use, until a checkpoint deletes its state there (a tombstone) and
-    // erases it; a reading before that starts it anew.
-    bool evicted = false;
     // Digest of the reading at newest_event_ms (reading_digest() in Processor.cc; 0 = unknown, as after a
     // restore: it is not checkpointed, see ProcessorState.cc): another reading of the entity at that same
     // event time is a duplicate when its digest matches (skipped) and a conflicting reading when it does not
@@ -170,6 +173,10 @@ class Processor {
     detectors::EpisodeTracker iforest_episode;
     detectors::MeterRuleState rules;  // meters only
     detectors::MeterRiskState risk;   // meters only
+  };
+  struct Tombstone {
+    uint64_t home;
+    std::string key;  // the entity's changelog key
   };
   struct KindRuntime {
     config::InputKind input_kind;
@@ -188,6 +195,12 @@ class Processor {
     std::optional<EventTimeSampler> drift_sampler;
     sinks::GaugeShare entities_gauge;  // this Processor's part of gridsentinel_active_entities{kind}
     uint32_t evict_cursor = 0;         // the next table index evict_idle looks at
+    // Changelog keys of evicted entities to delete (with the changelog on): `tombstones` not handed to a
+    // checkpoint yet (or handed out again after a failed one), `tombstones_sent` handed out and not known to
+    // have arrived. Both together hold at most max_tombstones; at that, evict_idle waits for a checkpoint.
+    std::vector<Tombstone> tombstones{};
+    std::vector<Tombstone> tombstones_sent{};
+    size_t max_tombstones = 0;
   };
   // What every alert of one reading shares.
   struct Context {
@@ -228,10 +241,14 @@ class Processor {
   void emit_finding(const Context& c, const detectors::Finding& f);
   EntityState make_state(const KindRuntime& kind) const;
   void save_entity(const KindRuntime& kind, uint32_t idx, std::string& out) const;
-  // Saves the entity, hands fn its changelog record and marks it clean; an evicted one gets a tombstone
-  // instead, and is erased.
-  void write_entity(KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
+  // Saves the entity, hands fn its changelog record and marks it clean.
+  void write_entity(const KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
                     const StateSink& fn);
+  // Hands fn the kind's pending tombstones of wanted(home) homes, moving them to tombstones_sent, until
+  // done or past `deadline` (looked at every 8). True when none of those is left.
+  template <class Wanted>
+  bool write_tombstones(KindRuntime& kind, const Wanted& wanted,
+                        std::chrono::steady_clock::time_point deadline, const StateSink& fn, size_t& written);
   bool restore_entity(KindRuntime& kind, uint32_t idx, std::string_view bytes);
 
   v1::Alert& start_alert(const Context& c, std::string_view detector, std::string_view anomaly_type,
@@ -289,8 +306,9 @@ class Processor {
   // Looks at the next `budget` live entities of the kind (a cursor that wraps) and evicts those idle for
   // longer than the kind's entity_ttl: event time, against their home partition's progress (eviction_clock),
   // so that a partition read behind the others (a backlog, a replay) or up to a quarter of a partition's
-  // recent readings with a wrong clock evict nothing. Erased at once without the changelog; with it, marked
-  // `evicted` (the next checkpoint of its home writes a tombstone and erases it).
+  // recent readings with a wrong clock evict nothing. Erased at once; with the changelog on, its key joins
+  // the kind's tombstones (the next checkpoint of its home deletes its state there), and while max_tombstones
+  // wait nothing more is evicted.
   void evict_idle(KindRuntime& kind, uint32_t budget);
   // A partition's event-time progress for eviction (eviction_clocks_); kUnknown until 64 readings.
   int64_t eviction_clock(uint64_t home);

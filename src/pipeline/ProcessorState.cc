@@ -147,28 +147,49 @@ class HomeSet {
 
 }  // namespace
 
-void Processor::write_entity(KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
+void Processor::write_entity(const KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
                              const StateSink& fn) {
   scratch_.clear();
   scratch_ += kind.input_kind == config::InputKind::kMeter ? 'm' : 'i';
   scratch_ += ':';
   scratch_ += id;
-  if (st.evicted) {  // its tombstone; then the slot is freed (`st` and `id` are not used after the erase)
-    fn(st.home, scratch_, nullptr);
-    kind.table.erase(idx);
-    kind.entities_gauge.set(static_cast<double>(kind.table.size()));
-    return;
-  }
   save_entity(kind, idx, state_buffer_);
   const std::string_view value = state_buffer_;
   fn(st.home, scratch_, &value);
   st.dirty = false;
 }
 
+template <class Wanted>
+bool Processor::write_tombstones(KindRuntime& kind, const Wanted& wanted,
+                                 std::chrono::steady_clock::time_point deadline, const StateSink& fn,
+                                 size_t& written) {
+  auto& pending = kind.tombstones;
+  size_t looked = 0;
+  for (size_t i = 0; i < pending.size();) {
+    if (!wanted.contains(pending[i].home)) {
+      ++i;
+      continue;
+    }
+    if (++looked % 8 == 0 && std::chrono::steady_clock::now() >= deadline) return false;
+    Tombstone t = std::move(pending[i]);
+    pending[i] = std::move(pending.back());
+    pending.pop_back();
+    // Back at the same home since it was evicted: its new state is dirty, and written instead (a tombstone
+    // would delete it if it came after). Back at another home, its old home's copy is still deleted.
+    const auto live = kind.table.find(std::string_view(t.key).substr(2));
+    if (live && kind.table.at(*live).home == t.home) continue;
+    fn(t.home, t.key, nullptr);
+    ++written;
+    kind.tombstones_sent.push_back(std::move(t));
+  }
+  return true;
+}
+
 size_t Processor::checkpoint(std::span<const uint64_t> homes, bool all, const StateSink& fn) {
   const HomeSet wanted(homes);
   size_t written = 0;
   for (KindRuntime* kind : {&meters_, &infra_}) {
+    write_tombstones(*kind, wanted, std::chrono::steady_clock::time_point::max(), fn, written);
     kind->table.for_each([&](uint32_t idx, std::string_view id, EntityState& st) {
       if ((!st.dirty && !all) || !wanted.contains(st.home)) return;
       write_entity(*kind, idx, id, st, fn);
@@ -183,6 +204,11 @@ size_t Processor::checkpoint_slice(std::span<const uint64_t> homes, CheckpointCu
   const HomeSet wanted(homes);
   KindRuntime* const kinds[2] = {&meters_, &infra_};
   size_t written = 0, visited = 0;
+  if (!at.tombstones_written) {
+    for (KindRuntime* kind : kinds)
+      if (!write_tombstones(*kind, wanted, deadline, fn, written)) return written;
+    at.tombstones_written = true;
+  }
   bool out_of_time = false;
   while (!at.done() && !out_of_time) {
     KindRuntime& kind = *kinds[at.kind];
@@ -213,9 +239,8 @@ bool Processor::restore(uint64_t home, std::string_view key, std::string_view va
   });
   if (!idx) return false;  // table full: the entity will be refused as entity_limit when it reports
   const bool meter = kind.input_kind == config::InputKind::kMeter;
-  // Its band is counted again below if the restore succeeds (else it is erased). (An evicted entity's band
-  // was uncounted when it was evicted.)
-  if (meter && !created && !kind.table.at(*idx).evicted) count_band(kind.table.at(*idx).risk.band, -1);
+  // Its band is counted again below if the restore succeeds (else it is erased).
+  if (meter && !created) count_band(kind.table.at(*idx).risk.band, -1);
   kind.table.at(*idx).home = home;
   if (!restore_entity(kind, *idx, value)) {
     // Cold start for this entity: forget whatever a partial restore left behind.
@@ -234,10 +259,35 @@ bool Processor::restore(uint64_t home, std::string_view key, std::string_view va
 
 void Processor::mark_dirty(std::span<const uint64_t> homes) {
   const HomeSet wanted(homes);
-  for (KindRuntime* kind : {&meters_, &infra_})
+  for (KindRuntime* kind : {&meters_, &infra_}) {
     kind->table.for_each([&](uint32_t, std::string_view, EntityState& st) {
       if (wanted.contains(st.home)) st.dirty = true;
     });
+    // Their tombstones may not have arrived either: handed out again (one that did arrives twice,
+    // harmlessly).
+    auto& sent = kind->tombstones_sent;
+    for (size_t i = 0; i < sent.size();) {
+      if (!wanted.contains(sent[i].home)) {
+        ++i;
+        continue;
+      }
+      kind->tombstones.push_back(std::move(sent[i]));
+      sent[i] = std::move(sent.back());
+      sent.pop_back();
+    }
+  }
+}
+
+void Processor::tombstones_delivered() {
+  meters_.tombstones_sent.clear();
+  infra_.tombstones_sent.clear();
+}
+
+size_t Processor::pending_tombstones() const {
+  size_t n = 0;
+  for (const KindRuntime* kind : {&meters_, &infra_})
+    n += kind->tombstones.size() + kind->tombstones_sent.size();
+  return n;
 }
 
 size_t Processor::drop(std::span<const uint64_t> homes) {
@@ -265,11 +315,14 @@ size_t Processor::drop_where(Pred&& gone_home) {
     for (uint32_t idx : gone) {
       if (kind->input_kind == config::InputKind::kMeter) {
         silence_.forget(idx);
-        if (!kind->table.at(idx).evicted) count_band(kind->table.at(idx).risk.band, -1);
+        count_band(kind->table.at(idx).risk.band, -1);
       }
       kind->table.erase(idx);
     }
     dropped += gone.size();
+    // Tombstones of those homes are the new owner's: it restores what they would have deleted, and evicts it.
+    for (auto* list : {&kind->tombstones, &kind->tombstones_sent})
+      std::erase_if(*list, [&](const Tombstone& t) { return gone_home(t.home); });
     kind->entities_gauge.set(static_cast<double>(kind->table.size()));
   }
   current_progress_ = nullptr;  // may point into an entry the caller erases

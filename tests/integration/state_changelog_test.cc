@@ -331,6 +331,83 @@ TEST(StateChangelog, ACheckpointWrittenInSlicesBetweenRecordsIsARestorePoint) {
   expect_uninterrupted_run_alerts(expected, {&out_a, &out_b});
 }
 
+// Meters that stop reporting are evicted after features.meter.entity_ttl and deleted from the changelog: the
+// last record of each one's key is a tombstone, so a restart restores only the meters that still report.
+// Four waves of six meters that report once, 24 evictions against at most 12 tombstones waiting
+// (limits.max_entities 12): eviction keeps up only if the runner confirms each checkpoint's tombstones.
+TEST(StateChangelog, IdleMetersAreDeletedFromTheChangelogByTombstones) {
+  kafka::MockCluster cluster(1);
+  const std::string group = "gs-evict";
+  for (const std::string t : {"meter-readings", "gs-evict-meter-readings-changelog", "gridsentinel-alerts",
+                              "gridsentinel-dead-letters", "gridsentinel-meter-risk"})
+    cluster.create_topic(t, kPartitions);
+  const std::string bootstrap = cluster.bootstrap_servers();
+  config::Config cfg = state_config(bootstrap, group);
+  cfg.limits.max_entities = 12;
+  cfg.meter.entity_ttl_ms = 2 * 86'400'000LL;
+  constexpr int64_t kT0 = 1'704'067'200'000, kDay = 86'400'000, kFive = 300'000;
+  constexpr int kWaves = 4, kPerWave = 6, kReporters = 4;
+  testing::CountingProducer in(bootstrap);
+  const auto send = [&](const std::string& meter, int64_t t) {
+    v1::MeterReading r;
+    r.set_meter_id(meter);
+    r.set_event_time_ms(t);
+    r.set_voltage_v(230.0);
+    r.set_active_power_w(400.0 + static_cast<double>((t / kFive) % 7));
+    in.send_to("meter-readings", 0, meter, r.SerializeAsString());
+  };
+  testing::RunnerThread runner(cfg, bootstrap);
+  auto& evicted = runner.metrics().entities_evicted("meter");
+  for (int w = 0; w < kWaves; ++w) {
+    // The wave's meters report once; four meters go on every five minutes for three days.
+    const int64_t from = kT0 + w * 3 * kDay;
+    for (int m = 0; m < kPerWave; ++m) send("wave" + std::to_string(w) + "-" + std::to_string(m), from);
+    for (int64_t t = from; t < from + 3 * kDay; t += kFive)
+      for (int m = 0; m < kReporters; ++m) send("reporter-" + std::to_string(m), t);
+    ASSERT_TRUE(in.flush());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (evicted.Value() < (w + 1) * kPerWave && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_EQ(evicted.Value(), (w + 1) * kPerWave) << "wave " << w;
+    // Two more checkpoints complete: the one that wrote the wave's tombstones is confirmed by the next.
+    const double ok = runner.metrics().state().checkpoints_ok->Value();
+    while (runner.metrics().state().checkpoints_ok->Value() < ok + 3 &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(runner.metrics().active_entities("meter").Value(), kReporters);
+  EXPECT_EQ(runner.stop(), 0);
+
+  std::map<std::string, std::string> last;  // key -> its last value ("" = a tombstone)
+  testing::consume_until(
+      bootstrap, "gs-evict-meter-readings-changelog",
+      [&](const std::vector<testing::OwnedRecord>& recs) {
+        last.clear();
+        for (const auto& r : recs) last[r.key] = r.value;
+        size_t gone = 0;
+        for (const auto& [k, v] : last) gone += k.rfind("m:wave", 0) == 0 && v.empty() ? 1 : 0;
+        return gone == kWaves * kPerWave;
+      },
+      std::chrono::seconds(20));
+  for (int w = 0; w < kWaves; ++w)
+    for (int m = 0; m < kPerWave; ++m) {
+      const std::string key = "m:wave" + std::to_string(w) + "-" + std::to_string(m);
+      ASSERT_EQ(last.count(key), 1u) << key << " was never written";
+      EXPECT_TRUE(last[key].empty()) << key << " was not deleted";
+    }
+  for (int m = 0; m < kReporters; ++m) EXPECT_FALSE(last["m:reporter-" + std::to_string(m)].empty());
+
+  testing::RunnerThread second(cfg, bootstrap);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (second.metrics().state().restored_ok->Value() < kReporters &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(second.metrics().state().restored_ok->Value(), kReporters);
+  EXPECT_EQ(second.metrics().active_entities("meter").Value(), kReporters);
+  EXPECT_EQ(second.stop(), 0);
+}
+
 // A partition restored on a new owner holds the fleet's event time back from the start, as it did on its
 // previous owner, until it delivers again. Before its checkpointed watermark was restored with it, a
 // restored partition that had not delivered yet did not count: the partitions read ahead of it made every

@@ -1,7 +1,7 @@
 // Entities idle past features.<kind>.entity_ttl (event time, against their partition's progress) are
 // forgotten, so that churn (meters taken out of service, infra sources of past deployments) cannot fill
-// limits.max_entities: erased at once without the changelog; with it, kept until a checkpoint writes a
-// tombstone for them.
+// limits.max_entities: erased at once; with the changelog on, a checkpoint then writes a tombstone for each,
+// again after a failed checkpoint, until one is known to have arrived.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -21,6 +21,7 @@ namespace {
 constexpr int64_t kT0 = 1'704'067'200'000;
 constexpr int64_t kStep = 900'000;  // 15-minute readings
 constexpr int64_t kDay = 86'400'000;
+constexpr int64_t kMinute = 60'000;
 
 class Discard : public pipeline::Emitter {
  public:
@@ -57,22 +58,33 @@ class Fleet {
     send(m, "infra-metrics", t, partition);
   }
   // `others` meters reporting every 15 minutes from `from` to `to`: the fleet's event time moves on.
-  void fleet_reports(int others, int64_t from, int64_t to, int32_t partition = 0) {
-    for (int64_t t = from; t <= to; t += kStep)
+  void fleet_reports(int others, int64_t from, int64_t to, int32_t partition = 0, int64_t step = kStep) {
+    for (int64_t t = from; t <= to; t += step)
       for (int m = 0; m < others; ++m)
         meter("p" + std::to_string(partition) + "-other-" + std::to_string(m), t, partition);
   }
   // The wall clock the records are processed at (default: their event time).
   void set_wall_clock(int64_t now_ms) { wall_ms_ = now_ms; }
-  void checkpoint(Log& log) {
-    const uint64_t homes[] = {pipeline::Processor::home_of(0, 0), pipeline::Processor::home_of(2, 0)};
-    processor_.checkpoint(homes, false, [&](uint64_t, std::string_view k, const std::string_view* v) {
+  // A checkpoint whose writes arrive (as KafkaRunner confirms them), or, `arrives` false, are all lost.
+  // Returns how many tombstones it wrote.
+  int checkpoint(Log& log, bool arrives = true) {
+    int tombstones = 0;
+    processor_.checkpoint(kHomes, false, [&](uint64_t, std::string_view k, const std::string_view* v) {
+      tombstones += v ? 0 : 1;
+      if (!arrives) return;
       if (v)
         log[std::string(k)] = *v;
       else
         log.erase(std::string(k));
     });
+    if (arrives)
+      processor_.tombstones_delivered();
+    else
+      processor_.mark_dirty(kHomes);
+    return tombstones;
   }
+  static constexpr uint64_t kHomes[] = {pipeline::Processor::home_of(0, 0),
+                                        pipeline::Processor::home_of(2, 0)};
   double meters() { return metrics_.active_entities("meter").Value(); }
   double infra_series() { return metrics_.active_entities("infra").Value(); }
   double evicted(const char* kind) { return metrics_.entities_evicted(kind).Value(); }
@@ -131,10 +143,13 @@ TEST(EntityEviction, WithTheChangelogTheNextCheckpointDeletesItsState) {
   f.fleet_reports(10, kT0 + 2 * kStep, kT0 + 4 * kDay);
   EXPECT_EQ(f.evicted("meter"), 1);
   EXPECT_EQ(f.banded_meters(), 10);
-  f.checkpoint(log);
+  EXPECT_EQ(f.meters(), 10) << "erased at once; only its tombstone waits";
+  EXPECT_EQ(f.processor().pending_tombstones(), 1u);
+  EXPECT_EQ(f.checkpoint(log), 1);
   EXPECT_EQ(log.count("m:retired"), 0u) << "a tombstone deleted it";
   EXPECT_EQ(log.size(), 10u);
-  EXPECT_EQ(f.meters(), 10) << "erased once its tombstone was written";
+  EXPECT_EQ(f.processor().pending_tombstones(), 0u);
+  EXPECT_EQ(f.checkpoint(log), 0) << "written once it arrived";
   // What a restore of that log gives: the ten that report, not the retired one.
   Fleet g("{features: {meter: {entity_ttl: 2d}}}");
   for (const auto& [k, v] : log) ASSERT_TRUE(g.processor().restore(pipeline::Processor::home_of(0, 0), k, v));
@@ -153,6 +168,54 @@ TEST(EntityEviction, AMeterBackBeforeTheCheckpointStartsAnewAndIsWrittenNotDelet
   EXPECT_EQ(log.count("m:retired"), 1u);
   EXPECT_EQ(f.meters(), 11);
   EXPECT_TRUE(f.out.reasons.empty());
+}
+
+TEST(EntityEviction, ATombstoneLostWithItsCheckpointIsWrittenAgain) {
+  Fleet f("{features: {meter: {entity_ttl: 2d}}}");
+  Log log;
+  f.meter("retired", kT0);
+  f.fleet_reports(10, kT0, kT0 + kStep);
+  f.checkpoint(log);
+  f.fleet_reports(10, kT0 + 2 * kStep, kT0 + 4 * kDay);
+  ASSERT_EQ(f.evicted("meter"), 1);
+  EXPECT_EQ(f.checkpoint(log, /*arrives=*/false), 1);
+  ASSERT_EQ(log.count("m:retired"), 1u) << "the failed checkpoint deleted nothing";
+  EXPECT_EQ(f.checkpoint(log), 1) << "its tombstone again";
+  EXPECT_EQ(log.count("m:retired"), 0u);
+  // A revocation hands the partition (and its tombstones) to the next owner: nothing is left to write here.
+  f.meter("retired-2", kT0 + 4 * kDay);
+  f.fleet_reports(10, kT0 + 4 * kDay + kStep, kT0 + 7 * kDay);
+  ASSERT_EQ(f.evicted("meter"), 2);
+  EXPECT_EQ(f.processor().pending_tombstones(), 1u);
+  f.processor().drop(Fleet::kHomes);
+  EXPECT_EQ(f.processor().pending_tombstones(), 0u);
+}
+
+TEST(EntityEviction, AnEvictedMeterFreesItsPlaceAtOnceAndTombstonesAreBounded) {
+  // max_entities 6 (and so at most 6 tombstones waiting), with the changelog on; three meters reporting
+  // every minute (a sweep every 1,024 records).
+  Fleet f("{limits: {max_entities: 6}, features: {meter: {entity_ttl: 2d}}}");
+  Log log;
+  for (int m = 0; m < 3; ++m) f.meter("retired-" + std::to_string(m), kT0);
+  f.fleet_reports(3, kT0, kT0 + 3 * kDay, 0, kMinute);
+  ASSERT_EQ(f.evicted("meter"), 3);
+  // Before any checkpoint, three new meters take the evicted ones' places.
+  for (int m = 0; m < 3; ++m) f.meter("new-" + std::to_string(m), kT0 + 3 * kDay);
+  EXPECT_EQ(f.meters(), 6);
+  EXPECT_TRUE(f.out.reasons.empty()) << "no entity_limit: " << f.out.reasons.front();
+  // They stop too: three more tombstones, six waiting.
+  f.fleet_reports(3, kT0 + 3 * kDay + kMinute, kT0 + 6 * kDay, 0, kMinute);
+  ASSERT_EQ(f.evicted("meter"), 6);
+  EXPECT_EQ(f.processor().pending_tombstones(), 6u);
+  // Three more come and stop: with six tombstones waiting, nothing more is evicted until a checkpoint.
+  for (int m = 0; m < 3; ++m) f.meter("late-" + std::to_string(m), kT0 + 6 * kDay);
+  f.fleet_reports(3, kT0 + 6 * kDay + kMinute, kT0 + 9 * kDay, 0, kMinute);
+  EXPECT_EQ(f.evicted("meter"), 6);
+  EXPECT_EQ(f.meters(), 6);
+  EXPECT_EQ(f.checkpoint(log), 6);
+  f.fleet_reports(3, kT0 + 9 * kDay + kMinute, kT0 + 9 * kDay + kDay / 4, 0, kMinute);
+  EXPECT_EQ(f.evicted("meter"), 9) << "evicted once the tombstones were taken";
+  EXPECT_EQ(f.meters(), 3);
 }
 
 TEST(EntityEviction, APartitionReadBehindTheOthersLosesNothing) {

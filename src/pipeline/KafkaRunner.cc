@@ -573,11 +573,14 @@ void KafkaRunner::forget_background_cycle() {
   pending_models_[1].clear();
 }
 
+Processor::StateSink KafkaRunner::changelog_sink() {
+  return [this](uint64_t home, std::string_view key, const std::string_view* value) {
+    produce_state(changelog_topics_[home >> 32], static_cast<int32_t>(home & 0xffffffffu), key, value);
+  };
+}
+
 size_t KafkaRunner::write_entities(const std::vector<uint64_t>& homes) {
-  return processor_.checkpoint(
-      homes, false, [&](uint64_t home, std::string_view key, const std::string_view* value) {
-        produce_state(changelog_topics_[home >> 32], static_cast<int32_t>(home & 0xffffffffu), key, value);
-      });
+  return processor_.checkpoint(homes, false, changelog_sink());
 }
 
 void KafkaRunner::write_models(const std::vector<uint64_t>& homes, const std::string* saved) {
@@ -684,22 +687,31 @@ void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::time_point n
       break;
   }
   last_checkpoint_ = now;
-  if (changelog_listener_.failures > 0) {
+  const bool lost = changelog_listener_.failures > 0;
+  if (lost) {
     // Some of the previous cycle's writes did not arrive: its positions are no restore points, and every
-    // entity is written again in this one.
+    // entity (and tombstone) is written again in this one.
     metrics_.state().checkpoints_failed->Increment();
     spdlog::warn("state checkpoint failed ({} writes failed: {}); the entities are written again",
                  changelog_listener_.failures, changelog_listener_.last_error);
     processor_.mark_dirty(homes_);
     forget_background_cycle();
   } else {
+    // 1. Everything written so far arrived: the positions written last cycle are restore points, and the
+    // group may commit them; the tombstones need not be written again.
     processor_.tombstones_delivered();
-    // 1. The positions written last cycle arrived: they are restore points, and the group may commit them.
     for (const auto& [home, pos] : written_positions_)
       checkpointed_offsets_.push_back({processor_.topic_name(static_cast<size_t>(home >> 32)),
                                        static_cast<int32_t>(home & 0xffffffffu), pos.offset});
     written_positions_.clear();
-    // 2. The last cycle's entities arrived: its models, then its positions (after their state in each
+  }
+  // Failures counted from here on are of the writes below and the slices' (a synchronous refusal included).
+  changelog_listener_.failures = 0;
+  // 2. The tombstones of entities evicted since (and of those not known to have arrived): before the
+  // positions, so that a restore from those finds none of them.
+  processor_.checkpoint_tombstones(homes_, changelog_sink());
+  if (!lost) {
+    // 3. The last cycle's entities arrived: its models, then its positions (after their state in each
     // partition).
     write_models(homes_, pending_models_);  // empty (nothing to write) before the first cycle
     for (const auto& [home, pos] : pending_positions_) {
@@ -708,8 +720,7 @@ void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::time_point n
     }
     pending_positions_.clear();
   }
-  changelog_listener_.failures = 0;
-  // 3. This cycle: its models and positions now (written by the next cycle), its changed entities from now
+  // 4. This cycle: its models and positions now (written by the next cycle), its changed entities from now
   // on, in slices.
   bool kinds[2] = {false, false};
   for (const uint64_t home : homes_)
@@ -759,11 +770,7 @@ void KafkaRunner::continue_checkpoint_cycle(std::chrono::steady_clock::time_poin
     return;
   }
   cycle_last_slice_ = now;
-  const size_t written = processor_.checkpoint_slice(
-      homes_, *cycle_, now + slice_credit_,
-      [&](uint64_t home, std::string_view key, const std::string_view* value) {
-        produce_state(changelog_topics_[home >> 32], static_cast<int32_t>(home & 0xffffffffu), key, value);
-      });
+  const size_t written = processor_.checkpoint_slice(homes_, *cycle_, now + slice_credit_, changelog_sink());
   changelog_producer_->poll(0);
   // Counted per slice, not when the cycle ends: a cycle cut short by a synchronous checkpoint (revocation,
   // shutdown) has written its entities all the same (they were marked clean, so that one does not again).
@@ -833,7 +840,6 @@ void KafkaRunner::restore(std::vector<kafka::TopicPartition>& partitions) {
     // Latest value per key wins; a tombstone deletes. Reading the whole partition into a map first makes an
     // uncompacted log restore exactly as its compacted form would.
     std::unordered_map<std::string, std::string> latest;
-    std::unordered_map<std::string, bool> deleted;
     const auto n = changelog_reader_->read_all(
         topic, p.partition, static_cast<int>(std::min<int64_t>(left_ms, INT32_MAX)),
         [&](int64_t, std::string_view key, const std::string_view* value) {

@@ -137,6 +137,8 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   void continue_checkpoint_cycle(std::chrono::steady_clock::time_point now);
   // Changed entities of `homes`.
   size_t write_entities(const std::vector<uint64_t>& homes);
+  // Where Processor's checkpoints go: produce_state to the home's changelog partition.
+  Processor::StateSink changelog_sink();
   // Each kind's fleet models into its first home: saved[2] (an empty one is skipped), or the current ones.
   void write_models(const std::vector<uint64_t>& homes, const std::string* saved);
   // A partition's restore point: the next offset to process, and its event-time watermark at that offset

@@ -187,6 +187,7 @@ Processor::Processor(const config::Config& cfg, sinks::Metrics& metrics)
   }
   pending_.consumed.assign(decoders_.size(), 0);
   for (int b = 0; b < 3; ++b) band_gauges_[static_cast<size_t>(b)].attach(metrics.meters_by_risk_band(b));
+  tombstones_gauge_.attach(*metrics.state().tombstones_pending);
   for (KindRuntime* k : {&meters_, &infra_}) {
     k->entities_gauge.attach(metrics.active_entities(k->name));
     // Memory for tombstones no greater than for the entities they were (a key each), and at most 64k a kind
@@ -820,6 +821,7 @@ void Processor::evict_idle(KindRuntime& kind, uint32_t budget) {
   if (evicted > 0) {
     metrics_.entities_evicted(kind.name).Increment(static_cast<double>(evicted));
     kind.entities_gauge.set(static_cast<double>(kind.table.size()));
+    update_tombstones_gauge();
   }
 }
 

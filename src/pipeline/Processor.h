@@ -99,13 +99,13 @@ class Processor {
   // assignment, which drops entities, abandons the cycle; an entity erased within it (an evicted one) frees
   // an index that a new entity may take behind the cursor: that one is dirty, and the next cycle writes it.
   struct CheckpointCursor {
-    bool tombstones_written = false;  // the evicted entities' tombstones come first
-    size_t kind = 0;                  // 0 meters, 1 infra, 2 done
-    uint32_t index = 0;               // next entity index in that kind's table
+    size_t kind = 0;     // 0 meters, 1 infra, 2 done
+    uint32_t index = 0;  // next entity index in that kind's table
     bool done() const { return kind >= 2; }
   };
   // checkpoint(homes, false, fn) for the entities from `at` on, until all were visited or `deadline` passed
-  // (looked at every 32 entities); advances `at`. Returns how many were written.
+  // (looked at every 8 entities); advances `at`. Returns how many were written. No tombstones: see
+  // checkpoint_tombstones().
   size_t checkpoint_slice(std::span<const uint64_t> homes, CheckpointCursor& at,
                           std::chrono::steady_clock::time_point deadline, const StateSink& fn);
   // Restores one entity from a changelog record written by checkpoint(). False when the key or value is
@@ -116,8 +116,11 @@ class Processor {
   void mark_dirty(std::span<const uint64_t> homes);
   // Every changelog write handed out so far arrived: the tombstones among them are not handed out again.
   void tombstones_delivered();
-  // Tombstones waiting to be written or confirmed, both kinds (bounded: see kMaxTombstones).
+  // Tombstones waiting to be written or confirmed, both kinds (bounded: KindRuntime::max_tombstones each).
   size_t pending_tombstones() const;
+  // Hands fn the pending tombstones of `homes` (see checkpoint()) and no entity. KafkaRunner writes them
+  // before a cycle's positions, so that a restore from those positions finds none of them.
+  size_t checkpoint_tombstones(std::span<const uint64_t> homes, const StateSink& fn);
   // Forgets every entity homed on one of `homes` (their partitions went to another instance). Returns how
   // many.
   size_t drop(std::span<const uint64_t> homes);
@@ -244,11 +247,11 @@ class Processor {
   // Saves the entity, hands fn its changelog record and marks it clean.
   void write_entity(const KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
                     const StateSink& fn);
-  // Hands fn the kind's pending tombstones of wanted(home) homes, moving them to tombstones_sent, until
-  // done or past `deadline` (looked at every 8). True when none of those is left.
+  // Hands fn the kind's pending tombstones of wanted.contains(home) homes, moving them to tombstones_sent.
+  // Returns how many.
   template <class Wanted>
-  bool write_tombstones(KindRuntime& kind, const Wanted& wanted,
-                        std::chrono::steady_clock::time_point deadline, const StateSink& fn, size_t& written);
+  size_t write_tombstones(KindRuntime& kind, const Wanted& wanted, const StateSink& fn);
+  void update_tombstones_gauge();
   bool restore_entity(KindRuntime& kind, uint32_t idx, std::string_view bytes);
 
   v1::Alert& start_alert(const Context& c, std::string_view detector, std::string_view anomaly_type,
@@ -315,6 +318,7 @@ class Processor {
   std::vector<detectors::MissingReport> missing_;
   std::array<int64_t, 3> band_counts_{};
   std::array<sinks::GaugeShare, 3> band_gauges_;  // this Processor's part of meters_by_risk_band
+  sinks::GaugeShare tombstones_gauge_;            // its part of state_tombstones_pending
   uint64_t readings_since_missing_check_ = 0;
   uint32_t records_since_evict_ = 0;
   ingest::DecodedRecord decoded_;

@@ -160,36 +160,39 @@ void Processor::write_entity(const KindRuntime& kind, uint32_t idx, std::string_
 }
 
 template <class Wanted>
-bool Processor::write_tombstones(KindRuntime& kind, const Wanted& wanted,
-                                 std::chrono::steady_clock::time_point deadline, const StateSink& fn,
-                                 size_t& written) {
+size_t Processor::write_tombstones(KindRuntime& kind, const Wanted& wanted, const StateSink& fn) {
   auto& pending = kind.tombstones;
-  size_t looked = 0;
+  size_t written = 0;
   for (size_t i = 0; i < pending.size();) {
     if (!wanted.contains(pending[i].home)) {
       ++i;
       continue;
     }
-    if (++looked % 8 == 0 && std::chrono::steady_clock::now() >= deadline) return false;
     Tombstone t = std::move(pending[i]);
     pending[i] = std::move(pending.back());
     pending.pop_back();
-    // Back at the same home since it was evicted: its new state is dirty, and written instead (a tombstone
-    // would delete it if it came after). Back at another home, its old home's copy is still deleted.
+    // Back at the same home since it was evicted: its new state is dirty or already written, and a tombstone
+    // after it would delete it. Back at another home, its old home's copy is still deleted.
     const auto live = kind.table.find(std::string_view(t.key).substr(2));
     if (live && kind.table.at(*live).home == t.home) continue;
     fn(t.home, t.key, nullptr);
     ++written;
     kind.tombstones_sent.push_back(std::move(t));
   }
-  return true;
+  return written;
+}
+
+size_t Processor::checkpoint_tombstones(std::span<const uint64_t> homes, const StateSink& fn) {
+  const HomeSet wanted(homes);
+  const size_t written = write_tombstones(meters_, wanted, fn) + write_tombstones(infra_, wanted, fn);
+  update_tombstones_gauge();
+  return written;
 }
 
 size_t Processor::checkpoint(std::span<const uint64_t> homes, bool all, const StateSink& fn) {
+  size_t written = checkpoint_tombstones(homes, fn);
   const HomeSet wanted(homes);
-  size_t written = 0;
   for (KindRuntime* kind : {&meters_, &infra_}) {
-    write_tombstones(*kind, wanted, std::chrono::steady_clock::time_point::max(), fn, written);
     kind->table.for_each([&](uint32_t idx, std::string_view id, EntityState& st) {
       if ((!st.dirty && !all) || !wanted.contains(st.home)) return;
       write_entity(*kind, idx, id, st, fn);
@@ -204,11 +207,6 @@ size_t Processor::checkpoint_slice(std::span<const uint64_t> homes, CheckpointCu
   const HomeSet wanted(homes);
   KindRuntime* const kinds[2] = {&meters_, &infra_};
   size_t written = 0, visited = 0;
-  if (!at.tombstones_written) {
-    for (KindRuntime* kind : kinds)
-      if (!write_tombstones(*kind, wanted, deadline, fn, written)) return written;
-    at.tombstones_written = true;
-  }
   bool out_of_time = false;
   while (!at.done() && !out_of_time) {
     KindRuntime& kind = *kinds[at.kind];
@@ -281,6 +279,11 @@ void Processor::mark_dirty(std::span<const uint64_t> homes) {
 void Processor::tombstones_delivered() {
   meters_.tombstones_sent.clear();
   infra_.tombstones_sent.clear();
+  update_tombstones_gauge();
+}
+
+void Processor::update_tombstones_gauge() {
+  tombstones_gauge_.set(static_cast<double>(pending_tombstones()));
 }
 
 size_t Processor::pending_tombstones() const {
@@ -325,6 +328,7 @@ size_t Processor::drop_where(Pred&& gone_home) {
       std::erase_if(*list, [&](const Tombstone& t) { return gone_home(t.home); });
     kind->entities_gauge.set(static_cast<double>(kind->table.size()));
   }
+  update_tombstones_gauge();
   current_progress_ = nullptr;  // may point into an entry the caller erases
   return dropped;
 }

@@ -226,6 +226,14 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
            .Help("Duration of the latest restore (all partitions of one assignment).")
            .Register(r)
            .Add({});
+  state_.tombstones_pending =
+      &BuildGauge()
+           .Name("gridsentinel_state_tombstones_pending")
+           .Help(
+               "Changelog deletions of evicted entities not yet known to have arrived (at most "
+               "min(limits.max_entities, 65536) a kind and stream thread; at that, eviction waits).")
+           .Register(r)
+           .Add({});
   auto& wm = BuildGauge()
                  .Name("gridsentinel_event_time_watermark_seconds")
                  .Help("Newest event time processed, by input kind (Unix seconds).")

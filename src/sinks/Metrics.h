@@ -139,6 +139,7 @@ class Metrics {
     prometheus::Counter* restore_records;                      // ..._state_restore_records_total
     prometheus::Gauge* restoring_partitions;                   // ..._state_restoring_partitions
     prometheus::Gauge* last_restore_seconds;                   // ..._state_last_restore_duration_seconds
+    prometheus::Gauge* tombstones_pending;                     // ..._state_tombstones_pending
   };
   const State& state() const { return state_; }
   // Latest two-sample K-S test of a fleet feature: p-value and D. Labels: kind and configured feature names.

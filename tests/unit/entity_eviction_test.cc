@@ -4,6 +4,7 @@
 // again after a failed checkpoint, until one is known to have arrived.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -168,6 +169,36 @@ TEST(EntityEviction, AMeterBackBeforeTheCheckpointStartsAnewAndIsWrittenNotDelet
   EXPECT_EQ(log.count("m:retired"), 1u);
   EXPECT_EQ(f.meters(), 11);
   EXPECT_TRUE(f.out.reasons.empty());
+}
+
+TEST(EntityEviction, AMeterBackWithinASlicedCycleIsNotDeletedByTheNextOne) {
+  // KafkaRunner's background cycle: tombstones when it begins, then the entities in slices. A meter evicted
+  // after the tombstones were taken and back before the slices reached it has its new state written by this
+  // cycle; its tombstone, taken by the next cycle, would come after that state and delete it.
+  Fleet f("{features: {meter: {entity_ttl: 2d}}}");
+  Log log;
+  const auto to_log = [&](uint64_t, std::string_view k, const std::string_view* v) {
+    if (v)
+      log[std::string(k)] = *v;
+    else
+      log.erase(std::string(k));
+  };
+  f.meter("retired", kT0);
+  f.fleet_reports(10, kT0, kT0 + kStep);
+  f.checkpoint(log);
+  EXPECT_EQ(f.processor().checkpoint_tombstones(Fleet::kHomes, to_log), 0u);  // the cycle begins
+  f.fleet_reports(10, kT0 + 2 * kStep, kT0 + 4 * kDay);
+  ASSERT_EQ(f.evicted("meter"), 1);
+  f.meter("retired", kT0 + 4 * kDay + kStep);
+  pipeline::Processor::CheckpointCursor cursor;
+  while (!cursor.done())
+    f.processor().checkpoint_slice(Fleet::kHomes, cursor, std::chrono::steady_clock::time_point::max(),
+                                   to_log);
+  f.processor().tombstones_delivered();
+  ASSERT_EQ(log.count("m:retired"), 1u);
+  EXPECT_EQ(f.processor().checkpoint_tombstones(Fleet::kHomes, to_log), 0u);  // the next cycle begins
+  EXPECT_EQ(log.count("m:retired"), 1u) << "its new state was deleted";
+  EXPECT_EQ(f.processor().pending_tombstones(), 0u);
 }
 
 TEST(EntityEviction, ATombstoneLostWithItsCheckpointIsWrittenAgain) {

@@ -110,6 +110,8 @@ KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap
                                  ? cfg.kafka.producer_properties.at("compression.type")
                                  : "lz4";
     changelog_producer_ = std::make_unique<kafka::Producer>(sp, &changelog_listener_);
+    last_checkpoint_gauge_ = &metrics.last_checkpoint_timestamp(static_cast<uint32_t>(loop));
+    last_checkpoint_gauge_->SetToCurrentTime();  // the start: an instance that never checkpoints ages from it
     changelog_reader_ = std::make_unique<kafka::PartitionReader>(
         client_properties(cfg, bootstrap, cfg.kafka.consumer_properties, loop));
     spdlog::info("state changelog: {} (checkpoint every {} ms)", fmt::join(changelog_topics_, ", "),
@@ -565,8 +567,14 @@ void KafkaRunner::produce_state(const std::string& topic, int32_t partition, std
   }
 }
 
+void KafkaRunner::checkpoint_confirmed() {
+  metrics_.state().checkpoints_ok->Increment();
+  last_checkpoint_gauge_->SetToCurrentTime();
+}
+
 void KafkaRunner::forget_background_cycle() {
   cycle_.reset();
+  awaiting_confirmation_ = false;
   pending_positions_.clear();
   written_positions_.clear();
   pending_models_[0].clear();
@@ -616,7 +624,7 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
   const bool stopping = stop_ && stop_->load();
   drain(stopping ? 1'000 : 30'000);
   if (producer_->outstanding() > 0 || !backlog_.empty()) {
-    metrics_.state().checkpoints_failed->Increment();
+    metrics_.state().checkpoints_deferred->Increment();
     return false;
   }
   // A background cycle's writes still on their way: let them arrive; if any failed, its entities are written
@@ -651,7 +659,7 @@ bool KafkaRunner::checkpoint(const std::vector<uint64_t>& homes) {
     if (const auto it = positions_.find(home); it != positions_.end())
       checkpointed_offsets_.push_back({processor_.topic_name(static_cast<size_t>(home >> 32)),
                                        static_cast<int32_t>(home & 0xffffffffu), it->second});
-  metrics_.state().checkpoints_ok->Increment();
+  checkpoint_confirmed();
   metrics_.state().checkpointed_entities->Increment(static_cast<double>(entities));
   metrics_.state().checkpoint_bytes->Increment(static_cast<double>(checkpoint_bytes_));
   metrics_.state().checkpoint_seconds->Observe(secs);
@@ -681,7 +689,7 @@ void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::time_point n
       return;
     case Settled::kGaveUp:
       last_checkpoint_ = now;
-      metrics_.state().checkpoints_failed->Increment();
+      metrics_.state().checkpoints_deferred->Increment();
       return;
     case Settled::kYes:
       break;
@@ -700,6 +708,8 @@ void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::time_point n
     // 1. Everything written so far arrived: the positions written last cycle are restore points, and the
     // group may commit them; the tombstones need not be written again.
     processor_.tombstones_delivered();
+    if (awaiting_confirmation_) checkpoint_confirmed();
+    awaiting_confirmation_ = false;
     for (const auto& [home, pos] : written_positions_)
       checkpointed_offsets_.push_back({processor_.topic_name(static_cast<size_t>(home >> 32)),
                                        static_cast<int32_t>(home & 0xffffffffu), pos.offset});
@@ -708,9 +718,13 @@ void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::time_point n
   // Failures counted from here on are of the writes below and the slices' (a synchronous refusal included).
   changelog_listener_.failures = 0;
   // 2. The tombstones of entities evicted since (and of those not known to have arrived): before the
-  // positions, so that a restore from those finds none of them.
-  processor_.checkpoint_tombstones(homes_, changelog_sink());
-  if (!lost) {
+  // positions, so that a restore from those finds none of them. At most kMaxChangelogQueued a cycle (after
+  // a mass eviction, a long turn otherwise); while more wait, or one was refused at once, no positions are
+  // written (the next cycle's supersede them).
+  processor_.checkpoint_tombstones(homes_, changelog_sink(), kMaxChangelogQueued);
+  if (lost || changelog_listener_.failures > 0 || processor_.unwritten_tombstones() > 0) {
+    forget_background_cycle();
+  } else {
     // 3. The last cycle's entities arrived: its models, then its positions (after their state in each
     // partition).
     write_models(homes_, pending_models_);  // empty (nothing to write) before the first cycle
@@ -766,7 +780,7 @@ void KafkaRunner::continue_checkpoint_cycle(std::chrono::steady_clock::time_poin
   if (settled == Settled::kGaveUp) {
     forget_background_cycle();
     last_checkpoint_ = std::chrono::steady_clock::now();
-    metrics_.state().checkpoints_failed->Increment();
+    metrics_.state().checkpoints_deferred->Increment();
     return;
   }
   cycle_last_slice_ = now;
@@ -792,7 +806,7 @@ void KafkaRunner::continue_checkpoint_cycle(std::chrono::steady_clock::time_poin
   // less often meanwhile (more to reprocess after a crash, nothing lost).
   checkpoint_gap_ = std::max<std::chrono::steady_clock::duration>(
       std::chrono::milliseconds(cfg_.state.checkpoint_interval_ms), 9 * cycle_spent_);
-  metrics_.state().checkpoints_ok->Increment();
+  awaiting_confirmation_ = true;  // counted by the next cycle, once its writes are known to have arrived
   metrics_.state().checkpoint_seconds->Observe(secs);
   spdlog::debug("state checkpoint (background): {} entities, {} bytes, {:.3f} s of loop time",
                 cycle_entities_, cycle_bytes_, secs);

@@ -152,6 +152,8 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   }
   void write_position(uint64_t home, Position position);
   void forget_background_cycle();
+  // A checkpoint's writes all arrived: counted ok, and its time exported.
+  void checkpoint_confirmed();
   void restore(std::vector<kafka::TopicPartition>& partitions);
   // `value` nullptr: a tombstone (the key's state deleted).
   void produce_state(const std::string& topic, int32_t partition, std::string_view key,
@@ -207,6 +209,10 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   // The cycle whose entities are being written, slice by slice (none between cycles), its loop time so far,
   // entities and bytes written and the last turn it could write at.
   std::optional<Processor::CheckpointCursor> cycle_;
+  // A cycle wrote its last slice and the next one has not yet seen whether its writes arrived: that one
+  // counts it (ok or failed).
+  bool awaiting_confirmation_ = false;
+  prometheus::Gauge* last_checkpoint_gauge_ = nullptr;  // state_last_checkpoint_timestamp_seconds{thread}
   std::chrono::steady_clock::duration cycle_spent_{};
   size_t cycle_entities_ = 0;
   uint64_t cycle_bytes_ = 0;

@@ -118,9 +118,13 @@ class Processor {
   void tombstones_delivered();
   // Tombstones waiting to be written or confirmed, both kinds (bounded: KindRuntime::max_tombstones each).
   size_t pending_tombstones() const;
-  // Hands fn the pending tombstones of `homes` (see checkpoint()) and no entity. KafkaRunner writes them
-  // before a cycle's positions, so that a restore from those positions finds none of them.
-  size_t checkpoint_tombstones(std::span<const uint64_t> homes, const StateSink& fn);
+  // Hands fn the pending tombstones of `homes` (see checkpoint()), at most `limit`, and no entity.
+  // KafkaRunner writes them before a cycle's positions, so that a restore from those positions finds none
+  // of them.
+  size_t checkpoint_tombstones(std::span<const uint64_t> homes, const StateSink& fn,
+                               size_t limit = std::numeric_limits<size_t>::max());
+  // Tombstones not handed out yet (both kinds).
+  size_t unwritten_tombstones() const { return meters_.tombstones.size() + infra_.tombstones.size(); }
   // Forgets every entity homed on one of `homes` (their partitions went to another instance). Returns how
   // many.
   size_t drop(std::span<const uint64_t> homes);
@@ -247,10 +251,10 @@ class Processor {
   // Saves the entity, hands fn its changelog record and marks it clean.
   void write_entity(const KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
                     const StateSink& fn);
-  // Hands fn the kind's pending tombstones of wanted.contains(home) homes, moving them to tombstones_sent.
-  // Returns how many.
+  // Hands fn the kind's pending tombstones of wanted.contains(home) homes, at most `limit`, moving them to
+  // tombstones_sent. Returns how many.
   template <class Wanted>
-  size_t write_tombstones(KindRuntime& kind, const Wanted& wanted, const StateSink& fn);
+  size_t write_tombstones(KindRuntime& kind, const Wanted& wanted, const StateSink& fn, size_t limit);
   void update_tombstones_gauge();
   bool restore_entity(KindRuntime& kind, uint32_t idx, std::string_view bytes);
 

@@ -160,10 +160,11 @@ void Processor::write_entity(const KindRuntime& kind, uint32_t idx, std::string_
 }
 
 template <class Wanted>
-size_t Processor::write_tombstones(KindRuntime& kind, const Wanted& wanted, const StateSink& fn) {
+size_t Processor::write_tombstones(KindRuntime& kind, const Wanted& wanted, const StateSink& fn,
+                                   size_t limit) {
   auto& pending = kind.tombstones;
   size_t written = 0;
-  for (size_t i = 0; i < pending.size();) {
+  for (size_t i = 0; i < pending.size() && written < limit;) {
     if (!wanted.contains(pending[i].home)) {
       ++i;
       continue;
@@ -182,9 +183,10 @@ size_t Processor::write_tombstones(KindRuntime& kind, const Wanted& wanted, cons
   return written;
 }
 
-size_t Processor::checkpoint_tombstones(std::span<const uint64_t> homes, const StateSink& fn) {
+size_t Processor::checkpoint_tombstones(std::span<const uint64_t> homes, const StateSink& fn, size_t limit) {
   const HomeSet wanted(homes);
-  const size_t written = write_tombstones(meters_, wanted, fn) + write_tombstones(infra_, wanted, fn);
+  size_t written = write_tombstones(meters_, wanted, fn, limit);
+  written += write_tombstones(infra_, wanted, fn, limit - written);
   update_tombstones_gauge();
   return written;
 }

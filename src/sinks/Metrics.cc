@@ -173,10 +173,21 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
   commits_failed_ = &commits.Add({{"result", "failed"}});
   auto& checkpoints = BuildCounter()
                           .Name("gridsentinel_state_checkpoints_total")
-                          .Help("State checkpoints to the changelog topics, by result.")
+                          .Help(
+                              "State checkpoints to the changelog topics, by result: ok = every write "
+                              "arrived (its positions are restore points), failed = changelog writes failed, "
+                              "deferred = given up before writing (outputs not yet acknowledged).")
                           .Register(r);
   state_.checkpoints_ok = &checkpoints.Add({{"result", "ok"}});
   state_.checkpoints_failed = &checkpoints.Add({{"result", "failed"}});
+  state_.checkpoints_deferred = &checkpoints.Add({{"result", "deferred"}});
+  last_checkpoint_family_ =
+      &BuildGauge()
+           .Name("gridsentinel_state_last_checkpoint_timestamp_seconds")
+           .Help(
+               "When a stream thread's last state checkpoint was confirmed (Unix seconds; "
+               "its start time before the first). Only with the changelog on.")
+           .Register(r);
   state_.checkpointed_entities = &BuildCounter()
                                       .Name("gridsentinel_state_checkpointed_entities_total")
                                       .Help("Entity states written to the changelog topics.")
@@ -284,6 +295,10 @@ void HistogramBatch::flush() {
   std::fill(counts_.begin(), counts_.end(), 0.0);
   sum_ = 0;
   pending_ = false;
+}
+
+prometheus::Gauge& Metrics::last_checkpoint_timestamp(uint32_t thread) {
+  return last_checkpoint_family_->Add({{"thread", std::to_string(thread)}});  // Family::Add locks
 }
 
 prometheus::Gauge& Metrics::drift_p_value(const std::string& kind, const std::string& feature) {

@@ -130,18 +130,24 @@ class Metrics {
   prometheus::Counter& commits(bool ok) { return *(ok ? commits_ok_ : commits_failed_); }
   // State checkpoints to the changelog and restores from it.
   struct State {
-    prometheus::Counter *checkpoints_ok, *checkpoints_failed;  // gridsentinel_state_checkpoints_total{result}
-    prometheus::Counter* checkpointed_entities;                // ..._state_checkpointed_entities_total
-    prometheus::Counter* checkpoint_bytes;                     // ..._state_checkpoint_bytes_total
-    prometheus::Histogram* checkpoint_seconds;                 // ..._state_checkpoint_duration_seconds
-    prometheus::Counter* replayed_readings;                    // ..._state_replayed_readings_skipped_total
-    prometheus::Counter *restored_ok, *restored_refused;       // ..._state_restored_entities_total{result}
-    prometheus::Counter* restore_records;                      // ..._state_restore_records_total
-    prometheus::Gauge* restoring_partitions;                   // ..._state_restoring_partitions
-    prometheus::Gauge* last_restore_seconds;                   // ..._state_last_restore_duration_seconds
-    prometheus::Gauge* tombstones_pending;                     // ..._state_tombstones_pending
+    // gridsentinel_state_checkpoints_total{result}: ok = every write arrived (its positions are restore
+    // points), failed = changelog writes failed, deferred = given up before writing, the outputs of the
+    // records it would cover not acknowledged yet.
+    prometheus::Counter *checkpoints_ok, *checkpoints_failed, *checkpoints_deferred;
+    prometheus::Counter* checkpointed_entities;           // ..._state_checkpointed_entities_total
+    prometheus::Counter* checkpoint_bytes;                // ..._state_checkpoint_bytes_total
+    prometheus::Histogram* checkpoint_seconds;            // ..._state_checkpoint_duration_seconds
+    prometheus::Counter* replayed_readings;               // ..._state_replayed_readings_skipped_total
+    prometheus::Counter *restored_ok, *restored_refused;  // ..._state_restored_entities_total{result}
+    prometheus::Counter* restore_records;                 // ..._state_restore_records_total
+    prometheus::Gauge* restoring_partitions;              // ..._state_restoring_partitions
+    prometheus::Gauge* last_restore_seconds;              // ..._state_last_restore_duration_seconds
+    prometheus::Gauge* tombstones_pending;                // ..._state_tombstones_pending
   };
   const State& state() const { return state_; }
+  // When stream thread `thread`'s last checkpoint was confirmed (Unix seconds; set to the start time when the
+  // changelog is on, before the first). Series exist only with the changelog on.
+  prometheus::Gauge& last_checkpoint_timestamp(uint32_t thread);
   // Latest two-sample K-S test of a fleet feature: p-value and D. Labels: kind and configured feature names.
   prometheus::Gauge& drift_p_value(const std::string& kind, const std::string& feature);
   prometheus::Gauge& drift_statistic(const std::string& kind, const std::string& feature);
@@ -161,6 +167,7 @@ class Metrics {
   prometheus::Counter *readings_meter_, *readings_infra_;
   prometheus::Counter *duplicates_meter_, *duplicates_infra_;
   prometheus::Counter *evicted_meter_, *evicted_infra_;
+  prometheus::Family<prometheus::Gauge>* last_checkpoint_family_;
   std::array<prometheus::Counter*, static_cast<size_t>(ingest::DeadLetterReason::kCount)> dead_letters_{};
   prometheus::Family<prometheus::Counter>* alerts_family_;
   // (detector, anomaly_type, severity), looked up by string_views without building strings.

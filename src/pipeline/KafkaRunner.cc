@@ -722,7 +722,9 @@ void KafkaRunner::begin_checkpoint_cycle(std::chrono::steady_clock::time_point n
   // a mass eviction, a long turn otherwise); while more wait, or one was refused at once, no positions are
   // written (the next cycle's supersede them).
   processor_.checkpoint_tombstones(homes_, changelog_sink(), kMaxChangelogQueued);
-  if (lost || changelog_listener_.failures > 0 || processor_.unwritten_tombstones() > 0) {
+  cycle_wrote_positions_ =
+      !lost && changelog_listener_.failures == 0 && processor_.unwritten_tombstones() == 0;
+  if (!cycle_wrote_positions_) {
     forget_background_cycle();
   } else {
     // 3. The last cycle's entities arrived: its models, then its positions (after their state in each
@@ -806,7 +808,7 @@ void KafkaRunner::continue_checkpoint_cycle(std::chrono::steady_clock::time_poin
   // less often meanwhile (more to reprocess after a crash, nothing lost).
   checkpoint_gap_ = std::max<std::chrono::steady_clock::duration>(
       std::chrono::milliseconds(cfg_.state.checkpoint_interval_ms), 9 * cycle_spent_);
-  awaiting_confirmation_ = true;  // counted by the next cycle, once its writes are known to have arrived
+  awaiting_confirmation_ = cycle_wrote_positions_;  // counted by the next cycle, once its writes arrived
   metrics_.state().checkpoint_seconds->Observe(secs);
   spdlog::debug("state checkpoint (background): {} entities, {} bytes, {:.3f} s of loop time",
                 cycle_entities_, cycle_bytes_, secs);

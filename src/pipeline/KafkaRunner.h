@@ -209,8 +209,12 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   // The cycle whose entities are being written, slice by slice (none between cycles), its loop time so far,
   // entities and bytes written and the last turn it could write at.
   std::optional<Processor::CheckpointCursor> cycle_;
-  // A cycle wrote its last slice and the next one has not yet seen whether its writes arrived: that one
-  // counts it (ok or failed).
+  // Whether this cycle's begin wrote the previous cycle's positions (the stage is skipped while tombstones
+  // wait): only such a cycle can be confirmed, so that `ok` means restore points moved.
+  bool cycle_wrote_positions_ = false;
+  // A cycle that wrote positions wrote its last slice, and the next one has not yet seen whether its writes
+  // arrived: that one counts it ok (failed writes count failed whatever the cycle; a synchronous checkpoint
+  // supersedes it).
   bool awaiting_confirmation_ = false;
   prometheus::Gauge* last_checkpoint_gauge_ = nullptr;  // state_last_checkpoint_timestamp_seconds{thread}
   std::chrono::steady_clock::duration cycle_spent_{};

@@ -176,7 +176,7 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
                           .Help(
                               "State checkpoints to the changelog topics, by result: ok = every write "
                               "arrived (its positions are restore points), failed = changelog writes failed, "
-                              "deferred = given up before writing (outputs not yet acknowledged).")
+                              "deferred = given up, outputs not acknowledged yet.")
                           .Register(r);
   state_.checkpoints_ok = &checkpoints.Add({{"result", "ok"}});
   state_.checkpoints_failed = &checkpoints.Add({{"result", "failed"}});

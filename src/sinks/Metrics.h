@@ -131,8 +131,8 @@ class Metrics {
   // State checkpoints to the changelog and restores from it.
   struct State {
     // gridsentinel_state_checkpoints_total{result}: ok = every write arrived (its positions are restore
-    // points), failed = changelog writes failed, deferred = given up before writing, the outputs of the
-    // records it would cover not acknowledged yet.
+    // points), failed = changelog writes failed, deferred = given up because the outputs of the records it
+    // would cover were not acknowledged yet.
     prometheus::Counter *checkpoints_ok, *checkpoints_failed, *checkpoints_deferred;
     prometheus::Counter* checkpointed_entities;           // ..._state_checkpointed_entities_total
     prometheus::Counter* checkpoint_bytes;                // ..._state_checkpoint_bytes_total

@@ -366,6 +366,17 @@ void produce_outage_longer_than_max_poll_interval(bool changelog) {
   gs.probe("/healthz", &status);
   EXPECT_EQ(status, 200) << "still live: a restart cannot make the broker take the outputs";
   EXPECT_LT(consumed_during, static_cast<double>(input.size()));
+  // With the changelog: no checkpoint is confirmed while the outputs wait (the state would cover records
+  // whose outputs may be lost), so the thread's checkpoint time stays at its start and ages.
+  const std::string kCheckpointTime = "gridsentinel_state_last_checkpoint_timestamp_seconds{thread=\"0\"}";
+  const std::string kCheckpointsOk = "gridsentinel_state_checkpoints_total{result=\"ok\"}";
+  const double checkpoint_time_during = testing::metric_value(during, kCheckpointTime);
+  if (changelog) {
+    EXPECT_EQ(testing::metric_value(during, kCheckpointsOk), 0);
+    EXPECT_GT(checkpoint_time_during, 0) << "exported from the start";
+  } else {
+    EXPECT_EQ(checkpoint_time_during, -1) << "no series without the changelog";
+  }
   cluster->clear_request_errors(kProduce);
 
   const auto t1 = Clock::now();
@@ -387,6 +398,15 @@ void produce_outage_longer_than_max_poll_interval(bool changelog) {
   EXPECT_EQ(testing::metric_value(after, "gridsentinel_paused_partitions"), 0) << "resumed after the outage";
   EXPECT_EQ(gs.probe("/readyz", &status), "ok\n");
   EXPECT_EQ(status, 200) << "ready again once resumed";
+  if (changelog) {  // checkpoints are confirmed again
+    const auto t2 = Clock::now();
+    while (testing::metric_value(gs.scrape(), kCheckpointsOk) < 1 &&
+           Clock::now() - t2 < std::chrono::seconds(30))
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const std::string later = gs.scrape();
+    EXPECT_GE(testing::metric_value(later, kCheckpointsOk), 1);
+    EXPECT_GT(testing::metric_value(later, kCheckpointTime), checkpoint_time_during);
+  }
   EXPECT_EQ(gs.stop(), 0);
   expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead), input, expected_dead);
 }

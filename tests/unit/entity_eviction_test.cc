@@ -117,6 +117,16 @@ class Fleet {
   int64_t wall_ms_ = 0;
 };
 
+// A meter reports once, beside ten that go on; a checkpoint writes it; four days later it is evicted.
+void checkpoint_then_retire(Fleet& f, Log& log) {
+  f.meter("retired", kT0);
+  f.fleet_reports(10, kT0, kT0 + kStep);
+  f.checkpoint(log);
+  ASSERT_EQ(log.count("m:retired"), 1u);
+  f.fleet_reports(10, kT0 + 2 * kStep, kT0 + 4 * kDay);
+  ASSERT_EQ(f.evicted("meter"), 1);
+}
+
 TEST(EntityEviction, WithoutTheChangelogAnIdleMeterIsErasedAndStartsColdWhenItReturns) {
   Fleet f("{state: {changelog: false}, features: {meter: {entity_ttl: 2d}}}");
   f.meter("retired", kT0);
@@ -137,12 +147,7 @@ TEST(EntityEviction, WithoutTheChangelogAnIdleMeterIsErasedAndStartsColdWhenItRe
 TEST(EntityEviction, WithTheChangelogTheNextCheckpointDeletesItsState) {
   Fleet f("{features: {meter: {entity_ttl: 2d}}}");
   Log log;
-  f.meter("retired", kT0);
-  f.fleet_reports(10, kT0, kT0 + kStep);
-  f.checkpoint(log);
-  ASSERT_EQ(log.count("m:retired"), 1u);
-  f.fleet_reports(10, kT0 + 2 * kStep, kT0 + 4 * kDay);
-  EXPECT_EQ(f.evicted("meter"), 1);
+  checkpoint_then_retire(f, log);
   EXPECT_EQ(f.banded_meters(), 10);
   EXPECT_EQ(f.meters(), 10) << "erased at once; only its tombstone waits";
   EXPECT_EQ(f.processor().pending_tombstones(), 1u);
@@ -204,11 +209,7 @@ TEST(EntityEviction, AMeterBackWithinASlicedCycleIsNotDeletedByTheNextOne) {
 TEST(EntityEviction, ATombstoneLostWithItsCheckpointIsWrittenAgain) {
   Fleet f("{features: {meter: {entity_ttl: 2d}}}");
   Log log;
-  f.meter("retired", kT0);
-  f.fleet_reports(10, kT0, kT0 + kStep);
-  f.checkpoint(log);
-  f.fleet_reports(10, kT0 + 2 * kStep, kT0 + 4 * kDay);
-  ASSERT_EQ(f.evicted("meter"), 1);
+  checkpoint_then_retire(f, log);
   EXPECT_EQ(f.checkpoint(log, /*arrives=*/false), 1);
   ASSERT_EQ(log.count("m:retired"), 1u) << "the failed checkpoint deleted nothing";
   EXPECT_EQ(f.checkpoint(log), 1) << "its tombstone again";

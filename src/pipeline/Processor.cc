@@ -807,9 +807,9 @@ void Processor::evict_idle(KindRuntime& kind, uint32_t budget) {
             count_band(st.risk.band, -1);
           }
           if (changelog) {
-            std::string key(meter ? "m:" : "i:");
-            key += id;
-            kind.tombstones.push_back({st.home, std::move(key)});
+            Tombstone t{st.home, {}};
+            changelog_key(kind, id, t.key);
+            kind.tombstones.push_back(std::move(t));
           }
           kind.table.erase(idx);  // `st` and `id` are not used after this
           if (!tombstone_room()) return false;

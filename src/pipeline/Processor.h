@@ -248,6 +248,11 @@ class Processor {
   void emit_finding(const Context& c, const detectors::Finding& f);
   EntityState make_state(const KindRuntime& kind) const;
   void save_entity(const KindRuntime& kind, uint32_t idx, std::string& out) const;
+  // The entity's changelog key ("m:<id>" or "i:<id>", see ProcessorState.cc) into `out`.
+  static void changelog_key(const KindRuntime& kind, std::string_view id, std::string& out);
+  // Moves the tombstones of `from` whose home wanted.contains() out (order not kept), each to take(t).
+  template <class Wanted, class Take>
+  static void take_tombstones(std::vector<Tombstone>& from, const Wanted& wanted, Take&& take);
   // Saves the entity, hands fn its changelog record and marks it clean.
   void write_entity(const KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
                     const StateSink& fn);

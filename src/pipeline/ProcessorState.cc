@@ -149,37 +149,48 @@ class HomeSet {
 
 void Processor::write_entity(const KindRuntime& kind, uint32_t idx, std::string_view id, EntityState& st,
                              const StateSink& fn) {
-  scratch_.clear();
-  scratch_ += kind.input_kind == config::InputKind::kMeter ? 'm' : 'i';
-  scratch_ += ':';
-  scratch_ += id;
+  changelog_key(kind, id, scratch_);
   save_entity(kind, idx, state_buffer_);
   const std::string_view value = state_buffer_;
   fn(st.home, scratch_, &value);
   st.dirty = false;
 }
 
-template <class Wanted>
-size_t Processor::write_tombstones(KindRuntime& kind, const Wanted& wanted, const StateSink& fn,
-                                   size_t limit) {
-  auto& pending = kind.tombstones;
-  size_t written = 0;
-  for (size_t i = 0; i < pending.size() && written < limit;) {
-    if (!wanted.contains(pending[i].home)) {
+void Processor::changelog_key(const KindRuntime& kind, std::string_view id, std::string& out) {
+  out.clear();
+  out += kind.input_kind == config::InputKind::kMeter ? 'm' : 'i';
+  out += ':';
+  out += id;
+}
+
+template <class Wanted, class Take>
+void Processor::take_tombstones(std::vector<Tombstone>& from, const Wanted& wanted, Take&& take) {
+  for (size_t i = 0; i < from.size();) {
+    if (!wanted.contains(from[i].home)) {
       ++i;
       continue;
     }
-    Tombstone t = std::move(pending[i]);
-    pending[i] = std::move(pending.back());
-    pending.pop_back();
+    Tombstone t = std::move(from[i]);
+    from[i] = std::move(from.back());
+    from.pop_back();
+    if (!take(std::move(t))) return;
+  }
+}
+
+template <class Wanted>
+size_t Processor::write_tombstones(KindRuntime& kind, const Wanted& wanted, const StateSink& fn,
+                                   size_t limit) {
+  size_t written = 0;
+  if (limit == 0) return 0;
+  take_tombstones(kind.tombstones, wanted, [&](Tombstone t) {
     // Back at the same home since it was evicted: its new state is dirty or already written, and a tombstone
     // after it would delete it. Back at another home, its old home's copy is still deleted.
     const auto live = kind.table.find(std::string_view(t.key).substr(2));
-    if (live && kind.table.at(*live).home == t.home) continue;
+    if (live && kind.table.at(*live).home == t.home) return true;
     fn(t.home, t.key, nullptr);
-    ++written;
     kind.tombstones_sent.push_back(std::move(t));
-  }
+    return ++written < limit;
+  });
   return written;
 }
 
@@ -265,16 +276,10 @@ void Processor::mark_dirty(std::span<const uint64_t> homes) {
     });
     // Their tombstones may not have arrived either: handed out again (one that did arrives twice,
     // harmlessly).
-    auto& sent = kind->tombstones_sent;
-    for (size_t i = 0; i < sent.size();) {
-      if (!wanted.contains(sent[i].home)) {
-        ++i;
-        continue;
-      }
-      kind->tombstones.push_back(std::move(sent[i]));
-      sent[i] = std::move(sent.back());
-      sent.pop_back();
-    }
+    take_tombstones(kind->tombstones_sent, wanted, [&](Tombstone t) {
+      kind->tombstones.push_back(std::move(t));
+      return true;
+    });
   }
 }
 

@@ -85,13 +85,16 @@ struct Outcome {
   size_t expected_alerts = 0, missing_alerts = 0, alert_records = 0, duplicate_alerts = 0;
   size_t dead_letters_unique = 0;
   int64_t committed = 0;
+  uint64_t alerts_acked = 0;         // alerts the runner saw acknowledged (every alert, not only per-entity)
+  std::vector<std::string> missing;  // the missing ones, described (entity, detector, type, event time)
 };
 
 Outcome check_outputs(const std::string& bootstrap, const config::Config& cfg,
                       const std::vector<InputRecord>& input, const std::set<std::string>& expected,
-                      size_t expected_dead) {
+                      size_t expected_dead, uint64_t alerts_acked) {
   Outcome o;
   o.expected_alerts = expected.size();
+  o.alerts_acked = alerts_acked;
   o.committed = testing::wait_committed(bootstrap, cfg.kafka.group_id, {kInput}, kPartitions,
                                         static_cast<int64_t>(input.size()), std::chrono::seconds(30));
   std::set<std::string> seen;
@@ -110,6 +113,14 @@ Outcome check_outputs(const std::string& bootstrap, const config::Config& cfg,
   for (const auto& a : alerts)
     if (!ids.insert(a.alert_id()).second) ++o.duplicate_alerts;
   for (const auto& id : expected) o.missing_alerts += ids.count(id) ? 0 : 1;
+  if (o.missing_alerts > 0) {  // what is missing, to tell a lost output from a different detection
+    std::map<std::string, v1::Alert> by_id;
+    testing::expected_alert_ids(cfg, input, nullptr, &by_id);
+    for (const auto& [id, a] : by_id)
+      if (!ids.count(id))
+        o.missing.push_back(a.entity_id() + " " + a.detector() + "/" + a.anomaly_type() + " at " +
+                            std::to_string(a.event_time_ms()));
+  }
   std::set<std::pair<int, int64_t>> dead;
   testing::consume_until(
       bootstrap, cfg.topics.dead_letter,
@@ -128,17 +139,52 @@ Outcome check_outputs(const std::string& bootstrap, const config::Config& cfg,
 
 void expect_nothing_lost(const Outcome& o, const std::vector<InputRecord>& input, size_t expected_dead) {
   EXPECT_EQ(o.missing_alerts, 0u) << "of " << o.expected_alerts << " expected alerts";
+  for (const auto& m : o.missing) std::cout << "missing alert: " << m << "\n";
   EXPECT_EQ(o.dead_letters_unique, expected_dead);
   EXPECT_EQ(o.committed, static_cast<int64_t>(input.size())) << "every input offset committed";
   std::cout << "alerts expected " << o.expected_alerts << ", missing " << o.missing_alerts
             << ", alert records " << o.alert_records << " (" << o.duplicate_alerts
-            << " redelivered duplicates); dead letters " << o.dead_letters_unique << "/" << expected_dead
-            << "; committed " << o.committed << "/" << input.size() << "\n";
+            << " redelivered duplicates; " << o.alerts_acked
+            << " acknowledged to gridsentinel); dead letters " << o.dead_letters_unique << "/"
+            << expected_dead << "; committed " << o.committed << "/" << input.size() << "\n";
 }
 
 void send_range(testing::CountingProducer& in, const std::vector<InputRecord>& input, size_t from,
                 size_t to) {
   for (size_t i = from; i < to; ++i) in.send(input[i].topic, input[i].key, input[i].value);
+}
+
+// The premise of the tests that inject Produce errors (see kOneRequestInFlight): with one request in flight
+// the mock broker keeps every message it acknowledged, whenever the injected errors stop. Rounds of 500
+// messages in batches of 10, two NOT_ENOUGH_REPLICAS per round (an even count is the pattern that lost
+// messages with 5 in flight). The default of 5 in flight is run first and printed, not asserted: whether it
+// loses depends on timing.
+TEST(FaultInjection, InjectedProduceErrorsLoseNothingOnTheMockWithOneRequestInFlight) {
+  const auto run = [](const kafka::Properties& in_flight, const std::string& topic) {
+    auto cluster = std::make_unique<kafka::MockCluster>(1);
+    cluster->create_topic(topic, 1);
+    kafka::Properties props = {{"linger.ms", "0"}, {"batch.num.messages", "10"}};
+    props.insert(in_flight.begin(), in_flight.end());
+    testing::CountingProducer out(cluster->bootstrap_servers(), props);
+    for (int round = 0; round < 10; ++round) {
+      cluster->push_request_errors(kProduce, {kNotEnoughReplicas, kNotEnoughReplicas});
+      for (int i = 0; i < 500; ++i) out.send_to(topic, 0, "k", std::to_string(round * 500 + i));
+      EXPECT_TRUE(out.flush()) << "every message reported delivered";
+    }
+    const auto on_topic = testing::consume_until(
+        cluster->bootstrap_servers(), topic,
+        [&](const std::vector<testing::OwnedRecord>& recs) { return recs.size() >= out.delivered(); },
+        std::chrono::seconds(10));
+    return std::pair{out.delivered(), on_topic.size()};
+  };
+  const auto [acked5, written5] = run({}, "five-in-flight");
+  std::cout << "FIGURES 5 requests in flight: " << acked5 << " acknowledged, " << written5
+            << " on the topic\n";
+  const auto [acked1, written1] = run(testing::kOneRequestInFlight, "one-in-flight");
+  std::cout << "FIGURES 1 request in flight: " << acked1 << " acknowledged, " << written1
+            << " on the topic\n";
+  EXPECT_EQ(acked1, 5000u);
+  EXPECT_EQ(written1, acked1) << "an acknowledged message missing from the log";
 }
 
 TEST(FaultInjection, BrokerDownMidRunLosesNothingAndResumes) {
@@ -220,20 +266,24 @@ TEST(FaultInjection, BrokerDownMidRunLosesNothingAndResumes) {
   // with the machine's load, so the bound asserted here is generous and the figure is printed.
   EXPECT_LE(consume_resumed, 10.0);  // measured 0.1-1.7 s; generous for loaded CI machines
   EXPECT_EQ(gs.stop(), 0);
-  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead), input, expected_dead);
+  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead, gs.alerts_acked()), input,
+                      expected_dead);
 }
 
 TEST(FaultInjection, RequestErrorsOnProduceFetchCommitAndASlowBrokerLoseNothing) {
   auto cluster = make_cluster();
   const std::string bootstrap = cluster->bootstrap_servers();
-  const auto cfg = fault_config("gs-fault-errors");
+  auto cfg = fault_config("gs-fault-errors");
+  // Produce errors are injected below: see kOneRequestInFlight (the mock broker's idempotence gap).
+  cfg.kafka.producer_properties.insert(testing::kOneRequestInFlight.begin(),
+                                       testing::kOneRequestInFlight.end());
   const auto input = workload(30, 4 * 96, 12, 1000);
   size_t expected_dead = 0;
   const auto expected = testing::expected_alert_ids(cfg, input, &expected_dead);
   ASSERT_GE(expected.size(), 10u);
   const size_t quarter = input.size() / 4;
 
-  testing::CountingProducer in(bootstrap);
+  testing::CountingProducer in(bootstrap, testing::kOneRequestInFlight);
   testing::RunnerThread gs(cfg, bootstrap);
   send_range(in, input, 0, quarter);
   ASSERT_TRUE(in.flush());
@@ -281,7 +331,8 @@ TEST(FaultInjection, RequestErrorsOnProduceFetchCommitAndASlowBrokerLoseNothing)
             << testing::metric_value(scrape, "gridsentinel_producer_errors_total{kind=\"delivery_failed\"}")
             << "\n";
   EXPECT_EQ(gs.stop(), 0);
-  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead), input, expected_dead);
+  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead, gs.alerts_acked()), input,
+                      expected_dead);
 }
 
 TEST(FaultInjection, TinyProducerQueueAppliesBackpressureAndLosesNothing) {
@@ -312,7 +363,8 @@ TEST(FaultInjection, TinyProducerQueueAppliesBackpressureAndLosesNothing) {
             << "); queue-full waits " << queue_full << "\n";
   EXPECT_GT(queue_full, 0) << "the tiny queue must have filled (backpressure path exercised)";
   EXPECT_EQ(gs.stop(), 0);
-  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead), input, expected_dead);
+  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead, gs.alerts_acked()), input,
+                      expected_dead);
 }
 
 // An output topic the broker will not take writes for longer than max.poll.interval.ms: the loop waits for
@@ -330,6 +382,9 @@ void produce_outage_longer_than_max_poll_interval(bool changelog) {
     cluster->create_topic(cfg.state.changelog_for(cfg.kafka.group_id, kInput), kPartitions);
   }
   cfg.limits.max_inflight_records = 100;
+  // See kOneRequestInFlight: without it the mock broker drops outputs when the injected errors stop.
+  cfg.kafka.producer_properties.insert(testing::kOneRequestInFlight.begin(),
+                                       testing::kOneRequestInFlight.end());
   cfg.kafka.consumer_properties["session.timeout.ms"] = "6000";
   cfg.kafka.consumer_properties["max.poll.interval.ms"] = "7000";
   // A dead letter every 20 records: records with outputs from the start. More records than one poll takes
@@ -408,7 +463,8 @@ void produce_outage_longer_than_max_poll_interval(bool changelog) {
     EXPECT_GT(testing::metric_value(later, kCheckpointTime), checkpoint_time_during);
   }
   EXPECT_EQ(gs.stop(), 0);
-  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead), input, expected_dead);
+  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead, gs.alerts_acked()), input,
+                      expected_dead);
 }
 
 TEST(FaultInjection, AProduceOutageLongerThanMaxPollIntervalKeepsTheGroupAndLosesNothing) {

@@ -227,6 +227,12 @@ void Consumer::close() {
   impl_->closed = true;
 }
 
+std::string Consumer::fatal_error() const {
+  std::string reason;
+  if (impl_->consumer->fatal_error(reason) == RdKafka::ERR_NO_ERROR) return {};
+  return reason.empty() ? "fatal error" : reason;
+}
+
 // ----------------------------------------------------------------------------------------------------
 // Producer
 
@@ -271,7 +277,15 @@ Producer::Producer(const Properties& props, Listener* listener) : impl_(std::mak
 }
 
 Producer::~Producer() {
-  if (impl_ && impl_->producer) impl_->producer->flush(10'000);
+  if (!impl_ || !impl_->producer) return;
+  // A fatal producer sends nothing more, and retried messages of its last requests would hold a flush for its
+  // whole timeout: purged instead (their delivery reports say they failed; nothing waits for them).
+  if (!fatal_error().empty()) {
+    impl_->producer->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+    impl_->producer->flush(1'000);
+    return;
+  }
+  impl_->producer->flush(10'000);
 }
 
 Producer::Status Producer::produce(const std::string& topic, std::string_view key, std::string_view value,
@@ -311,6 +325,11 @@ bool Producer::flush(int timeout_ms) {
 }
 int Producer::outstanding() const {
   return impl_->producer->outq_len();
+}
+std::string Producer::fatal_error() const {
+  std::string reason;
+  if (impl_->producer->fatal_error(reason) == RdKafka::ERR_NO_ERROR) return {};
+  return reason.empty() ? "fatal error" : reason;
 }
 
 // ----------------------------------------------------------------------------------------------------

@@ -78,6 +78,9 @@ class Consumer {
   bool resume(const std::vector<TopicPartition>& partitions);
   // Leaves the group cleanly (final rebalance callbacks run). Idempotent; the destructor calls it.
   void close();
+  // The client's fatal error (e.g. fenced as a static member), empty while there is none. A client with a
+  // fatal error never recovers: it must be destroyed and created anew.
+  std::string fatal_error() const;
 
  private:
   struct Impl;
@@ -117,6 +120,11 @@ class Producer {
   // Waits for every queued message to be delivered or fail. Returns false on timeout.
   bool flush(int timeout_ms);
   int outstanding() const;
+  // The client's fatal error, empty while there is none: the idempotent producer raises one when it can no
+  // longer guarantee order and no duplicates (a sequence desynchronization with the broker, an unknown
+  // producer id after retries). Queued messages then fail and every produce() fails: the producer never
+  // recovers and must be destroyed and created anew.
+  std::string fatal_error() const;
 
  private:
   struct Impl;

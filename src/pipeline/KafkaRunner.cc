@@ -190,14 +190,18 @@ void KafkaRunner::on_revoked(const std::vector<kafka::TopicPartition>& partition
   // partition comes back paused in a later assignment (the next wait pauses the new one again).
   if (paused_) resume_consumption();
   // Everything derived from the revoked partitions must be acknowledged, checkpointed and committed before
-  // another instance takes them over, or it would reprocess (duplicates) more than necessary.
-  drain(30'000);
+  // another instance takes them over, or it would reprocess (duplicates) more than necessary. After a fatal
+  // client error nothing more will be acknowledged: what is committable is committed, nothing waited for
+  // (the error may have come in the poll that serves this revocation: run() ends the thread after it).
+  if (!fatal_client_error().empty()) fatal_ = true;
+  if (!fatal_) drain(30'000);
   store_offsets();
   if (changelog_producer_) {
-    checkpoint(homes_);
+    if (!fatal_) checkpoint(homes_);
     store_offsets();
     const size_t dropped = processor_.drop(homes_);
-    spdlog::info("revoked: {} entities checkpointed and released", dropped);
+    spdlog::info("revoked: {} entities {}", dropped,
+                 fatal_ ? "released, not checkpointed (a fatal client error)" : "checkpointed and released");
   }
   commit();
   for (const auto& p : partitions) tracker_.revoke(p.topic, p.partition);
@@ -379,7 +383,9 @@ void KafkaRunner::store_offsets() {
 
 void KafkaRunner::drain(int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while ((producer_->outstanding() > 0 || !backlog_.empty()) && std::chrono::steady_clock::now() < deadline)
+  // A fatal producer never delivers its backlog: not waited for (run() ends the thread on the next turn).
+  while ((producer_->outstanding() > 0 || !backlog_.empty()) && std::chrono::steady_clock::now() < deadline &&
+         producer_->fatal_error().empty())
     serve_producer(50);
   if (producer_->outstanding() > 0 || !backlog_.empty())
     spdlog::warn(
@@ -469,6 +475,30 @@ void KafkaRunner::pause_consumption() {
       assignment_.size());
 }
 
+std::string KafkaRunner::fatal_client_error() const {
+  if (std::string e = producer_->fatal_error(); !e.empty()) return "output producer: " + e;
+  if (changelog_producer_)
+    if (std::string e = changelog_producer_->fatal_error(); !e.empty()) return "changelog producer: " + e;
+  if (std::string e = consumer_->fatal_error(); !e.empty()) return "consumer: " + e;
+  return {};
+}
+
+int KafkaRunner::stop_on_fatal(const std::string& what) {
+  fatal_ = true;
+  spdlog::critical(
+      "{}: a fatal Kafka client error, from which the client cannot recover; stopping (exit code {}). "
+      "Offsets are committed only up to records whose outputs were all acknowledged (none when the consumer "
+      "is the fatal one: it can neither commit nor leave the group): the partitions' next owner, or this "
+      "instance restarted, processes the rest again",
+      what, kExitKafkaFatal);
+  if (health_) health_->stopping.store(true);
+  store_offsets();
+  commit();
+  consumer_->close();  // on_revoked waits for nothing now (fatal_)
+  flush_metrics();
+  return kExitKafkaFatal;
+}
+
 void KafkaRunner::resume_consumption() {
   set_paused(false);
   if (assignment_.empty()) return;
@@ -508,6 +538,7 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
     wall_minus_mono_us_ = wall_us() - now_ns / 1000;
     if (!records.empty()) process_records(records, wall_ms(), now_ns);
     serve_producer(0);
+    if (const std::string fatal = fatal_client_error(); !fatal.empty()) return stop_on_fatal(fatal);
     store_offsets();
     flush_metrics();
     if (changelog_producer_) {
@@ -524,6 +555,7 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
       inflight_gauge_.set(static_cast<double>(tracker_.inflight()));
     }
   }
+  if (const std::string fatal = fatal_client_error(); !fatal.empty()) return stop_on_fatal(fatal);
   if (health_) health_->stopping.store(true);
   spdlog::info("stopping: delivering queued outputs and committing offsets");
   drain(6'000);  // leaves the final checkpoint, commit and close time before main's 9 s shutdown deadline

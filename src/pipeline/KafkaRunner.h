@@ -77,6 +77,12 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   // kExitChangelogTooSmall at once when an assigned input partition has no changelog partition to checkpoint
   // to (a deployment error, as Kafka Streams treats it: its offsets could never be committed).
   static constexpr int kExitChangelogTooSmall = 4;
+  // kExitKafkaFatal when one of its Kafka clients raises a fatal error (kafka::Producer::fatal_error): such a
+  // client never recovers, so the runner commits what is committable (records whose outputs were all
+  // acknowledged; with the changelog, the last confirmed checkpoint), leaves the group and ends; the next
+  // owner of its partitions processes the rest again (at least once, as after a crash). Restarting the
+  // process creates new clients.
+  static constexpr int kExitKafkaFatal = 6;
   int run(const std::atomic<bool>& stop);
 
   // Consumer::Listener
@@ -106,6 +112,10 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   // Lasting backpressure (see above): pauses or resumes every assigned partition.
   void pause_consumption();
   void resume_consumption();
+  // "<client>: <reason>" of the first of this runner's Kafka clients with a fatal error, or empty.
+  std::string fatal_client_error() const;
+  // Ends the run after a fatal client error (kExitKafkaFatal).
+  int stop_on_fatal(const std::string& what);
   // paused_, its gauge and the health state's paused_since_ms (readiness).
   void set_paused(bool paused);
   // Serves delivery reports (waiting up to `timeout_ms`), then hands the backlog to the producer.
@@ -191,6 +201,7 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   static constexpr std::chrono::steady_clock::duration kPauseAfter = std::chrono::seconds(1);
   std::optional<std::chrono::steady_clock::time_point> waiting_since_;
   bool paused_ = false;
+  bool fatal_ = false;  // a client's fatal error: nothing more is waited for (stop_on_fatal)
   std::map<uint64_t, int64_t> positions_;  // next offset to process, per assigned home
   int64_t wall_minus_mono_us_ = 0;         // system_clock - steady_clock, refreshed every loop turn
   uint64_t produce_calls_ = 0;             // outputs handed to the producer, ever

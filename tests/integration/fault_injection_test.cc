@@ -35,7 +35,7 @@ const char* const kInput = "meter-readings";
 // Kafka API keys and error codes used below (Kafka protocol).
 constexpr int16_t kProduce = 0, kFetch = 1, kOffsetCommit = 8;
 constexpr int kNotLeader = 6, kRequestTimedOut = 7, kCoordinatorNotAvailable = 15, kNotCoordinator = 16,
-              kNotEnoughReplicas = 19, kLeaderNotAvailable = 5;
+              kNotEnoughReplicas = 19, kLeaderNotAvailable = 5, kOutOfOrderSequenceNumber = 45;
 
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
@@ -490,6 +490,60 @@ TEST(FaultInjection, AProduceOutageLongerThanMaxPollIntervalKeepsTheGroupAndLose
 
 TEST(FaultInjection, AProduceOutageLongerThanMaxPollIntervalKeepsTheGroupWithTheChangelogOn) {
   produce_outage_longer_than_max_poll_interval(true);
+}
+
+// A fatal error of the idempotent producer: librdkafka raises one when the request at the head of a
+// partition's queue is answered OUT_OF_ORDER_SEQUENCE_NUMBER (a sequence desynchronization with the broker),
+// fails the queued messages and refuses every produce() after. The runner ends at once with kExitKafkaFatal
+// instead of retrying into a producer that will never deliver, having committed nothing whose outputs were
+// not acknowledged; a new instance (new clients, as a restarted process) processes the rest, and nothing is
+// lost. With the changelog on, so that the new instance resumes with the state the first one checkpointed
+// (none here: no checkpoint is confirmed while outputs wait) and gives the alerts of an uninterrupted run.
+TEST(FaultInjection, AFatalProducerErrorEndsTheRunnerAndTheNextInstanceLosesNothing) {
+  auto cluster = make_cluster();
+  const std::string bootstrap = cluster->bootstrap_servers();
+  auto cfg = fault_config("gs-fault-fatal");
+  cfg.state.changelog = true;
+  cluster->create_topic(cfg.state.changelog_for(cfg.kafka.group_id, kInput), kPartitions);
+  cfg.state.checkpoint_interval_ms = 2'000;  // the next instance's offsets committed sooner
+  // A Produce error is injected: see kOneRequestInFlight.
+  cfg.kafka.producer_properties.insert(testing::kOneRequestInFlight.begin(),
+                                       testing::kOneRequestInFlight.end());
+  // With the default session timeout (45 s) the next instance waited 42 s for its assignment on the mock.
+  cfg.kafka.consumer_properties["session.timeout.ms"] = "6000";
+  const auto input = workload(30, 4 * 96, 15, 200);
+  size_t expected_dead = 0;
+  const auto expected = testing::expected_alert_ids(cfg, input, &expected_dead);
+  ASSERT_GE(expected.size(), 10u);
+  testing::CountingProducer in(bootstrap);
+  send_range(in, input, 0, input.size());
+  ASSERT_TRUE(in.flush());
+  cluster->push_request_errors(kProduce, {kOutOfOrderSequenceNumber});  // gridsentinel's first Produce
+  int64_t committed_by_first = 0;
+  {
+    testing::RunnerThread gs(cfg, bootstrap);
+    const auto t0 = Clock::now();
+    ASSERT_TRUE(gs.wait_ended(std::chrono::seconds(60))) << "still retrying into a fatally failed producer";
+    std::cout << "FIGURES fatal producer error: the runner ended " << seconds_since(t0)
+              << " s after its start, " << gs.consumed() << " of " << input.size() << " records consumed, "
+              << gs.alerts_acked() << " alerts acknowledged\n";
+    EXPECT_EQ(gs.stop(), pipeline::KafkaRunner::kExitKafkaFatal);
+    committed_by_first = testing::committed_total(bootstrap, cfg.kafka.group_id, {kInput}, kPartitions);
+    EXPECT_EQ(committed_by_first, 0) << "no checkpoint can be confirmed while no output is acknowledged";
+  }
+  const auto t1 = Clock::now();
+  testing::RunnerThread next(cfg, bootstrap);
+  ASSERT_TRUE(
+      next.wait_consumed(static_cast<double>(input.size() - committed_by_first), std::chrono::seconds(90)));
+  const int64_t committed =
+      testing::wait_committed(bootstrap, cfg.kafka.group_id, {kInput}, kPartitions,
+                              static_cast<int64_t>(input.size()), std::chrono::seconds(60));
+  std::cout << "FIGURES the next instance: " << committed_by_first << " records committed before it, "
+            << next.consumed() << " consumed by it, " << committed << " committed in all "
+            << seconds_since(t1) << " s after it started\n";
+  EXPECT_EQ(next.stop(), 0);
+  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead, next.alerts_acked()),
+                      input, expected_dead);
 }
 
 TEST(FaultInjection, EntityLimitDeadLettersNewEntitiesAndCountsThem) {

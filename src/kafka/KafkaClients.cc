@@ -29,6 +29,13 @@ void set_or_throw(RdKafka::Conf& conf, const std::string& k, const std::string& 
   if (conf.set(k, v, err) != RdKafka::Conf::CONF_OK) throw KafkaError("kafka property '" + k + "': " + err);
 }
 
+// The handle's fatal error, empty while there is none (one atomic read then).
+std::string fatal_reason(const RdKafka::Handle& handle) {
+  std::string reason;
+  if (handle.fatal_error(reason) == RdKafka::ERR_NO_ERROR) return {};
+  return reason.empty() ? "fatal error" : reason;
+}
+
 std::vector<TopicPartition> to_ours(const std::vector<RdKafka::TopicPartition*>& parts) {
   std::vector<TopicPartition> out;
   out.reserve(parts.size());
@@ -228,9 +235,7 @@ void Consumer::close() {
 }
 
 std::string Consumer::fatal_error() const {
-  std::string reason;
-  if (impl_->consumer->fatal_error(reason) == RdKafka::ERR_NO_ERROR) return {};
-  return reason.empty() ? "fatal error" : reason;
+  return fatal_reason(*impl_->consumer);
 }
 
 // ----------------------------------------------------------------------------------------------------
@@ -327,9 +332,7 @@ int Producer::outstanding() const {
   return impl_->producer->outq_len();
 }
 std::string Producer::fatal_error() const {
-  std::string reason;
-  if (impl_->producer->fatal_error(reason) == RdKafka::ERR_NO_ERROR) return {};
-  return reason.empty() ? "fatal error" : reason;
+  return fatal_reason(*impl_->producer);
 }
 
 // ----------------------------------------------------------------------------------------------------

@@ -67,6 +67,20 @@ state: {changelog: false}
   return c;
 }
 
+// For the tests that inject Produce errors: see testing::kOneRequestInFlight (the mock broker's idempotence
+// gap).
+void one_request_in_flight(config::Config& c) {
+  c.kafka.producer_properties.insert(testing::kOneRequestInFlight.begin(),
+                                     testing::kOneRequestInFlight.end());
+}
+
+// The state changelog on, checkpointing every 2 s, its topic created on `cluster`.
+void with_changelog(config::Config& c, kafka::MockCluster& cluster) {
+  c.state.changelog = true;
+  c.state.checkpoint_interval_ms = 2'000;
+  cluster.create_topic(c.state.changelog_for(c.kafka.group_id, kInput), kPartitions);
+}
+
 // Simulated readings with random anomalies and one undecodable record every `bad_every` records.
 std::vector<InputRecord> workload(uint32_t meters, uint64_t ticks, uint64_t seed, size_t bad_every) {
   auto good = testing::simulated_readings(meters, ticks, 0.3, seed, kInput);
@@ -292,9 +306,7 @@ TEST(FaultInjection, RequestErrorsOnProduceFetchCommitAndASlowBrokerLoseNothing)
   auto cluster = make_cluster();
   const std::string bootstrap = cluster->bootstrap_servers();
   auto cfg = fault_config("gs-fault-errors");
-  // Produce errors are injected below: see kOneRequestInFlight (the mock broker's idempotence gap).
-  cfg.kafka.producer_properties.insert(testing::kOneRequestInFlight.begin(),
-                                       testing::kOneRequestInFlight.end());
+  one_request_in_flight(cfg);  // Produce errors are injected below
   const auto input = workload(30, 4 * 96, 12, 1000);
   size_t expected_dead = 0;
   const auto expected = testing::expected_alert_ids(cfg, input, &expected_dead);
@@ -394,15 +406,9 @@ void produce_outage_longer_than_max_poll_interval(bool changelog) {
   auto cluster = make_cluster();
   const std::string bootstrap = cluster->bootstrap_servers();
   auto cfg = fault_config(changelog ? "gs-fault-poll-wait-changelog" : "gs-fault-poll-wait");
-  if (changelog) {
-    cfg.state.changelog = true;
-    cfg.state.checkpoint_interval_ms = 2'000;  // cycles come due early in the outage
-    cluster->create_topic(cfg.state.changelog_for(cfg.kafka.group_id, kInput), kPartitions);
-  }
+  if (changelog) with_changelog(cfg, *cluster);  // 2 s: cycles come due early in the outage
   cfg.limits.max_inflight_records = 100;
-  // See kOneRequestInFlight: without it the mock broker drops outputs when the injected errors stop.
-  cfg.kafka.producer_properties.insert(testing::kOneRequestInFlight.begin(),
-                                       testing::kOneRequestInFlight.end());
+  one_request_in_flight(cfg);  // without it the mock broker drops outputs when the injected errors stop
   cfg.kafka.consumer_properties["session.timeout.ms"] = "6000";
   cfg.kafka.consumer_properties["max.poll.interval.ms"] = "7000";
   // A dead letter every 20 records: records with outputs from the start. More records than one poll takes
@@ -504,12 +510,8 @@ TEST(FaultInjection, AFatalProducerErrorEndsTheRunnerAndTheNextInstanceLosesNoth
   auto cluster = make_cluster();
   const std::string bootstrap = cluster->bootstrap_servers();
   auto cfg = fault_config("gs-fault-fatal");
-  cfg.state.changelog = true;
-  cluster->create_topic(cfg.state.changelog_for(cfg.kafka.group_id, kInput), kPartitions);
-  cfg.state.checkpoint_interval_ms = 2'000;  // the next instance's offsets committed sooner
-  // A Produce error is injected: see kOneRequestInFlight.
-  cfg.kafka.producer_properties.insert(testing::kOneRequestInFlight.begin(),
-                                       testing::kOneRequestInFlight.end());
+  with_changelog(cfg, *cluster);  // 2 s: the next instance's offsets committed sooner
+  one_request_in_flight(cfg);     // a Produce error is injected
   // With the default session timeout (45 s) the next instance waited 42 s for its assignment on the mock.
   cfg.kafka.consumer_properties["session.timeout.ms"] = "6000";
   const auto input = workload(30, 4 * 96, 15, 200);

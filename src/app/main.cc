@@ -27,6 +27,9 @@ namespace {
 using namespace gridsentinel;
 
 std::atomic<bool> g_stop{false};
+// Set when cmd_run returns or throws: the shutdown-deadline thread then neither logs (spdlog may be being
+// destroyed with the other statics) nor ends the process with its own code.
+std::atomic<bool> g_run_returned{false};
 constexpr int kShutdownDeadlineMs =
     9'000;  // SIGTERM -> exit at the latest (Kubernetes' grace period is 30 s)
 // The exit code when the deadline cut the shutdown short: not 0, so that a supervisor (systemd, a CI job, an
@@ -83,7 +86,8 @@ int cmd_run(const std::string& config_path, const std::string& bootstrap_overrid
   for (const auto& t : cfg.topics.inputs) input_topics.push_back(t.name);
   sinks::Metrics metrics(input_topics, pipeline::Processor::detector_names(),
                          pipeline::Processor::alert_kinds());
-  sinks::HealthState health;
+  // Static: the detached shutdown-deadline thread below reads it until the process exits.
+  static sinks::HealthState health;
   std::unique_ptr<sinks::MetricsServer> server;
   if (!cfg.metrics.bind.empty()) {
     server = std::make_unique<sinks::MetricsServer>(cfg.metrics.bind, metrics.registry(), &health);
@@ -124,18 +128,26 @@ int cmd_run(const std::string& config_path, const std::string& bootstrap_overrid
   }
 
   // Bounded shutdown: librdkafka's synchronous commit, consumer close and producer flush wait for the broker,
-  // so with the broker unreachable they would block past an orchestrator's grace period. Past the deadline
-  // the process exits without them (kExitShutdownDeadline): nothing is lost (uncommitted records are
-  // redelivered to the next owner).
+  // so with the broker unreachable they would block past an orchestrator's grace period. The deadline runs
+  // from the signal, or from the moment a stream thread begins to stop on an error (a fatal client error,
+  // a changelog too small), whichever comes first. Past it the process exits without them: nothing is lost
+  // (uncommitted records are redelivered to the next owner). The exit code is the error's when a thread
+  // stopped on one, else kExitShutdownDeadline.
+  struct MarkReturned {
+    ~MarkReturned() { g_run_returned.store(true); }
+  } mark_returned;  // also when run_stream_threads throws
   std::thread([] {
-    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    while (!g_stop.load() && !health.stopping.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     std::this_thread::sleep_for(std::chrono::milliseconds(kShutdownDeadlineMs));
+    if (g_run_returned.load()) return;
+    const int failure = health.failure_code.load();
     spdlog::error(
-        "shutdown still blocked {} ms after the signal (broker unreachable?); exiting without the final "
-        "commit: uncommitted records will be redelivered",
-        kShutdownDeadlineMs);
+        "shutdown still blocked {} ms after it began (broker unreachable?); exiting without the final "
+        "commit (exit code {}): uncommitted records will be redelivered",
+        kShutdownDeadlineMs, failure != 0 ? failure : kExitShutdownDeadline);
     spdlog::default_logger()->flush();
-    std::_Exit(kExitShutdownDeadline);
+    std::_Exit(failure != 0 ? failure : kExitShutdownDeadline);
   }).detach();
 
   int rc = 0;

@@ -383,6 +383,17 @@ void MockCluster::push_request_errors(int16_t api_key, const std::vector<int>& e
   for (int e : errors) errs.push_back(static_cast<rd_kafka_resp_err_t>(e));
   rd_kafka_mock_push_request_errors_array(impl_->cluster, api_key, errs.size(), errs.data());
 }
+void MockCluster::push_request_error_rtts(int32_t broker_id, int16_t api_key,
+                                          const std::vector<std::pair<int, int>>& error_rtt) {
+  // The C function takes its tuples as varargs; pushed one at a time they stack in the same order.
+  for (const auto& [error, rtt_ms] : error_rtt) {
+    const rd_kafka_resp_err_t err = rd_kafka_mock_broker_push_request_error_rtts(
+        impl_->cluster, broker_id, api_key, 1, static_cast<rd_kafka_resp_err_t>(error), rtt_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      throw KafkaError("mock cluster: request errors for broker " + std::to_string(broker_id) + ": " +
+                       rd_kafka_err2str(err));
+  }
+}
 void MockCluster::clear_request_errors(int16_t api_key) {
   rd_kafka_mock_clear_request_errors(impl_->cluster, api_key);
 }

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace gridsentinel::kafka {
@@ -151,6 +152,11 @@ class MockCluster {
   // (e.g. 6 NOT_LEADER_OR_FOLLOWER, 7 REQUEST_TIMED_OUT, 15 COORDINATOR_NOT_AVAILABLE), one per request, on
   // any broker. 0 in the list lets one request through.
   void push_request_errors(int16_t api_key, const std::vector<int>& errors);
+  // As push_request_errors, on broker `broker_id` only, each answer delayed: the next requests with
+  // `api_key` to that broker get error_rtt[i].first (0: success) after error_rtt[i].second milliseconds
+  // (13 LeaveGroup with {0, 30'000}: a consumer's close waits 30 s for the broker).
+  void push_request_error_rtts(int32_t broker_id, int16_t api_key,
+                               const std::vector<std::pair<int, int>>& error_rtt);
   // Drops the errors still queued for `api_key`.
   void clear_request_errors(int16_t api_key);
 

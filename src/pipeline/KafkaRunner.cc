@@ -491,12 +491,19 @@ int KafkaRunner::stop_on_fatal(const std::string& what) {
       "is the fatal one: it can neither commit nor leave the group): the partitions' next owner, or this "
       "instance restarted, processes the rest again",
       what, kExitKafkaFatal);
-  if (health_) health_->stopping.store(true);
+  begin_failing_stop(kExitKafkaFatal);
   store_offsets();
   commit();
   consumer_->close();  // on_revoked waits for nothing now (fatal_)
   flush_metrics();
   return kExitKafkaFatal;
+}
+
+void KafkaRunner::begin_failing_stop(int exit_code) {
+  if (!health_) return;
+  int none = 0;
+  health_->failure_code.compare_exchange_strong(none, exit_code);
+  health_->stopping.store(true);
 }
 
 void KafkaRunner::resume_consumption() {
@@ -531,6 +538,7 @@ int KafkaRunner::run(const std::atomic<bool>& stop) {
     }
     if (!changelog_too_small_.empty()) {
       spdlog::critical("{}: stopping", changelog_too_small_);
+      begin_failing_stop(kExitChangelogTooSmall);
       consumer_->close();
       return kExitChangelogTooSmall;
     }

@@ -116,6 +116,10 @@ class KafkaRunner : public kafka::Consumer::Listener, public kafka::Producer::Li
   std::string fatal_client_error() const;
   // Ends the run after a fatal client error (kExitKafkaFatal).
   int stop_on_fatal(const std::string& what);
+  // Marks the health state stopping with `exit_code` (the first such code wins) before a failing stop's
+  // commit and close, which wait for the broker: main's shutdown deadline then bounds them as it bounds a
+  // signalled stop.
+  void begin_failing_stop(int exit_code);
   // paused_, its gauge and the health state's paused_since_ms (readiness).
   void set_paused(bool paused);
   // Serves delivery reports (waiting up to `timeout_ms`), then hands the backlog to the producer.

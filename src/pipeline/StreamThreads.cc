@@ -32,6 +32,7 @@ int run_stream_threads(const config::Config& cfg, const std::string& bootstrap, 
   // their partitions to other members, and the orchestrator restarts the process on its exit code.
   std::atomic<bool> stop_all{false};
   std::atomic<uint32_t> running{n};
+  std::atomic<int> first_failure{0};  // the exit code of the thread that failed first (the cause)
   std::vector<int> rc(n, 0);
   std::vector<std::exception_ptr> failure(n);
   std::vector<std::thread> threads;
@@ -47,19 +48,28 @@ int run_stream_threads(const config::Config& cfg, const std::string& bootstrap, 
         failure[i] = std::current_exception();
         rc[i] = 1;
       }
-      if (rc[i] != 0) spdlog::error("stream thread {} ended with exit code {}", i, rc[i]);
+      if (rc[i] != 0) {
+        spdlog::error("stream thread {} ended with exit code {}", i, rc[i]);
+        int none = 0;
+        first_failure.compare_exchange_strong(none, rc[i]);
+      }
       stop_all.store(true);
       running.fetch_sub(1);
     });
   }
-  while (running.load() == n && !stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // A thread that begins to stop on an error says so in the health state before its commit and close (which
+  // wait for the broker): the others begin their own stop then, not after.
+  const auto failing = [health] { return health != nullptr && health->failure_code.load() != 0; };
+  while (running.load() == n && !stop.load() && !failing())
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   stop_all.store(true);
   for (auto& t : threads) t.join();
   for (const auto& f : failure)
     if (f) std::rethrow_exception(f);
-  for (const int r : rc)
-    if (r != 0) return r;
-  return 0;
+  // The cause is the thread that began to stop on an error first (the health state says which, before its
+  // close), else the first to end with a non-zero code.
+  if (health != nullptr && health->failure_code.load() != 0) return health->failure_code.load();
+  return first_failure.load();
 }
 
 }  // namespace gridsentinel::pipeline

@@ -29,8 +29,10 @@ config::Config stream_thread_config(const config::Config& cfg, uint32_t threads)
 
 // Runs cfg.kafka.stream_threads KafkaRunners (one on the calling thread when it is 1) until `stop` becomes
 // true or one of them fails; then stops the others. Returns 0 after a clean shutdown of every thread, else
-// the first non-zero exit code. A runner that fails to start (kafka::KafkaError, config::ConfigError) stops
-// the others and its exception is rethrown here once all have stopped. `health->loops` is set here.
+// the exit code of the thread that began to stop on an error first (HealthState::failure_code), or else of
+// the one that ended with a non-zero code first (the cause; the others stop cleanly, or fail in turn). A
+// runner that fails to start (kafka::KafkaError, config::ConfigError) stops the others and its exception is
+// rethrown here once all have stopped. `health->loops` is set here.
 int run_stream_threads(const config::Config& cfg, const std::string& bootstrap_servers,
                        sinks::Metrics& metrics, sinks::HealthState* health, const std::atomic<bool>& stop);
 

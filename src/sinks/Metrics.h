@@ -216,6 +216,11 @@ struct HealthState {
   // consuming; KafkaRunner's backpressure).
   std::array<std::atomic<int64_t>, kMaxLoops> paused_since_ms{};
   std::atomic<bool> stopping{false};
+  // The exit code of the first processing loop that began to stop on an error (KafkaRunner::kExitKafkaFatal,
+  // kExitChangelogTooSmall), set before it commits and closes; 0 while none has. main's shutdown deadline
+  // (armed by `stopping`, so also when no signal came) exits with it, so that a shutdown the deadline cut
+  // short still tells its supervisor why it stopped.
+  std::atomic<int> failure_code{0};
   int64_t liveness_timeout_ms = 30'000;  // no loop iteration for this long = not alive
   // Paused for this long = not ready: the broker refuses or does not take the outputs (ACLs, a missing
   // topic, min.insync.replicas). Liveness stays: a restart cannot fix the broker and would drop the state.

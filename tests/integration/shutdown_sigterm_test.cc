@@ -1,8 +1,11 @@
-// SIGTERM during processing, on a real `gridsentinel run` process against a mock cluster created here:
+// Shutdown of a real `gridsentinel run` process against a mock cluster created here.
+// SIGTERM during processing:
 // the process exits 0 within 10 s; the committed offsets cover exactly what it processed (every output of a
 // committed record delivered, no output of an uncommitted one); a restarted instance consumes only what was
 // not committed and the alerts topic ends with every expected alert exactly once. The state changelog is off
 // (restart from cold state; the checkpointing tests cover the warm restart).
+// The shutdown deadline (9 s) bounds a stop on a signal with the broker down, and a stop on a fatal Kafka
+// client error with a broker slow to answer (the process then exits with the error's code, 6).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +20,7 @@
 #include "config/Config.h"
 #include "gridsentinel/v1/alert.pb.h"
 #include "kafka/KafkaClients.h"
+#include "pipeline/KafkaRunner.h"
 
 namespace gridsentinel {
 namespace {
@@ -29,8 +33,10 @@ constexpr int kPartitions = 8;  // the mock cluster keeps ~5 MB per partition
 const char* const kInput = "meter-readings";
 const char* const kConsumed = "gridsentinel_records_consumed_total{topic=\"meter-readings\"}";
 
-std::string write_config(const std::string& name, const std::string& group, int port) {
-  const std::string yaml = "kafka: {group_id: " + group + R"(}
+// `kafka_extra`: more keys of the `kafka` map ("stream_threads: 2, ").
+std::string write_config(const std::string& name, const std::string& group, int port,
+                         const std::string& kafka_extra = "") {
+  const std::string yaml = "kafka: {" + kafka_extra + "group_id: " + group + R"(}
 topics:
   inputs: [{name: meter-readings, kind: meter, format: protobuf, message: MeterReading}]
 detectors:
@@ -228,6 +234,52 @@ TEST(ShutdownOnSigterm, WhileTheBrokerIsDownStillExitsWithinTenSeconds) {
   EXPECT_EQ(rc, 5) << testing::read_file(gs.log);
   EXPECT_LE(took, 10.0) << testing::read_file(gs.log);
   cluster.set_broker_up(1);
+}
+
+// A stream thread that stops on a fatal client error commits and leaves the group, and the other thread stops
+// cleanly (drain, commit, close): all of it waits for the broker. The deadline that bounds a signalled stop
+// bounds this one too, from the moment the thread began to stop, and the exit code stays the error's.
+TEST(ShutdownOnFatalError, WithTheBrokerSlowToAnswerStillExitsWithinTheDeadlineWithTheErrorsCode) {
+  constexpr int kProduce = 0, kOffsetCommit = 8, kLeaveGroup = 13;
+  constexpr int kOutOfOrderSequenceNumber = 45;  // fatal for an idempotent producer
+  kafka::MockCluster cluster(1);
+  for (const char* t : {kInput, "gridsentinel-alerts", "gridsentinel-dead-letters", "meter-risk"})
+    cluster.create_topic(t, kPartitions);
+  const std::string bootstrap = cluster.bootstrap_servers();
+  const int port = testing::free_port();
+  const std::string cfg_path = write_config("fatal-slow", "gs-fatal-slow", port, "stream_threads: 2, ");
+  const auto input = testing::simulated_readings(100, 4 * 96, 0.2, 23, kInput);
+  {
+    testing::CountingProducer in(bootstrap);
+    for (const auto& r : input) in.send(r.topic, r.key, r.value);
+    ASSERT_TRUE(in.flush());
+  }
+  cluster.push_request_errors(kProduce, {kOutOfOrderSequenceNumber});  // gridsentinel's first Produce
+  // Every offset commit and each consumer's LeaveGroup (in its close) answered 30 s late: the final commits
+  // wait for them (librdkafka gives up on a LeaveGroup after 5 s). Without the deadline the process took
+  // 12 s (LeaveGroup alone) and 66 s (both) to exit.
+  cluster.push_request_error_rtts(1, kOffsetCommit, std::vector<std::pair<int, int>>(50, {0, 30'000}));
+  cluster.push_request_error_rtts(1, kLeaveGroup, {{0, 30'000}, {0, 30'000}});
+  GsProcess gs(cfg_path, bootstrap, port, ::testing::TempDir() + "/fatal-slow.log");
+  ASSERT_GT(gs.pid, 0);
+  const auto started = Clock::now();
+  while (testing::read_file(gs.log).find("a fatal Kafka client error") == std::string::npos &&
+         seconds_since(started) < 60)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto fatal_seen = Clock::now();
+  ASSERT_LT(seconds_since(started), 60) << "no fatal error logged\n" << testing::read_file(gs.log);
+  const int rc = testing::wait_exit(gs.pid, std::chrono::seconds(90));
+  const double took = seconds_since(fatal_seen);
+  if (rc != -1) gs.pid = -1;
+  std::cout << "FIGURES fatal producer error, commits and LeaveGroup answered 30 s late: exit " << rc << " "
+            << took << " s after the fatal error was logged (" << seconds_since(started)
+            << " s after the start)\n";
+  const std::string log = testing::read_file(gs.log);
+  EXPECT_EQ(rc, pipeline::KafkaRunner::kExitKafkaFatal) << log;
+  EXPECT_LE(took, 10.5) << log;
+  EXPECT_NE(log.find("shutdown still blocked"), std::string::npos)
+      << "the close did not wait for the broker: this test no longer exercises the deadline\n"
+      << log;
 }
 
 }  // namespace

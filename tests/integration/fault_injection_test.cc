@@ -1,8 +1,9 @@
 // Faults on the real Kafka protocol (librdkafka's mock cluster, created here so that faults can be injected):
 // broker down mid-run, request errors on produce / fetch / offset commit, a slow broker, a producer queue too
-// small for the load, and the entity limit. Each test runs gridsentinel's KafkaRunner as `gridsentinel run`
-// does and checks the delivery guarantee: every alert an in-memory replay of the same input gives is on the
-// alerts topic, every malformed record is dead-lettered, every input offset is eventually committed.
+// small for the load, fatal producer and consumer errors, and the entity limit. Each test runs gridsentinel's
+// KafkaRunner as `gridsentinel run` does and checks the delivery guarantee: every alert an in-memory replay
+// of the same input gives is on the alerts topic, every malformed record is dead-lettered, every input offset
+// is eventually committed.
 //
 // GS_FAULT_BROKER_DOWN_S (default 10) sets the outage of BrokerDownMidRun; the variant is 30:
 //   GS_FAULT_BROKER_DOWN_S=30 build-faults/tests/integration_tests
@@ -533,6 +534,56 @@ TEST(FaultInjection, AFatalProducerErrorEndsTheRunnerAndTheNextInstanceLosesNoth
     EXPECT_EQ(gs.stop(), pipeline::KafkaRunner::kExitKafkaFatal);
     committed_by_first = testing::committed_total(bootstrap, cfg.kafka.group_id, {kInput}, kPartitions);
     EXPECT_EQ(committed_by_first, 0) << "no checkpoint can be confirmed while no output is acknowledged";
+  }
+  const auto t1 = Clock::now();
+  testing::RunnerThread next(cfg, bootstrap);
+  ASSERT_TRUE(
+      next.wait_consumed(static_cast<double>(input.size() - committed_by_first), std::chrono::seconds(90)));
+  const int64_t committed =
+      testing::wait_committed(bootstrap, cfg.kafka.group_id, {kInput}, kPartitions,
+                              static_cast<int64_t>(input.size()), std::chrono::seconds(60));
+  std::cout << "FIGURES the next instance: " << committed_by_first << " records committed before it, "
+            << next.consumed() << " consumed by it, " << committed << " committed in all "
+            << seconds_since(t1) << " s after it started\n";
+  EXPECT_EQ(next.stop(), 0);
+  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead, next.alerts_acked()),
+                      input, expected_dead);
+}
+
+// The consumer's fatal error: a static group member (group.instance.id) that the coordinator reports fenced
+// (FENCED_INSTANCE_ID: another instance took its identity) can neither commit nor leave the group, and never
+// recovers. The runner ends with kExitKafkaFatal instead of polling a consumer that hands out nothing; the
+// partitions go to the next member once the fenced one's session expires, and it loses nothing.
+TEST(FaultInjection, AFencedStaticMemberEndsTheRunnerAndTheNextInstanceLosesNothing) {
+  constexpr int16_t kHeartbeat = 12;
+  constexpr int kFencedInstanceId = 82;
+  auto cluster = make_cluster();
+  const std::string bootstrap = cluster->bootstrap_servers();
+  auto cfg = fault_config("gs-fault-fenced");
+  with_changelog(cfg, *cluster);
+  cfg.kafka.consumer_properties["session.timeout.ms"] = "6000";
+  auto fenced_cfg = cfg;
+  fenced_cfg.kafka.consumer_properties["group.instance.id"] = "gs-static-a";
+  const auto input = workload(30, 4 * 96, 16, 200);
+  size_t expected_dead = 0;
+  const auto expected = testing::expected_alert_ids(cfg, input, &expected_dead);
+  ASSERT_GE(expected.size(), 10u);
+  testing::CountingProducer in(bootstrap);
+  send_range(in, input, 0, input.size());
+  ASSERT_TRUE(in.flush());
+  int64_t committed_by_first = 0;
+  {
+    testing::RunnerThread gs(fenced_cfg, bootstrap);
+    ASSERT_TRUE(gs.wait_consumed(1, std::chrono::seconds(60)));
+    const auto t0 = Clock::now();
+    cluster->push_request_errors(kHeartbeat, {kFencedInstanceId, kFencedInstanceId, kFencedInstanceId});
+    ASSERT_TRUE(gs.wait_ended(std::chrono::seconds(60))) << "still polling a fenced consumer";
+    std::cout << "FIGURES fenced static member: the runner ended " << seconds_since(t0)
+              << " s after the error was set up, " << gs.consumed() << " of " << input.size()
+              << " records consumed\n";
+    EXPECT_EQ(gs.stop(), pipeline::KafkaRunner::kExitKafkaFatal);
+    cluster->clear_request_errors(kHeartbeat);
+    committed_by_first = testing::committed_total(bootstrap, cfg.kafka.group_id, {kInput}, kPartitions);
   }
   const auto t1 = Clock::now();
   testing::RunnerThread next(cfg, bootstrap);

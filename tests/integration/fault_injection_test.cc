@@ -500,6 +500,26 @@ TEST(FaultInjection, AProduceOutageLongerThanMaxPollIntervalKeepsTheGroupWithThe
   produce_outage_longer_than_max_poll_interval(true);
 }
 
+// After an instance ended on a fatal error having committed `committed_by_first` records: the next instance
+// (`cfg`) consumes the rest, commits everything, and every expected output is on the topics.
+void next_instance_loses_nothing(const std::string& bootstrap, const config::Config& cfg,
+                                 const std::vector<InputRecord>& input, const std::set<std::string>& expected,
+                                 size_t expected_dead, int64_t committed_by_first) {
+  const auto t1 = Clock::now();
+  testing::RunnerThread next(cfg, bootstrap);
+  ASSERT_TRUE(
+      next.wait_consumed(static_cast<double>(input.size() - committed_by_first), std::chrono::seconds(90)));
+  const int64_t committed =
+      testing::wait_committed(bootstrap, cfg.kafka.group_id, {kInput}, kPartitions,
+                              static_cast<int64_t>(input.size()), std::chrono::seconds(60));
+  std::cout << "FIGURES the next instance: " << committed_by_first << " records committed before it, "
+            << next.consumed() << " consumed by it, " << committed << " committed in all "
+            << seconds_since(t1) << " s after it started\n";
+  EXPECT_EQ(next.stop(), 0);
+  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead, next.alerts_acked()),
+                      input, expected_dead);
+}
+
 // A fatal error of the idempotent producer: librdkafka raises one when the request at the head of a
 // partition's queue is answered OUT_OF_ORDER_SEQUENCE_NUMBER (a sequence desynchronization with the broker),
 // fails the queued messages and refuses every produce() after. The runner ends at once with kExitKafkaFatal
@@ -535,19 +555,7 @@ TEST(FaultInjection, AFatalProducerErrorEndsTheRunnerAndTheNextInstanceLosesNoth
     committed_by_first = testing::committed_total(bootstrap, cfg.kafka.group_id, {kInput}, kPartitions);
     EXPECT_EQ(committed_by_first, 0) << "no checkpoint can be confirmed while no output is acknowledged";
   }
-  const auto t1 = Clock::now();
-  testing::RunnerThread next(cfg, bootstrap);
-  ASSERT_TRUE(
-      next.wait_consumed(static_cast<double>(input.size() - committed_by_first), std::chrono::seconds(90)));
-  const int64_t committed =
-      testing::wait_committed(bootstrap, cfg.kafka.group_id, {kInput}, kPartitions,
-                              static_cast<int64_t>(input.size()), std::chrono::seconds(60));
-  std::cout << "FIGURES the next instance: " << committed_by_first << " records committed before it, "
-            << next.consumed() << " consumed by it, " << committed << " committed in all "
-            << seconds_since(t1) << " s after it started\n";
-  EXPECT_EQ(next.stop(), 0);
-  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead, next.alerts_acked()),
-                      input, expected_dead);
+  next_instance_loses_nothing(bootstrap, cfg, input, expected, expected_dead, committed_by_first);
 }
 
 // The consumer's fatal error: a static group member (group.instance.id) that the coordinator reports fenced
@@ -585,19 +593,7 @@ TEST(FaultInjection, AFencedStaticMemberEndsTheRunnerAndTheNextInstanceLosesNoth
     cluster->clear_request_errors(kHeartbeat);
     committed_by_first = testing::committed_total(bootstrap, cfg.kafka.group_id, {kInput}, kPartitions);
   }
-  const auto t1 = Clock::now();
-  testing::RunnerThread next(cfg, bootstrap);
-  ASSERT_TRUE(
-      next.wait_consumed(static_cast<double>(input.size() - committed_by_first), std::chrono::seconds(90)));
-  const int64_t committed =
-      testing::wait_committed(bootstrap, cfg.kafka.group_id, {kInput}, kPartitions,
-                              static_cast<int64_t>(input.size()), std::chrono::seconds(60));
-  std::cout << "FIGURES the next instance: " << committed_by_first << " records committed before it, "
-            << next.consumed() << " consumed by it, " << committed << " committed in all "
-            << seconds_since(t1) << " s after it started\n";
-  EXPECT_EQ(next.stop(), 0);
-  expect_nothing_lost(check_outputs(bootstrap, cfg, input, expected, expected_dead, next.alerts_acked()),
-                      input, expected_dead);
+  next_instance_loses_nothing(bootstrap, cfg, input, expected, expected_dead, committed_by_first);
 }
 
 TEST(FaultInjection, EntityLimitDeadLettersNewEntitiesAndCountsThem) {

@@ -601,6 +601,41 @@ TEST(FaultInjection, AFatalProducerErrorWithTheChangelogOffEndsTheRunnerAndTheNe
   fatal_producer_error(false);
 }
 
+// The changelog producer's fatal error: input too short to warm any detector up, so nothing goes to the
+// output topics and gridsentinel's first Produce request is a checkpoint's. The runner ends with
+// kExitKafkaFatal as for the output producer's (the output producer never failed: no output error counted),
+// and the next instance commits every record.
+TEST(FaultInjection, AFatalChangelogProducerErrorEndsTheRunnerAndTheNextInstanceLosesNothing) {
+  auto cluster = make_cluster();
+  const std::string bootstrap = cluster->bootstrap_servers();
+  auto cfg = fault_config("gs-fault-fatal-changelog");
+  with_changelog(cfg, *cluster);
+  cfg.kafka.consumer_properties["session.timeout.ms"] = "6000";
+  const auto input = testing::simulated_readings(30, 8, 0.0, 18, kInput);
+  size_t expected_dead = 0;
+  const auto expected = testing::expected_alert_ids(cfg, input, &expected_dead);
+  ASSERT_TRUE(expected.empty() && expected_dead == 0) << "the premise: no output, so no output Produce";
+  testing::CountingProducer in(bootstrap);
+  send_range(in, input, 0, input.size());
+  ASSERT_TRUE(in.flush());
+  cluster->push_request_errors(kProduce, {kOutOfOrderSequenceNumber});  // the first checkpoint's Produce
+  int64_t committed_by_first = 0;
+  {
+    testing::RunnerThread gs(cfg, bootstrap);
+    const auto t0 = Clock::now();
+    ASSERT_TRUE(gs.wait_ended(std::chrono::seconds(60)))
+        << "still checkpointing into a fatally failed producer";
+    std::cout << "FIGURES fatal changelog producer error: the runner ended " << seconds_since(t0)
+              << " s after its start, " << gs.consumed() << " of " << input.size() << " records consumed\n";
+    EXPECT_EQ(gs.stop(), pipeline::KafkaRunner::kExitKafkaFatal);
+    for (const char* kind : {"delivery_failed", "produce_failed", "queue_full"})
+      EXPECT_EQ(gs.metrics().producer_errors(kind).Value(), 0) << kind << ": the output producer failed";
+    committed_by_first = testing::committed_total(bootstrap, cfg.kafka.group_id, {kInput}, kPartitions);
+    EXPECT_EQ(committed_by_first, 0) << "no checkpoint is confirmed";
+  }
+  next_instance_loses_nothing(bootstrap, cfg, input, expected, expected_dead, committed_by_first);
+}
+
 // The consumer's fatal error: a static group member (group.instance.id) that the coordinator reports fenced
 // (FENCED_INSTANCE_ID: another instance took its identity) can neither commit nor leave the group, and never
 // recovers. The runner ends with kExitKafkaFatal instead of polling a consumer that hands out nothing; the

@@ -77,6 +77,13 @@ void one_request_in_flight(config::Config& c) {
                                      testing::kOneRequestInFlight.end());
 }
 
+// For the tests where a first instance ends without leaving the group (a fatal error): the next instance gets
+// the partitions once the first one's session expires. With the default session timeout (45 s) it waited 42 s
+// for its assignment on the mock.
+void short_session(config::Config& c) {
+  c.kafka.consumer_properties["session.timeout.ms"] = "6000";
+}
+
 // The state changelog on, checkpointing every 2 s, its topic created on `cluster`.
 void with_changelog(config::Config& c, kafka::MockCluster& cluster) {
   c.state.changelog = true;
@@ -537,8 +544,7 @@ void fatal_producer_error(bool changelog) {
   auto cfg = fault_config(changelog ? "gs-fault-fatal-cl" : "gs-fault-fatal");
   if (changelog) with_changelog(cfg, *cluster);  // 2 s: the next instance's offsets committed sooner
   one_request_in_flight(cfg);                    // a Produce error is injected
-  // With the default session timeout (45 s) the next instance waited 42 s for its assignment on the mock.
-  cfg.kafka.consumer_properties["session.timeout.ms"] = "6000";
+  short_session(cfg);
   const auto input = workload(30, 4 * 96, 15, 200);
   size_t expected_dead = 0;
   const auto expected = testing::expected_alert_ids(cfg, input, &expected_dead);
@@ -610,7 +616,7 @@ TEST(FaultInjection, AFatalChangelogProducerErrorEndsTheRunnerAndTheNextInstance
   const std::string bootstrap = cluster->bootstrap_servers();
   auto cfg = fault_config("gs-fault-fatal-changelog");
   with_changelog(cfg, *cluster);
-  cfg.kafka.consumer_properties["session.timeout.ms"] = "6000";
+  short_session(cfg);
   const auto input = testing::simulated_readings(30, 8, 0.0, 18, kInput);
   size_t expected_dead = 0;
   const auto expected = testing::expected_alert_ids(cfg, input, &expected_dead);
@@ -647,7 +653,7 @@ TEST(FaultInjection, AFencedStaticMemberEndsTheRunnerAndTheNextInstanceLosesNoth
   const std::string bootstrap = cluster->bootstrap_servers();
   auto cfg = fault_config("gs-fault-fenced");
   with_changelog(cfg, *cluster);
-  cfg.kafka.consumer_properties["session.timeout.ms"] = "6000";
+  short_session(cfg);
   auto fenced_cfg = cfg;
   fenced_cfg.kafka.consumer_properties["group.instance.id"] = "gs-static-a";
   const auto input = workload(30, 4 * 96, 16, 200);

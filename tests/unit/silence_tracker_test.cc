@@ -29,6 +29,7 @@ struct Replay {
   uint32_t meters = 200;
   int rounds = 192;
   size_t drain_every = 200;
+  size_t max_examined = std::numeric_limits<size_t>::max();  // heap entries a drain may take off
   uint64_t seed = 1;
   std::function<bool(uint32_t, int)> silent = [](uint32_t, int) { return false; };
 
@@ -58,7 +59,7 @@ struct Replay {
         if (++since_drain >= drain_every) {
           since_drain = 0;
           out.clear();
-          tracker.drain_missing(wm.watermark(), out);
+          tracker.drain_missing(wm.watermark(), out, std::numeric_limits<size_t>::max(), max_examined);
           for (const auto& rep : out) reports.push_back({rep, r, false});
         }
       }
@@ -212,6 +213,75 @@ TEST(SilenceTracker, HeapStaysBoundedByTheTrackedMeters) {
     if (r % 10 == 0) tracker.drain_missing(round_time(r) - 3'600'000, out);
   }
   EXPECT_EQ(tracker.tracked(), 1000u);
+}
+
+TEST(SilenceTracker, AnAlignedFleetsEntriesAreRequeuedOverSeveralCallsUnderABudget) {
+  // 10,000 meters on one 15-minute schedule share one deadline: once the watermark passes it, every entry
+  // surfaces. 9,999 of them are stale (their meters read since) and meter 9,999, silent, comes last (ties go
+  // by handle). With 1,000 entries a call, nine calls only re-queue, and the tenth reports it.
+  SilenceTracker budgeted, unbounded;
+  for (int r = 0; r < 4; ++r)
+    for (uint32_t m = 0; m < 10'000; ++m)
+      if (m != 9'999 || r == 0) {
+        budgeted.on_reading(m, round_time(r), kInterval);
+        unbounded.on_reading(m, round_time(r), kInterval);
+      }
+  const int64_t wm = round_time(3) + 1;  // past round 0 + 3 intervals
+  std::vector<MissingReport> out;
+  unbounded.drain_missing(wm, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].meter, 9'999u);
+  out.clear();
+  for (int call = 1; call <= 9; ++call) {
+    EXPECT_EQ(budgeted.drain_missing(wm, out, 10'000, 1'000), 0u) << "call " << call;
+    EXPECT_EQ(budgeted.queued_entries(), 10'000u);  // each stale entry went back in, at its new deadline
+  }
+  ASSERT_EQ(budgeted.drain_missing(wm, out, 10'000, 1'000), 1u);
+  EXPECT_EQ(out[0].meter, 9'999u);
+  EXPECT_EQ(out[0].last_event_ms, round_time(0));
+  EXPECT_EQ(budgeted.drain_missing(wm, out, 10'000, 1'000), 0u);  // the re-queued ones are not due yet
+}
+
+TEST(SilenceTracker, ABudgetThatFallsBehindDelaysReportsButLosesOrRepeatsNone) {
+  // Meters falling silent and coming back at random; drains allowed 50 entries per 200 readings, far fewer
+  // than surface (so the heap falls behind), against drains without a bound. Every silence is reported
+  // exactly once either way (by a drain, or by on_reading when the meter comes back first), with the same
+  // last reading and deadline, once a last unbounded drain has caught up.
+  auto silences = [](uint32_t m, int r) {
+    const uint64_t h = (uint64_t{m} * 0x9e3779b97f4a7c15ULL) ^ (uint64_t(r / 12) * 0xc2b2ae3d27d4eb4fULL);
+    return (h >> 59) == 0 && r % 12 >= 3;  // ~1 in 32 meters silent for 9 of every 12 rounds
+  };
+  auto run = [&](size_t max_examined) {
+    SilenceTracker tracker;
+    FleetWatermark wm;
+    Replay replay;
+    replay.silent = silences;
+    replay.max_examined = max_examined;
+    replay.run(tracker, wm);
+    std::vector<MissingReport> out;
+    tracker.drain_missing(wm.watermark(), out);
+    for (const auto& rep : out) replay.reports.push_back({rep, replay.rounds, false});
+    std::map<std::pair<uint32_t, int64_t>, std::pair<int64_t, int>> seen;  // (meter, last) -> (deadline, n)
+    for (const auto& rep : replay.reports) {
+      auto& [deadline, n] = seen[{rep.report.meter, rep.report.last_event_ms}];
+      deadline = rep.report.deadline_ms;
+      ++n;
+    }
+    return std::pair{seen, replay.reports};
+  };
+  const auto [budgeted, budgeted_reports] = run(50);
+  const auto [unbounded, unbounded_reports] = run(std::numeric_limits<size_t>::max());
+  EXPECT_GT(unbounded.size(), 50u);
+  for (const auto& [key, v] : unbounded) EXPECT_EQ(v.second, 1) << "meter " << key.first;
+  EXPECT_EQ(budgeted, unbounded);
+  // The budget did bite: some report came later (in a later round) than without it.
+  std::map<std::pair<uint32_t, int64_t>, int> unbounded_round;
+  for (const auto& rep : unbounded_reports)
+    unbounded_round[{rep.report.meter, rep.report.last_event_ms}] = rep.round;
+  size_t later = 0;
+  for (const auto& rep : budgeted_reports)
+    later += rep.round > unbounded_round[{rep.report.meter, rep.report.last_event_ms}];
+  EXPECT_GT(later, 0u);
 }
 
 TEST(SilenceTracker, ForgetStopsTrackingAndMeterStateRoundTrips) {

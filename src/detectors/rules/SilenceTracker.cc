@@ -115,9 +115,10 @@ void SilenceTracker::compact() {
 }
 
 size_t SilenceTracker::drain_missing(int64_t watermark_ms, std::vector<MissingReport>& out,
-                                     size_t max_reports) {
+                                     size_t max_reports, size_t max_examined) {
   size_t reported = 0;
-  while (!heap_.empty() && heap_.front().deadline_ms < watermark_ms && reported < max_reports) {
+  for (size_t examined = 0; examined < max_examined && reported < max_reports; ++examined) {
+    if (heap_.empty() || heap_.front().deadline_ms >= watermark_ms) break;
     std::pop_heap(heap_.begin(), heap_.end(), LaterDeadline{});
     const Entry e = heap_.back();
     heap_.pop_back();

@@ -215,31 +215,64 @@ TEST(SilenceTracker, HeapStaysBoundedByTheTrackedMeters) {
   EXPECT_EQ(tracker.tracked(), 1000u);
 }
 
-TEST(SilenceTracker, AnAlignedFleetsEntriesAreRequeuedOverSeveralCallsUnderABudget) {
-  // 10,000 meters on one 15-minute schedule share one deadline: once the watermark passes it, every entry
-  // surfaces. 9,999 of them are stale (their meters read since) and meter 9,999, silent, comes last (ties go
-  // by handle). With 1,000 entries a call, nine calls only re-queue, and the tenth reports it.
-  SilenceTracker budgeted, unbounded;
+// 10,000 meters on one 15-minute schedule share one deadline: once the watermark passes it, every entry
+// comes due. Meters 1,000 and 9,999 fell silent after round 0; the others' entries are lazy (their meters
+// read since) and are re-queued. Ties go by handle.
+void aligned_fleet(SilenceTracker& t) {
   for (int r = 0; r < 4; ++r)
     for (uint32_t m = 0; m < 10'000; ++m)
-      if (m != 9'999 || r == 0) {
-        budgeted.on_reading(m, round_time(r), kInterval);
-        unbounded.on_reading(m, round_time(r), kInterval);
-      }
+      if ((m != 1'000 && m != 9'999) || r == 0) t.on_reading(m, round_time(r), kInterval);
+}
+
+TEST(SilenceTracker, AnAlignedFleetsEntriesAreWorkedOffOverSeveralCallsUnderABudget) {
+  SilenceTracker budgeted, unbounded;
+  aligned_fleet(budgeted);
+  aligned_fleet(unbounded);
   const int64_t wm = round_time(3) + 1;  // past round 0 + 3 intervals
   std::vector<MissingReport> out;
   unbounded.drain_missing(wm, out);
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].meter, 9'999u);
+  ASSERT_EQ(out.size(), 2u);
   out.clear();
-  for (int call = 1; call <= 9; ++call) {
-    EXPECT_EQ(budgeted.drain_missing(wm, out, 10'000, 1'000), 0u) << "call " << call;
-    EXPECT_EQ(budgeted.queued_entries(), 10'000u);  // each stale entry went back in, at its new deadline
-  }
+  // 1,000 entries a call: the first call stops just before meter 1,000 (one more entry and it would report).
+  EXPECT_EQ(budgeted.drain_missing(wm, out, 10'000, 1'000), 0u);
   ASSERT_EQ(budgeted.drain_missing(wm, out, 10'000, 1'000), 1u);
-  EXPECT_EQ(out[0].meter, 9'999u);
-  EXPECT_EQ(out[0].last_event_ms, round_time(0));
+  EXPECT_EQ(out[0].meter, 1'000u);
+  for (int call = 3; call <= 9; ++call) EXPECT_EQ(budgeted.drain_missing(wm, out, 10'000, 1'000), 0u) << call;
+  ASSERT_EQ(budgeted.drain_missing(wm, out, 10'000, 1'000), 1u);
+  EXPECT_EQ(out[1].meter, 9'999u);
+  EXPECT_EQ(out[1].last_event_ms, round_time(0));
   EXPECT_EQ(budgeted.drain_missing(wm, out, 10'000, 1'000), 0u);  // the re-queued ones are not due yet
+}
+
+TEST(SilenceTracker, AReadingOfAMeterWhoseDueEntryABudgetLeftQueuedGetsItsReport) {
+  // Meter 9,999's reading of round 1 arrives late, after the watermark passed its deadline (round 0 + 45
+  // min): timed before the deadline, it would end the silence unreported if its entry were still queued, yet
+  // an unbounded drain reports it first. Here the budgeted drain stops before it; the reading reports it.
+  SilenceTracker budgeted, unbounded;
+  aligned_fleet(budgeted);
+  aligned_fleet(unbounded);
+  const int64_t wm = round_time(3) + 1;
+  std::vector<MissingReport> out_budgeted, out_unbounded;
+  unbounded.drain_missing(wm, out_unbounded);
+  budgeted.drain_missing(wm, out_budgeted, 10'000, 1'000);
+  ASSERT_EQ(out_unbounded.size(), 2u);
+  ASSERT_TRUE(out_budgeted.empty());
+  MissingReport gap;
+  EXPECT_EQ(unbounded.on_reading(9'999, round_time(1), kInterval, &gap),
+            SilenceTracker::Update::kSilenceEnded);
+  ASSERT_EQ(budgeted.on_reading(9'999, round_time(1), kInterval, &gap), SilenceTracker::Update::kGapReported);
+  EXPECT_EQ(gap.meter, 9'999u);
+  EXPECT_EQ(gap.last_event_ms, out_unbounded[1].last_event_ms);
+  EXPECT_EQ(gap.deadline_ms, out_unbounded[1].deadline_ms);
+  EXPECT_EQ(gap.watermark_ms, wm);
+  // Once the drains catch up, nothing more: meter 1,000 once, meter 9,999 not again.
+  for (int call = 0; call < 12; ++call) budgeted.drain_missing(wm, out_budgeted, 10'000, 1'000);
+  ASSERT_EQ(out_budgeted.size(), 1u);
+  EXPECT_EQ(out_budgeted[0].meter, 1'000u);
+  // With everything due worked off, nothing is overdue any more: a meter far behind the fleet (its deadline
+  // long passed by the watermark, but queued after the last drain) reads on without a report.
+  budgeted.on_reading(20'000, round_time(-10), kInterval);
+  EXPECT_EQ(budgeted.on_reading(20'000, round_time(-9), kInterval, &gap), SilenceTracker::Update::kTracked);
 }
 
 TEST(SilenceTracker, ABudgetThatFallsBehindDelaysReportsButLosesOrRepeatsNone) {

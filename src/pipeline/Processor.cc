@@ -730,10 +730,11 @@ void Processor::emit_finding(const Context& c, const detectors::Finding& f) {
 }
 
 void Processor::check_missing(int64_t now_ms, Emitter& out) {
-  // Heap entries taken off per call: three per reading since the last call (a reading brings at most one
+  // Heap entries taken off per call: three per reading since the last call (a reading brings about one
   // due, SilenceTracker::drain_missing; the rest is room for reports and a backlog), at least 1024. The
   // re-queueing of a whole aligned fleet's entries is spread over calls instead of stalling the records
-  // behind one (bench/silence_bench.cc); reports are not lost or changed by it (the tracker's own tests).
+  // behind one (bench/silence_bench.cc). A report can come a few calls later (SilenceTracker::drain_missing
+  // says which late-delivered reading then ends a silence unreported).
   const size_t max_examined = std::max<size_t>(1024, 3 * readings_since_missing_check_);
   readings_since_missing_check_ = 0;
   const int64_t wm = fleet_watermark(now_ms);

@@ -60,19 +60,13 @@ SilenceTracker::Update SilenceTracker::on_reading(uint32_t meter, int64_t event_
   }
   if (event_time_ms <= s.last_ms) return Update::kLate;
 
-  // A silence longer than allowed that ended before the watermark caught up with it, or one that a drain
-  // stopped by its bounds left queued although the watermark had passed it: report it now, as an unbounded
-  // drain would have. (A meter queued already overdue after that drain, far behind the fleet, is reported
-  // here too; an unbounded tracker would report it at the next drain.)
-  const int64_t d = deadline(s);
-  const bool past_deadline = event_time_ms > d;
-  const bool overdue = behind_watermark_ != kNever && d < behind_watermark_;
-  const bool unreported_gap = s.reported == 0 && s.interval_ms != 0 && (past_deadline || overdue);
+  // A silence longer than allowed that ended before the watermark caught up with it: report it now.
+  const bool unreported_gap = s.reported == 0 && s.interval_ms != 0 && event_time_ms > deadline(s);
   if (unreported_gap && gap_report)
     *gap_report = {.meter = meter,
                    .last_event_ms = s.last_ms,
-                   .deadline_ms = d,
-                   .watermark_ms = past_deadline ? event_time_ms : behind_watermark_,
+                   .deadline_ms = deadline(s),
+                   .watermark_ms = event_time_ms,
                    .interval_ms = s.interval_ms};
 
   const auto gap = static_cast<uint32_t>(std::min<uint64_t>(
@@ -123,16 +117,8 @@ void SilenceTracker::compact() {
 size_t SilenceTracker::drain_missing(int64_t watermark_ms, std::vector<MissingReport>& out,
                                      size_t max_reports, size_t max_examined) {
   size_t reported = 0;
-  for (size_t examined = 0;; ++examined) {
-    if (heap_.empty() || heap_.front().deadline_ms >= watermark_ms) {
-      // Everything due was worked off (unless an earlier drain was asked about a later watermark).
-      if (watermark_ms >= behind_watermark_) behind_watermark_ = kNever;
-      break;
-    }
-    if (examined == max_examined || reported == max_reports) {
-      behind_watermark_ = std::max(behind_watermark_, watermark_ms);
-      break;
-    }
+  for (size_t examined = 0; examined < max_examined && reported < max_reports; ++examined) {
+    if (heap_.empty() || heap_.front().deadline_ms >= watermark_ms) break;
     std::pop_heap(heap_.begin(), heap_.end(), LaterDeadline{});
     const Entry e = heap_.back();
     heap_.pop_back();

@@ -68,8 +68,7 @@ class SilenceTracker {
   explicit SilenceTracker(SilenceTrackerConfig cfg = {});
 
   // interval_ms: the reading's interval, 0 when it carries none (the cadence is learned). On kGapReported,
-  // `gap` (when given) receives the report, with watermark_ms = this reading's event time, or, for a silence
-  // a bounded drain left queued (drain_missing), the watermark that drain was asked about.
+  // `gap` (when given) receives the report, with watermark_ms = this reading's event time.
   Update on_reading(uint32_t meter, int64_t event_time_ms, uint32_t interval_ms,
                     MissingReport* gap = nullptr);
   // Appends to `out` every meter whose deadline is < watermark_ms and that has not been reported in this
@@ -78,13 +77,15 @@ class SilenceTracker {
   // Why the second bound: meters on one aligned schedule (15-minute readings at :00, :15, ...) share one
   // deadline, so their lazy entries all come due in the same call and are re-queued there: 7.6-10.6 ms for
   // 100k meters, 93-125 ms for 1M in one call (bench/silence_bench.cc, eight runs), a stall that every
-  // record behind the call waits for. Spread over calls, a report can come a few calls later, and the set of
-  // reports stays that of drains without the bounds: a meter whose reading arrives while its due entry is
-  // still queued behind a bound gets its report from on_reading (kGapReported), also when the reading is
-  // timed before its deadline (late: an unbounded drain would have reported the silence). Each reading
-  // brings at most one entry due (it pushes one, or lets the queued one be re-queued once), restore_meter
-  // one more, so a caller allowing more than one entry per reading since its last call works off any
-  // backlog.
+  // record behind the call waits for. Spread over calls, a report can come a few calls later. A meter that
+  // reads again before a drain reaches its due entry is reported by that reading (kGapReported) when the
+  // reading is past its deadline. One timed at or before its deadline, delivered after the watermark passed
+  // it, ends the silence unreported: the meter's readings all arrived, late. That happened before whenever
+  // such a reading came before the next drain; the bound makes the window longer (an aligned fleet of 100k
+  // meters, drained 3,000 entries a call, works off its due entries in up to ~33 calls).
+  // Each reading brings at most about one entry due (it pushes one, or lets the queued one be re-queued
+  // once; a shrinking interval pushes a second, and restore_meter one with no reading), so a caller allowing
+  // a few entries per reading since its last call works off any backlog.
   size_t drain_missing(int64_t watermark_ms, std::vector<MissingReport>& out,
                        size_t max_reports = std::numeric_limits<size_t>::max(),
                        size_t max_examined = std::numeric_limits<size_t>::max());
@@ -129,9 +130,6 @@ class SilenceTracker {
   std::vector<Entry> heap_;  // min-heap on deadline_ms
   size_t tracked_ = 0;
   size_t queued_ = 0;  // slots with queued_deadline != kNever
-  // The highest watermark of the drains that stopped on a bound with entries still due; kNever once a drain
-  // has worked off everything due. A meter with a deadline below it, unreported, is overdue (on_reading).
-  int64_t behind_watermark_ = kNever;
 };
 
 // The finding a missing meter raises (feature "silence_s": seconds silent as of the watermark; expected up to

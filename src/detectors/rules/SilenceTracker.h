@@ -16,8 +16,10 @@
 // than allowed but ended before the watermark passed its deadline (kGapReported). So whether a silence is
 // reported does not depend on how often drain_missing() runs or how the readings of one round were ordered:
 // after a fleet-wide gap (a head-end down for hours) every meter is reported exactly once, by whichever call
-// sees it first. A meter without interval_s whose cadence changes may be reported on its first one or two
-// longer gaps, until the median of its gaps follows.
+// sees it first. (Not for a reading delivered late, after the watermark passed the deadline it is timed
+// before: it ends the silence unreported unless a drain got there first; see drain_missing.) A meter without
+// interval_s whose cadence changes may be reported on its first one or two longer gaps, until the median of
+// its gaps follows.
 //
 // Data structure: a slot per meter handle (dense uint32 entity index supplied by the caller; the pipeline
 // maps its entity table) and a min-heap of deadlines with lazy deletion. A reading only moves the slot's

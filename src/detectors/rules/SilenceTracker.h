@@ -85,7 +85,7 @@ class SilenceTracker {
   // it, ends the silence unreported: the meter's readings all arrived, late. That happened before whenever
   // such a reading came before the next drain; the bound makes the window longer (an aligned fleet of 100k
   // meters, drained 3,000 entries a call, works off its due entries in up to ~33 calls).
-  // Each reading brings at most about one entry due (it pushes one, or lets the queued one be re-queued
+  // Each reading brings about one entry due (it pushes one, or lets the queued one be re-queued
   // once; a shrinking interval pushes a second, and restore_meter one with no reading), so a caller allowing
   // a few entries per reading since its last call works off any backlog.
   size_t drain_missing(int64_t watermark_ms, std::vector<MissingReport>& out,

@@ -38,10 +38,12 @@
 #include "detectors/ZScoreDetector.h"
 #include "detectors/rules/MeterRiskScorer.h"
 #include "detectors/rules/MeterRuleState.h"
+#include "features/PooledArray.h"
 #include "gridsentinel/v1/telemetry.pb.h"
 #include "kafka/KafkaClients.h"
 #include "pipeline/EntityTable.h"
 #include "pipeline/Processor.h"
+#include "pipeline/RecentReadings.h"
 #include "sim/FleetSimulator.h"
 #include "sinks/Metrics.h"
 
@@ -91,7 +93,11 @@ struct EntityStateEquivalent {
   int64_t newest_event_ms;
   uint64_t home;
   bool dirty;
-  std::vector<Guarded<detectors::ZScoreDetector>> zscore;
+  bool restored;
+  uint32_t newest_digest;
+  int64_t applied_offset;
+  pipeline::RecentReadings recent;
+  features::PooledArray<Guarded<detectors::ZScoreDetector>> zscore;
   std::optional<Guarded<detectors::IqrDetector>> iqr;
   std::optional<Guarded<detectors::SpikeDetector>> spike;
   detectors::EpisodeTracker iforest_episode;

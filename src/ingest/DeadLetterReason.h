@@ -21,7 +21,8 @@ enum class DeadLetterReason : uint8_t {
   kTooManyLabels,       // an InfraMetric with more than 8 labels or oversized label text
   kLateEvent,           // older than the entity's newest event time minus features.<kind>.allowed_lateness
   kEntityLimit,         // a new entity while limits.max_entities are already tracked
-  kConflictingReading,  // another reading of the entity at its newest event time, with other values
+  kConflictingReading,  // another reading of the entity at the event time of one of its latest readings
+                        // (the newest and the few before it within the lateness), with other values
   kCount
 };
 

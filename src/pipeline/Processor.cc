@@ -380,14 +380,19 @@ Processor::Outcome Processor::score_entity(KindRuntime& kind, std::string_view e
                          kind.cfg->allowed_lateness_ms / 1000);
     return Outcome::kRefused;
   }
-  // A producer retrying a send (at-least-once head-ends and exporters) delivers the same reading again:
-  // learning it twice would count its interval twice in every window. Only the newest reading is compared
-  // (one digest per entity): a repeat of an older one, within the allowed lateness, is scored as before.
-  if (t == st.newest_event_ms && st.newest_digest != 0) {
-    if (digest == st.newest_digest) {
-      metrics_.duplicate_readings(kind.name).Increment();
-      return Outcome::kSkipped;
-    }
+  // A producer retrying a send (at-least-once head-ends and exporters) delivers the same readings again:
+  // learning one twice would count its interval twice in every window. The newest reading and the few before
+  // it within the allowed lateness (RecentReadings) are compared.
+  RecentReadings::Match match = RecentReadings::Match::kNone;
+  if (t == st.newest_event_ms && st.newest_digest != 0)
+    match = digest == st.newest_digest ? RecentReadings::Match::kSame : RecentReadings::Match::kOther;
+  else if (t < st.newest_event_ms)
+    match = st.recent.find(static_cast<uint64_t>(st.newest_event_ms - t), digest);
+  if (match == RecentReadings::Match::kSame) {
+    metrics_.duplicate_readings(kind.name).Increment();
+    return Outcome::kSkipped;
+  }
+  if (match == RecentReadings::Match::kOther) {
     refused = ingest::DeadLetterReason::kConflictingReading;
     detail = fmt::format(
         "event time {} already has a reading with other values for this entity (the first one was scored)",
@@ -419,9 +424,14 @@ Processor::Outcome Processor::score_entity(KindRuntime& kind, std::string_view e
 
   // (t == newest_event_ms here only with the digest unknown, after a restore: the reading scored now is the
   // one later repeats are compared with.)
+  if (t > st.newest_event_ms && st.newest_event_ms != std::numeric_limits<int64_t>::min())
+    st.recent.advance(static_cast<uint64_t>(t - st.newest_event_ms), st.newest_digest,
+                      static_cast<uint64_t>(kind.cfg->allowed_lateness_ms));
   if (t >= st.newest_event_ms) {
     st.newest_event_ms = t;
     st.newest_digest = digest;
+  } else {
+    st.recent.add(static_cast<uint64_t>(st.newest_event_ms - t), digest);
   }
   if (!current_clock_) current_clock_ = &eviction_clocks_.try_emplace(current_home_).first->second;
   current_clock_->watermark.observe(t);

@@ -43,6 +43,7 @@
 #include "pipeline/Emitter.h"
 #include "pipeline/EntityTable.h"
 #include "pipeline/EventTimeSampler.h"
+#include "pipeline/RecentReadings.h"
 #include "sinks/Metrics.h"
 
 namespace gridsentinel::pipeline {
@@ -171,9 +172,13 @@ class Processor {
     // Digest of the reading at newest_event_ms (reading_digest() in Processor.cc; 0 = unknown, as after a
     // restore: it is not checkpointed, see ProcessorState.cc): another reading of the entity at that same
     // event time is a duplicate when its digest matches (skipped) and a conflicting reading when it does not
-    // (dead-lettered). In the padding after the flags: no bytes added per entity.
+    // (dead-lettered). In the padding after the flags.
     uint32_t newest_digest = 0;
     int64_t applied_offset = -1;
+    // The digests of the few readings before the newest, within the allowed lateness: a repeat of one of them
+    // is skipped and another reading at its event time dead-lettered, as at newest_event_ms. Not
+    // checkpointed.
+    RecentReadings recent;
     features::PooledArray<Guarded<detectors::ZScoreDetector>> zscore;  // one per configured feature
     std::optional<Guarded<detectors::IqrDetector>> iqr;
     std::optional<Guarded<detectors::SpikeDetector>> spike;
@@ -223,8 +228,8 @@ class Processor {
                      Emitter& out);
   void process_infra(const v1::InfraMetric& m, const kafka::Record& rec, int64_t now_ms, Emitter& out);
   // Everything per reading once its feature values are known. What it did with the reading: scored (and
-  // learned), skipped (a redelivered record the state already contains, or an exact duplicate of the entity's
-  // newest reading), or refused (`refused` and `detail` say why; the caller dead-letters it).
+  // learned), skipped (a redelivered record the state already contains, or an exact duplicate of one of the
+  // entity's latest readings), or refused (`refused` and `detail` say why; the caller dead-letters it).
   enum class Outcome : uint8_t { kScored, kSkipped, kRefused };
   Outcome score_entity(KindRuntime& kind, std::string_view entity_id, int64_t t, uint32_t digest,
                        const double* values, const v1::MeterReading* reading,

@@ -17,10 +17,10 @@ namespace gridsentinel::pipeline {
 
 namespace {
 
-// 2: applied_offset. (The newest reading's digest, EntityState::newest_digest, is not saved: a new format
-// would be refused by the instances of the previous version, and in a rolling upgrade, where both versions
-// share the group, every entity such an instance restored would start cold. A restored entity learns its
-// digest again from its next reading.)
+// 2: applied_offset. (The latest readings' digests, EntityState::newest_digest and ::recent, are not saved: a
+// new format would be refused by the instances of the previous version, and in a rolling upgrade, where both
+// versions share the group, every entity such an instance restored would start cold. A restored entity learns
+// them again from its next readings.)
 constexpr uint8_t kEntityFormat = 2;
 // 2: the forest's sampler after the forest. 1 (without it) is still read: the sampler then starts anew.
 constexpr uint8_t kModelsFormat = 2;
@@ -102,8 +102,10 @@ bool Processor::restore_entity(KindRuntime& kind, uint32_t idx, std::string_view
   StateReader r(bytes);
   uint8_t format = 0, zscores = 0, has_iqr = 0, has_spike = 0, meter = 0;
   std::string scratch;
-  if (!r.get(format) || format != kEntityFormat || !r.get(st.newest_event_ms) || !r.get(st.applied_offset) ||
-      !r.get(zscores) || zscores != st.zscore.size())
+  // An entity is saved only after it scored a reading, whose event time the decoder checked is positive: any
+  // other newest_event_ms is a damaged value (and score_entity's differences with it could overflow).
+  if (!r.get(format) || format != kEntityFormat || !r.get(st.newest_event_ms) || st.newest_event_ms <= 0 ||
+      !r.get(st.applied_offset) || !r.get(zscores) || zscores != st.zscore.size())
     return false;
   for (auto& z : st.zscore)
     if (!get_guarded(r, z.detector, z.guard, z.episode, scratch)) return false;

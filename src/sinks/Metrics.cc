@@ -59,8 +59,8 @@ Metrics::Metrics(const std::vector<std::string>& input_topics, const std::vector
       BuildCounter()
           .Name("gridsentinel_duplicate_readings_total")
           .Help(
-              "Readings skipped as exact repeats of their entity's newest reading (same event time, same "
-              "values), by input kind.")
+              "Readings skipped as exact repeats of one of their entity's latest readings (same event time, "
+              "same values), by input kind.")
           .Register(r);
   duplicates_meter_ = &duplicates.Add({{"kind", "meter"}});
   duplicates_infra_ = &duplicates.Add({{"kind", "infra"}});

@@ -97,7 +97,8 @@ class Metrics {
   prometheus::Counter& readings(const char* kind) {
     return *(kind[0] == 'm' ? readings_meter_ : readings_infra_);
   }
-  // Exact repeats of an entity's newest reading, skipped (Processor::score_entity).
+  // Exact repeats of an entity's newest reading or of one of the few before it, skipped
+  // (Processor::score_entity).
   prometheus::Counter& duplicate_readings(const char* kind) {
     return *(kind[0] == 'm' ? duplicates_meter_ : duplicates_infra_);
   }

@@ -1,9 +1,12 @@
 // A reading delivered twice (a producer retrying a send) is learned once: the repeat of an entity's newest
-// reading is skipped and counted, another reading at that same event time with other values is dead-lettered
-// as conflicting_reading, and a restored entity (whose digest is not checkpointed) learns it again.
+// reading, or of one of the few before it within the allowed lateness, is skipped and counted, another
+// reading at that same event time with other values is dead-lettered as conflicting_reading, and a restored
+// entity (whose digests are not checkpointed) learns them again.
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -52,8 +55,8 @@ v1::InfraMetric sample(int64_t t, double value) {
 
 class Feed {
  public:
-  Feed()
-      : cfg_(config::parse_config("{}", "test")),
+  explicit Feed(const char* yaml = "{}")
+      : cfg_(config::parse_config(yaml, "test")),
         metrics_({"meter-readings", "infra-metrics"}, pipeline::Processor::detector_names()),
         processor_(cfg_, metrics_) {}
 
@@ -121,12 +124,119 @@ TEST(DuplicateReadings, AnotherReadingAtTheSameEventTimeIsDeadLetteredAsConflict
   EXPECT_EQ(f.out.reasons[0], "conflicting_reading");
   EXPECT_EQ(f.metric("meter", true), 0);
   EXPECT_EQ(f.states(), before) << "the first reading's state stands";
-  // A later reading is scored as usual, and an exact repeat of an older, no longer newest, reading is not
-  // caught (one digest per entity): it is within the allowed lateness and scored.
+  // A later reading is scored as usual; the first one, no longer the newest, is still compared.
   f.send(reading(kT0 + kStep, 510.0));
   f.send(reading(kT0, 500.0));
-  EXPECT_EQ(f.out.reasons.size(), 1u);
-  EXPECT_EQ(f.metric("meter", false), 3);
+  f.send(reading(kT0, 2500.0));
+  EXPECT_EQ(f.out.reasons, (std::vector<std::string>{"conflicting_reading", "conflicting_reading"}));
+  EXPECT_EQ(f.metric("meter", true), 1);
+  EXPECT_EQ(f.metric("meter", false), 2);
+}
+
+TEST(DuplicateReadings, AResentRunOfSeveralIntervalsIsLearnedOnce) {
+  // A head-end that retries a send of its last four intervals (the newest and the three before it, all
+  // within the hour of allowed lateness) every fourth reading.
+  Feed once, resent;
+  std::vector<v1::MeterReading> sent;
+  int64_t offset = 0;
+  for (int i = 0; i < 48; ++i) {
+    sent.push_back(reading(kT0 + i * kStep, 500.0 + 10.0 * (i % 7) + (i == 30 ? 4000.0 : 0.0)));
+    once.set_next_offset(offset);
+    once.send(sent.back());
+    resent.set_next_offset(offset);
+    resent.send(sent.back());
+    offset += 5;
+    if (i % 4 == 3)
+      for (int j = i - 3; j <= i; ++j) resent.send(sent[static_cast<size_t>(j)]);
+  }
+  EXPECT_TRUE(resent.out.reasons.empty()) << resent.out.reasons.front();
+  EXPECT_EQ(resent.metric("meter", true), 48);
+  EXPECT_EQ(resent.metric("meter", false), 48);
+  EXPECT_EQ(once.states(), resent.states()) << "the resent intervals left no trace in the detectors' state";
+}
+
+TEST(DuplicateReadings, ALateReadingAndItsRepeatAreComparedLikeTheNewest) {
+  Feed f;
+  f.send(reading(kT0, 500.0));
+  f.send(reading(kT0 + 2 * kStep, 520.0));
+  f.send(reading(kT0 + kStep, 510.0));  // late, within the lateness: scored
+  f.send(reading(kT0 + kStep, 510.0));  // its repeat
+  f.send(reading(kT0 + kStep, 515.0));  // another value for that interval
+  f.send(reading(kT0 + 3 * kStep, 530.0));
+  f.send(reading(kT0 + kStep, 510.0));  // still remembered two readings on
+  EXPECT_EQ(f.metric("meter", false), 4);
+  EXPECT_EQ(f.metric("meter", true), 2);
+  EXPECT_EQ(f.out.reasons, std::vector<std::string>{"conflicting_reading"});
+  // Past the hour of lateness a repeat is a late event, as any reading that old.
+  f.send(reading(kT0 + 8 * kStep, 580.0));
+  f.send(reading(kT0 + 3 * kStep, 530.0));
+  EXPECT_EQ(f.out.reasons, (std::vector<std::string>{"conflicting_reading", "late_event"}));
+}
+
+TEST(DuplicateReadings, AResentBatchIsLearnedOnceAndARepeatInsideABatchIsSkipped) {
+  constexpr const char* kBatches =
+      "topics:\n  inputs:\n    - {name: meter-batches, kind: meter, format: protobuf, message: "
+      "MeterReadingBatch}\n";
+  Feed once(kBatches), resent(kBatches);
+  // A head-end sends each meter's last four intervals in a batch every hour, and retries every batch.
+  int64_t offset = 0;
+  for (int hour = 0; hour < 12; ++hour) {
+    v1::MeterReadingBatch batch;
+    for (int j = 0; j < 4; ++j) {
+      const int i = 4 * hour + j;
+      *batch.add_readings() = reading(kT0 + i * kStep, 500.0 + 10.0 * (i % 7) + (i == 30 ? 4000.0 : 0.0));
+    }
+    once.set_next_offset(offset);
+    once.send(batch, "meter-batches");
+    resent.set_next_offset(offset);
+    resent.send(batch, "meter-batches");
+    resent.send(batch, "meter-batches");
+    offset += 2;
+  }
+  EXPECT_TRUE(resent.out.reasons.empty()) << resent.out.reasons.front();
+  EXPECT_EQ(resent.metric("meter", true), 48);
+  EXPECT_EQ(resent.metric("meter", false), 48);
+  EXPECT_EQ(once.states(), resent.states());
+  // One batch that holds a reading twice, and an older reading once more.
+  v1::MeterReadingBatch twice;
+  *twice.add_readings() = reading(kT0 + 48 * kStep, 600.0);
+  *twice.add_readings() = reading(kT0 + 48 * kStep, 600.0);
+  *twice.add_readings() = reading(kT0 + 46 * kStep, 500.0 + 10.0 * (46 % 7));
+  resent.send(twice, "meter-batches");
+  EXPECT_EQ(resent.metric("meter", true), 50);
+  EXPECT_EQ(resent.metric("meter", false), 49);
+}
+
+TEST(DuplicateReadings, ARepeatAsOldAsTheLatenessIsStillSkipped) {
+  Feed f;  // meters: an hour of lateness, four 15-minute steps
+  for (int i = 0; i <= 4; ++i) f.send(reading(kT0 + i * kStep, 500.0 + i));
+  f.send(reading(kT0, 500.0));
+  EXPECT_EQ(f.metric("meter", true), 1);
+  EXPECT_TRUE(f.out.reasons.empty());
+}
+
+TEST(DuplicateReadings, WithMoreReadingsInTheLatenessThanItHoldsOnlyTheYoungestAreCompared) {
+  // 5-minute readings: twelve within the hour, the four before the newest are compared. An older repeat is
+  // scored again (the documented limit), a younger one skipped.
+  constexpr int64_t kFive = 300'000;
+  Feed f;
+  for (int i = 0; i < 12; ++i) f.send(reading(kT0 + i * kFive, 500.0 + i));
+  f.send(reading(kT0 + 7 * kFive, 507.0));  // four before the newest: held
+  EXPECT_EQ(f.metric("meter", true), 1);
+  f.send(reading(kT0 + 6 * kFive, 506.0));  // five before: not held, scored again
+  EXPECT_EQ(f.metric("meter", true), 1);
+  EXPECT_EQ(f.metric("meter", false), 13);
+}
+
+TEST(DuplicateReadings, AnOlderInfraSampleIsComparedToo) {
+  Feed f;  // infra: a minute of lateness
+  constexpr int64_t kScrape = 15'000;
+  for (int i = 0; i < 3; ++i) f.send(sample(kT0 + i * kScrape, 7.0 + i), "infra-metrics");
+  f.send(sample(kT0 + kScrape, 8.0), "infra-metrics");
+  f.send(sample(kT0 + kScrape, 9.0), "infra-metrics");
+  EXPECT_EQ(f.metric("infra", true), 1);
+  EXPECT_EQ(f.metric("infra", false), 3);
+  EXPECT_EQ(f.out.reasons, std::vector<std::string>{"conflicting_reading"});
 }
 
 TEST(DuplicateReadings, EveryMeasuredFieldAndItsPresenceCounts) {
@@ -181,6 +291,44 @@ TEST(DuplicateReadings, ARestoredEntityLearnsItsDigestFromItsNextReading) {
   EXPECT_EQ(restored.metric("meter", true), 1) << "known again from the reading just scored";
   restored.send(reading(kT0, 2500.0));
   EXPECT_EQ(restored.out.reasons, std::vector<std::string>{"conflicting_reading"});
+}
+
+TEST(DuplicateReadings, ASavedStateWithoutAPositiveNewestEventTimeIsRefused) {
+  Feed f;
+  f.send(reading(kT0, 500.0));
+  const auto saved = f.states();
+  ASSERT_EQ(saved.size(), 1u);
+  Feed restored;
+  ASSERT_TRUE(restored.processor().restore(pipeline::Processor::home_of(0, 0), "m:meter-1", saved[0]));
+  // newest_event_ms follows the format byte; a damaged one (the differences score_entity takes with it
+  // could overflow) makes the value refused, and the entity start cold.
+  for (const int64_t t : {int64_t{0}, int64_t{-1}, std::numeric_limits<int64_t>::min()}) {
+    std::string damaged = saved[0];
+    std::memcpy(damaged.data() + 1, &t, sizeof t);
+    Feed cold;
+    EXPECT_FALSE(cold.processor().restore(pipeline::Processor::home_of(0, 0), "m:meter-1", damaged)) << t;
+  }
+}
+
+TEST(DuplicateReadings, ARestoredEntityLearnsTheOlderDigestsFromTheReadingsItScores) {
+  Feed f;
+  for (int i = 0; i < 3; ++i) f.send(reading(kT0 + i * kStep, 500.0 + i));
+  const auto saved = f.states();
+  ASSERT_EQ(saved.size(), 1u);
+
+  Feed restored;
+  ASSERT_TRUE(restored.processor().restore(pipeline::Processor::home_of(0, 0), "m:meter-1", saved[0]));
+  restored.set_next_offset(3);
+  restored.send(reading(kT0 + kStep, 501.0));  // a repeat the restored state cannot tell: scored
+  EXPECT_EQ(restored.metric("meter", false), 1);
+  restored.send(reading(kT0 + kStep, 501.0));  // now known
+  restored.send(reading(kT0 + kStep, 2501.0));
+  EXPECT_EQ(restored.metric("meter", true), 1);
+  EXPECT_EQ(restored.out.reasons, std::vector<std::string>{"conflicting_reading"});
+  restored.send(reading(kT0 + 3 * kStep, 503.0));  // the newest moves on; the older one is still held
+  restored.send(reading(kT0 + kStep, 501.0));
+  EXPECT_EQ(restored.metric("meter", true), 2);
+  EXPECT_EQ(restored.metric("meter", false), 2);
 }
 
 }  // namespace

@@ -241,7 +241,8 @@ void read_detector_sections(Section& det, Config& c) {
     require(k.iqr.k > 0, s.key("k"), k.iqr.k, "> 0");
     require(k.iqr.max_points >= 4 && k.iqr.max_points <= 4096, s.key("max_points"), k.iqr.max_points,
             "4..4096");
-    require(k.iqr.sketch_buckets <= 1024, s.key("sketch_buckets"), k.iqr.sketch_buckets, "0..1024");
+    require(k.iqr.sketch_buckets <= features::SlidingQuantileSketch::kMaxBuckets, s.key("sketch_buckets"),
+            k.iqr.sketch_buckets, "0.." + std::to_string(features::SlidingQuantileSketch::kMaxBuckets));
     require(k.iqr.sketch_k >= 8, s.key("sketch_k"), k.iqr.sketch_k, ">= 8");
     require(k.iqr.min_samples >= 4, s.key("min_samples"), k.iqr.min_samples, ">= 4");
   });
@@ -342,7 +343,11 @@ void read_rules(Section& top, Config& c) {
     const YAML::Node list = r.raw("exporting_meter_prefixes");
     if (!list.IsSequence()) fail(r.key("exporting_meter_prefixes"), "expected a list of meter id prefixes");
     m.exporting_meter_prefixes.clear();
-    for (const auto& item : list) m.exporting_meter_prefixes.push_back(item.as<std::string>());
+    for (const auto& item : list) {
+      if (!item.IsScalar())
+        fail(r.key("exporting_meter_prefixes"), "expected a list of meter id prefixes (strings)");
+      m.exporting_meter_prefixes.push_back(item.Scalar());
+    }
   }
   r.get("bypass_current_a", m.bypass_current_a);
   r.get("tamper_flag_mask", m.tamper_flag_mask);

@@ -139,8 +139,8 @@ struct Config {
                                 .threshold = 5.0,
                                 .std_floor_abs = 1.0,
                                 .std_floor_rel = 0.0}}},
-                   // Household load has daily peaks: fences "far out" (k = 3) over three days, and a spike
-                   // must stand 8 robust deviations above the last ~8 hours.
+                   // Household load has daily peaks: fences far out (k = 6) over three days; a spike is
+                   // judged against the reading before it (below).
                    .iqr_enabled = true,
                    .iqr = {.window_ms = 3 * 86'400'000LL,
                            .max_points = 288,
@@ -225,8 +225,8 @@ struct Config {
   } detection;
 
   struct Limits {
-    uint32_t max_entities = 2'000'000;  // tracked entities per instance; records for new ones beyond it are
-                                        // dead-lettered as "entity_limit"
+    uint32_t max_entities = 2'000'000;  // tracked entities of each kind (meters, infra series) per instance;
+                                        // records for new ones beyond it are dead-lettered as "entity_limit"
     uint32_t max_inflight_records = 100'000;  // consumed records awaiting broker acks before consuming pauses
   } limits;
 

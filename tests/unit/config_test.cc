@@ -113,6 +113,15 @@ topics: {risk: risk-out}
                 .find("detectors.spike.meter.treshold: unknown key"),
             std::string::npos);
   EXPECT_NE(error_of("rules: {sag_ratio: 1.5}").find("rules"), std::string::npos);
+  // A list item that is not a string is an error naming the key, not a YAML library exception.
+  EXPECT_NE(
+      error_of("rules: {exporting_meter_prefixes: [PV-, {a: 1}]}").find("rules.exporting_meter_prefixes"),
+      std::string::npos);
+  // The sketch has at most 256 buckets: more is refused rather than silently clamped.
+  EXPECT_NE(error_of("detectors: {iqr: {meter: {sketch_buckets: 257}}}")
+                .find("detectors.iqr.meter.sketch_buckets: value 257 is out of range (0..256)"),
+            std::string::npos);
+  EXPECT_EQ(error_of("detectors: {iqr: {meter: {sketch_buckets: 256}}}"), "");
 }
 
 TEST(Config, DurationsNeedAUnit) {

@@ -344,19 +344,21 @@ fi
 
 [[ ${LAT_ONLY:-0} == 1 ]] && { echo "logs in $WORK"; exit 0; }
 echo "== medians over $RUNS run(s)"
+# a / b to $3 decimals, rounded (bc's scale truncates: 0.31893 printed as .318).
+ratio() { LC_ALL=C printf "%.${3}f" "$(echo "$1 / $2" | bc -l)"; }
 mb=$(med "${BARE_R[@]}"); mg=$(med "${GS_R[@]}"); mh=$(med "${GS_HWM[@]}")
 echo "bare consume rate:        $mb records/s"
 echo "gridsentinel end to end:  $mg events/s ($(med "${GS_RPC[@]}") per CPU-second; $(med "${GS_CPU[@]}") CPU-s)" \
-  "= $(echo "scale=3; $mg / $mb" | bc) x bare"
+  "= $(ratio "$mg" "$mb" 3) x bare"
 echo "gridsentinel peak RSS:    $mh kB = $((mh * 1024 / M)) bytes per meter (M=$M, whole process)"
 if [[ ${#PY_E2E[@]} -gt 0 ]]; then
   mp=$(med "${PY_E2E[@]}"); mc=$(med "${PY_CORE[@]}")
   echo "python peer end to end:   $mp events/s ($(med "${PY_E2E_RPC[@]}") per CPU-second);" \
-    "gridsentinel = $(echo "scale=2; $mg / $mp" | bc) x peer"
+    "gridsentinel = $(ratio "$mg" "$mp" 2) x peer"
   mgc=$(med "${GS_CORE[@]}")
   echo "python peer compute core: $mc events/s"
   echo "gridsentinel compute core: $mgc events/s ($(med "${GS_CORE_RPC[@]}") per CPU-second; one thread)" \
-    "= $(echo "scale=2; $mgc / $mc" | bc) x peer core"
+    "= $(ratio "$mgc" "$mc" 2) x peer core"
 fi
 if [[ -n ${LAT_LINE:-} ]]; then echo "latency at half the peak: $LAT_LINE"; fi
 echo "logs in $WORK"

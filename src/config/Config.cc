@@ -9,6 +9,9 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <string>
+
+#include "features/SlidingQuantileSketch.h"
 
 namespace gridsentinel::config {
 

@@ -11,7 +11,8 @@
 # gridsentinel and bench/bare_consume_bench; default build-bench), E2E_THREADS (kafka.stream_threads in (b) and
 # (d), default the number of cores), E2E_CONSUMER (consumer properties in (b), e.g.
 # 'queued.max.messages.kbytes: "16384"'; with several threads a 6 s session timeout is added, see below),
-# E2E_PRODUCER (producer properties in (b), alerts and state changelog alike),
+# E2E_PRODUCER (producer properties in (b), alerts and state changelog alike), E2E_BARE_PROPS (extra consumer
+# properties of the bare consumer in (a), "k=v,k=v", e.g. "queued.max.messages.kbytes=16384"),
 # E2E_AB_BINARY (another gridsentinel binary, run in (b) of the even runs: A/B comparisons on one topic in the
 # same minutes), E2E_LOG_LEVEL (gridsentinel's log level in (b), default warn), E2E_STATE (one more state key in (b), e.g.
 # 'changelog: false'), SKIP_PEER=1 to skip the Python peer,
@@ -295,7 +296,7 @@ fi
 for run in $(seq "$RUNS"); do
   echo "-- run $run"
   bc0=$(cpu_of "$BROKER_PID")
-  line=$("$BARE" "$B" "$TOPIC" "$N" "bare-$run-$$" 2>"$WORK/bare$run.log")
+  line=$(BARE_PROPS="${E2E_BARE_PROPS:-}" "$BARE" "$B" "$TOPIC" "$N" "bare-$run-$$" 2>"$WORK/bare$run.log")
   echo "(a) bare consume: $line broker_cpu_s=$(echo "$(cpu_of "$BROKER_PID") - $bc0" | bc)"
   BARE_R+=("$(head -1 <<<"$line" | sed -E 's/.* rate=([0-9.]+).*/\1/')")
 

@@ -34,10 +34,10 @@
 // Warm-up: scores 0, and opens no candidate, until the window holds `min_samples` points.
 // Cost per point, score + learn: O(N) memmove plus O(log N) for the MAD; 0.19 us at N = 31, 0.23 us at N =
 // 101 (bench/window_detectors_bench.cc, Release).
-// Memory: 8 bytes x window_points + 136 bytes (+ 2 bytes x daily_step_buckets + 12 with the step profile),
-// fixed at construction (384 bytes at N = 31; the window is a features/MedianWindow, floats with 32-bit time
-// offsets); a pending candidate and its verdict take another ~170 bytes on the heap while one is open
-// (rarely: once per spike).
+// Memory: 8 bytes x window_points + 64 bytes (+ 2 bytes x daily_step_buckets with the step profile), fixed
+// at construction (312 bytes at N = 31, 360 with the meters' 24-bucket profile; the window is a
+// features/MedianWindow, floats with 32-bit time offsets); a pending candidate and its verdict take another
+// ~170 bytes on the heap while one is open (rarely: once per spike).
 #include <cstdint>
 #include <limits>
 #include <optional>

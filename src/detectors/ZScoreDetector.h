@@ -8,7 +8,7 @@
 // skewed or heavy-tailed data the IQR and spike detectors are more robust. Warm-up: scores 0 until the window
 // holds `min_samples` points. Score: squash(z, 1, threshold) maps z = threshold to 0.5 (the default alert
 // threshold), rising towards 1. Cost: O(1) amortised per point (the window's). Memory: the window's (B
-// buckets x 12 bytes + 8, and a 96-byte object) plus a pointer to the shared configuration (intern()): 400
+// buckets x 8 bytes, and an 80-byte object) plus a pointer to the shared configuration (intern()): 280
 // bytes for the default 24-hour, 24-bucket window. Precision: the window's (mean ~1e-6, standard deviation
 // ~1e-3 relative), so z is within ~0.1% of the exact one.
 #include <cstdint>

@@ -18,8 +18,8 @@
 // false) and the caller counts it as late. A gap longer than the window empties it.
 //
 // Storage: every point of the reference and of the head as a 16-bit code (HalfCodec, features/HalfCode.h), in
-// one ring ordered by bucket, plus a 16-bit count per bucket; allocated once at construction, (B + 3 +
-// max_points) x 2 bytes (630 bytes for the default meter window: 3 days, B = 24, 288 points) and a 48-byte
+// one ring ordered by bucket, plus a 16-bit count per bucket; allocated once at construction, (B + 1 +
+// max_points) x 2 bytes (626 bytes for the default meter window: 3 days, B = 24, 288 points) and a 48-byte
 // object. When the ring is full the oldest point is dropped.
 // Error: codes are monotone, so the quartiles are type-7 interpolations (numpy's default) between the exact
 // order statistics' codes: |q - exact q| <= (2^-11 + 2^-24) max(|x_lo|, |x_hi|) + 2^-24 M, x_lo and x_hi the

@@ -1,17 +1,17 @@
 #pragma once
 // HeapArray: a fixed-size array on the heap with value semantics (a copy copies the elements), for the
 // per-entity windows that are sized at construction from the config. Unlike std::vector (24 bytes) it is one
-// 8-byte pointer: the size is stored in front of the elements, in the same allocation, and there is no spare
-// capacity. The block comes from BlockPool (no allocator header per block). For trivially copyable element
-// types aligned to at most 8 bytes.
+// 8-byte word: the pointer with the size in its top bits (SizedPointer, at most 65,535 elements), and there
+// is no spare capacity. The block comes from BlockPool (no allocator header per block) and holds only the
+// elements. For trivially copyable element types aligned to at most 8 bytes.
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <type_traits>
 #include <utility>
 
 #include "features/BlockPool.h"
+#include "features/SizedPointer.h"
 
 namespace gridsentinel::features {
 
@@ -19,18 +19,19 @@ template <class T>
 class HeapArray {
   static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>);
   static_assert(alignof(T) <= BlockPool::kAlignment);
-  static constexpr size_t kHeader = (sizeof(uint32_t) + sizeof(T) - 1) / sizeof(T);  // elements for the size
 
  public:
+  static constexpr uint32_t kMaxSize = SizedPointer::kMaxCount;
   HeapArray() = default;
+  // n <= kMaxSize (the callers' configs bound it; see SizedPointer).
   explicit HeapArray(uint32_t n) {
     if (n == 0) return;
-    data_ = static_cast<T*>(BlockPool::allocate(block_bytes(n)));
-    std::uninitialized_value_construct_n(data_, kHeader + n);
-    std::memcpy(static_cast<void*>(data_), &n, sizeof n);
+    T* data = static_cast<T*>(BlockPool::allocate(block_bytes(n)));
+    std::uninitialized_value_construct_n(data, n);
+    block_ = SizedPointer(data, n);
   }
   HeapArray(const HeapArray& o) : HeapArray(o.size()) { std::copy(o.begin(), o.end(), begin()); }
-  HeapArray(HeapArray&& o) noexcept : data_(std::exchange(o.data_, nullptr)) {}
+  HeapArray(HeapArray&& o) noexcept : block_(std::exchange(o.block_, SizedPointer())) {}
   HeapArray& operator=(const HeapArray& o) {
     if (this != &o) {
       if (size() != o.size()) *this = HeapArray(o.size());
@@ -41,44 +42,40 @@ class HeapArray {
   HeapArray& operator=(HeapArray&& o) noexcept {
     if (this != &o) {
       free();
-      data_ = std::exchange(o.data_, nullptr);
+      block_ = std::exchange(o.block_, SizedPointer());
     }
     return *this;
   }
   ~HeapArray() { free(); }
 
-  uint32_t size() const {
-    uint32_t n = 0;
-    if (data_) std::memcpy(&n, static_cast<const void*>(data_), sizeof n);
-    return n;
-  }
+  uint32_t size() const { return block_.count(); }
   T& operator[](size_t i) { return data()[i]; }
   const T& operator[](size_t i) const { return data()[i]; }
-  T* data() { return data_ ? data_ + kHeader : nullptr; }
-  const T* data() const { return data_ ? data_ + kHeader : nullptr; }
+  T* data() { return static_cast<T*>(block_.get()); }
+  const T* data() const { return static_cast<const T*>(block_.get()); }
   T* begin() { return data(); }
   T* end() { return data() + size(); }
   const T* begin() const { return data(); }
   const T* end() const { return data() + size(); }
-  // Heap bytes of the allocation (elements plus the size header).
-  size_t heap_bytes() const { return data_ ? block_bytes(size()) : 0; }
-  // Asks the CPU to start loading the first `n` elements' cache lines (n at most size(); the caller knows n
-  // without reading the size, which sits in the block itself), so that an entity's several blocks load in
-  // parallel instead of one miss after another as its detectors run. No effect on results.
+  // Heap bytes of the allocation (the elements).
+  size_t heap_bytes() const { return block_bytes(size()); }
+  // Asks the CPU to start loading the first `n` elements' cache lines (n at most size()), so that an
+  // entity's several blocks load in parallel instead of one miss after another as its detectors run. No
+  // effect on results.
   void prefetch(uint32_t n) const {
-    if (!data_) return;
-    const char* p = static_cast<const char*>(static_cast<const void*>(data_));
+    if (!block_) return;
+    const char* p = static_cast<const char*>(block_.get());
     const char* end = p + block_bytes(n);
     for (; p < end; p += 64) __builtin_prefetch(p, 1);
   }
 
  private:
-  static size_t block_bytes(uint32_t n) { return (kHeader + size_t{n}) * sizeof(T); }
+  static size_t block_bytes(uint32_t n) { return size_t{n} * sizeof(T); }
   void free() {
-    if (data_) BlockPool::release(data_, block_bytes(size()));
-    data_ = nullptr;
+    if (block_) BlockPool::release(block_.get(), block_bytes(size()));
+    block_ = SizedPointer();
   }
-  T* data_ = nullptr;
+  SizedPointer block_;
 };
 
 // Boxed: one T on the heap with value semantics, for a rarely used alternative that should not make every

@@ -12,7 +12,7 @@
 // 2^-22 of the window's largest magnitude of the exact ones; exact for values a float holds whose median and
 // MAD a float holds too (e.g. readings with a few significant digits). Times: when the window spans more than
 // 2^31 ms (24.8 days) its oldest offsets saturate, which only makes the order of a late point among those
-// very old points approximate. Memory: 8 bytes x capacity + 8 + a 32-byte object (288 bytes at N = 31).
+// very old points approximate. Memory: 8 bytes x capacity + a 32-byte object (280 bytes at N = 31).
 #include <algorithm>
 #include <cstdint>
 #include <limits>

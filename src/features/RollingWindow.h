@@ -23,8 +23,9 @@
 // most kMaxPerBucket (65,535) events a bucket: 18 a second in a 1-hour bucket.
 // No minimum or maximum: the z-score detector needs neither, and keeping them per bucket cost 4 of a
 // bucket's 12 bytes (about 100 bytes of each meter's ~2 kB of state with the default windows).
-// Memory: fixed, B buckets of 8 bytes (one allocation, no spare capacity) plus an 80-byte object, allocated
-// once at construction: 280 bytes for the default meter window (24 h, 24 buckets).
+// Memory: fixed, B buckets of 8 bytes (one allocation, no spare capacity, its length in the pointer word: see
+// HeapArray) plus an 80-byte object, allocated once at construction: 272 bytes for the default meter window
+// (24 h, 24 buckets).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -50,11 +50,15 @@ kafka::Properties consumer_prefetch_defaults() {
   // from 2.2 as fetch.queue.backoff.ms) once the consumer's local queue holds queued.min.messages messages or
   // queued.max.messages.kbytes. A queue shorter than a second of processing therefore runs dry and the loop
   // idles: with 100k messages (~8.7 MB of readings) the bare consumer took 1.0, 2.0 or 3.0 s for the same 1M
-  // records (whole-second stalls) and gridsentinel's 2 threads 277k-311k readings/s. 32 MiB a consumer is
-  // ~385k readings, about 2 s of one stream thread at the measured peak: the bare consumer then reads the
-  // same topic in 0.84-1.42 s every run (~800k/s) and gridsentinel 343k readings/s (bench/e2e/run_e2e.sh,
-  // medians of 3). The message bound is raised so that the byte bound is the one that applies.
-  return {{"queued.min.messages", "1000000"}, {"queued.max.messages.kbytes", "32768"}};
+  // records (whole-second stalls). The message bound is raised so that the byte bound is the one that
+  // applies. The byte bound counts payload only: each queued message also holds librdkafka's structures and a
+  // share of its fetch buffer, about 8x an 87-byte reading. At 32 MiB (~385k readings) each consumer's
+  // broker-thread malloc arena had grown to 258-276 MB (malloc_stats() at the end of a 1M-meter run of
+  // bench/e2e/run_e2e.sh), resident after the queue drained, and the process spent more CPU a reading: in
+  // one bench run alternating the two (100k meters, 3 runs each) 16 MiB read 357k readings/s at 249k per
+  // CPU-second, 32 MiB 300k at 214k, with a peak RSS of 530-537 against 669-748 MB. 16 MiB is ~190k
+  // readings, about a second of one stream thread at that rate.
+  return {{"queued.min.messages", "1000000"}, {"queued.max.messages.kbytes", "16384"}};
 }
 
 KafkaRunner::KafkaRunner(const config::Config& cfg, const std::string& bootstrap, sinks::Metrics& metrics,

@@ -10,6 +10,7 @@
 #include "features/BlockPool.h"
 #include "features/HeapArray.h"
 #include "features/PooledArray.h"
+#include "features/SizedPointer.h"
 
 namespace gridsentinel::features {
 namespace {
@@ -37,7 +38,8 @@ TEST(HeapArray, ElementsStartValueInitialisedAndCopiesAreIndependent) {
   c = HeapArray<Cell>(5);  // a different size re-allocates
   EXPECT_EQ(c.size(), 5u);
   EXPECT_EQ(HeapArray<Cell>().size(), 0u);
-  EXPECT_EQ(a.heap_bytes(), 25 * sizeof(Cell));  // the size header takes one element
+  EXPECT_EQ(a.heap_bytes(), 24 * sizeof(Cell));  // the elements only: the size is in the pointer word
+  EXPECT_EQ(sizeof(a), 8u);
 }
 
 TEST(HeapArray, ManyArraysOfMixedSizesKeepTheirOwnContents) {
@@ -116,6 +118,40 @@ TEST(PooledArray, AFailedBuildDestroysWhatItBuilt) {
                                     }),
                std::runtime_error);
   EXPECT_EQ(Counted::live, 0);
+}
+
+}  // namespace
+}  // namespace gridsentinel::features
+
+namespace gridsentinel::features {
+namespace {
+
+TEST(SizedPointer, KeepsPointerAndCountInOneWord) {
+  static_assert(sizeof(SizedPointer) == 8);
+  EXPECT_FALSE(SizedPointer());
+  EXPECT_EQ(SizedPointer().count(), 0u);
+  int x = 0;
+  for (const uint32_t n : {1u, 24u, 9217u, SizedPointer::kMaxCount}) {
+    const SizedPointer p(&x, n);
+    EXPECT_TRUE(p);
+    EXPECT_EQ(p.get(), &x);
+    EXPECT_EQ(p.count(), n);
+  }
+}
+
+TEST(SizedPointer, RefusesACountThatDoesNotFit) {
+  int x = 0;
+  EXPECT_DEATH(SizedPointer(&x, SizedPointer::kMaxCount + 1), "out of range");
+}
+
+TEST(HeapArray, HoldsTheLargestSize) {
+  HeapArray<uint16_t> a(HeapArray<uint16_t>::kMaxSize);
+  ASSERT_EQ(a.size(), HeapArray<uint16_t>::kMaxSize);
+  for (uint32_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint16_t>(i);
+  const HeapArray<uint16_t> b = a;
+  ASSERT_EQ(b.size(), a.size());
+  EXPECT_EQ(b[65534], 65534);
+  EXPECT_EQ(b.heap_bytes(), 65535 * sizeof(uint16_t));
 }
 
 }  // namespace

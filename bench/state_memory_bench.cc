@@ -26,7 +26,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +41,7 @@
 #include "gridsentinel/v1/telemetry.pb.h"
 #include "kafka/KafkaClients.h"
 #include "pipeline/EntityTable.h"
+#include "pipeline/GuardedDetector.h"
 #include "pipeline/Processor.h"
 #include "pipeline/RecentReadings.h"
 #include "sim/FleetSimulator.h"
@@ -83,12 +83,8 @@ Args parse(int argc, char** argv) {
 
 // The members of Processor's EntityState (src/pipeline/Processor.h), for sizeof: the Processor keeps its own
 // private.
-template <class D>
-struct Guarded {
-  D detector;
-  detectors::LearningGuard guard;
-  detectors::EpisodeTracker episode;
-};
+using pipeline::Guarded;
+using pipeline::OptionalGuarded;
 struct EntityStateEquivalent {
   int64_t newest_event_ms;
   uint64_t home;
@@ -98,8 +94,8 @@ struct EntityStateEquivalent {
   int64_t applied_offset;
   pipeline::RecentReadings recent;
   features::PooledArray<Guarded<detectors::ZScoreDetector>> zscore;
-  std::optional<Guarded<detectors::IqrDetector>> iqr;
-  std::optional<Guarded<detectors::SpikeDetector>> spike;
+  OptionalGuarded<detectors::IqrDetector> iqr;
+  OptionalGuarded<detectors::SpikeDetector> spike;
   detectors::EpisodeTracker iforest_episode;
   detectors::MeterRuleState rules;
   detectors::MeterRiskState risk;
@@ -137,9 +133,9 @@ void print_breakdown(const config::Config& cfg, double days) {
     row(name.c_str(), sizeof(Guarded<detectors::ZScoreDetector>),
         z[i].window().memory_bytes() - sizeof(features::RollingWindow), z[i].save().size());
   }
-  row("IQR (window + config)", sizeof(Guarded<detectors::IqrDetector>) + 8,
+  row("IQR (window + config)", sizeof(OptionalGuarded<detectors::IqrDetector>),
       iqr.memory_bytes() - sizeof(detectors::IqrDetector), iqr.save().size());
-  row("spike (window + candidate + config)", sizeof(Guarded<detectors::SpikeDetector>) + 8,
+  row("spike (window + candidate + config)", sizeof(OptionalGuarded<detectors::SpikeDetector>),
       spike.memory_bytes() - sizeof(detectors::SpikeDetector), spike.save().size());
   row("MeterRuleState", sizeof(detectors::MeterRuleState), 0, 0);
   row("MeterRiskState", sizeof(detectors::MeterRiskState), 0, 0);

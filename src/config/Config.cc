@@ -152,6 +152,8 @@ void read_zscore_list(Section& s, const std::string& k, InputKind kind, std::vec
   if (!s.has(k)) return;
   const YAML::Node list = s.raw(k);
   if (!list.IsSequence()) fail(s.key(k), "expected a list of {feature, window, buckets, ...}");
+  // An entity's state saves the count in one byte (ProcessorState.cc).
+  require(list.size() <= 255, s.key(k), list.size(), "at most 255 entries");
   out.clear();
   for (size_t i = 0; i < list.size(); ++i) {
     Section item(list[i], s.key(k) + "[" + std::to_string(i) + "]");

@@ -10,6 +10,10 @@
 
 namespace gridsentinel::pipeline {
 
+// The optional detectors' slots cost no more than the detectors' own (see GuardedDetector.h).
+static_assert(sizeof(OptionalGuarded<detectors::IqrDetector>) == sizeof(Guarded<detectors::IqrDetector>));
+static_assert(sizeof(OptionalGuarded<detectors::SpikeDetector>) == sizeof(Guarded<detectors::SpikeDetector>));
+
 namespace {
 
 constexpr std::string_view kZScore = "zscore", kIqr = "iqr", kSpike = "spike", kIForest = "iforest",
@@ -224,9 +228,9 @@ Processor::EntityState Processor::make_state(const KindRuntime& kind) const {
         return Guarded<detectors::ZScoreDetector>{detectors::ZScoreDetector(z[i].params), {}, {}};
       });
   if (kind.cfg->iqr_enabled)
-    s.iqr.emplace(Guarded<detectors::IqrDetector>{detectors::IqrDetector(kind.cfg->iqr), {}, {}});
+    s.iqr = OptionalGuarded<detectors::IqrDetector>(detectors::IqrDetector(kind.cfg->iqr));
   if (kind.cfg->spike_enabled)
-    s.spike.emplace(Guarded<detectors::SpikeDetector>{detectors::SpikeDetector(kind.cfg->spike), {}, {}});
+    s.spike = OptionalGuarded<detectors::SpikeDetector>(detectors::SpikeDetector(kind.cfg->spike));
   return s;
 }
 

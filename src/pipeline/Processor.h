@@ -43,6 +43,7 @@
 #include "pipeline/Emitter.h"
 #include "pipeline/EntityTable.h"
 #include "pipeline/EventTimeSampler.h"
+#include "pipeline/GuardedDetector.h"
 #include "pipeline/RecentReadings.h"
 #include "sinks/Metrics.h"
 
@@ -155,12 +156,6 @@ class Processor {
   static std::vector<sinks::AlertKind> alert_kinds();
 
  private:
-  template <class D>
-  struct Guarded {
-    D detector;
-    detectors::LearningGuard guard;
-    detectors::EpisodeTracker episode;
-  };
   struct EntityState {
     int64_t newest_event_ms = std::numeric_limits<int64_t>::min();
     uint64_t home = 0;   // see home_of()
@@ -180,8 +175,8 @@ class Processor {
     // checkpointed.
     RecentReadings recent;
     features::PooledArray<Guarded<detectors::ZScoreDetector>> zscore;  // one per configured feature
-    std::optional<Guarded<detectors::IqrDetector>> iqr;
-    std::optional<Guarded<detectors::SpikeDetector>> spike;
+    OptionalGuarded<detectors::IqrDetector> iqr;
+    OptionalGuarded<detectors::SpikeDetector> spike;
     detectors::EpisodeTracker iforest_episode;
     detectors::MeterRuleState rules;  // meters only
     detectors::MeterRiskState risk;   // meters only

@@ -122,6 +122,14 @@ topics: {risk: risk-out}
                 .find("detectors.iqr.meter.sketch_buckets: value 257 is out of range (0..256)"),
             std::string::npos);
   EXPECT_EQ(error_of("detectors: {iqr: {meter: {sketch_buckets: 256}}}"), "");
+  // An entity saves its z-score count in one byte: more than 255 features are refused.
+  const auto zscores = [](int n) {
+    std::string y = "detectors: {zscore: {infra: [";
+    for (int i = 0; i < n; ++i) y += std::string(i ? ", " : "") + "{feature: value}";
+    return y + "]}}";
+  };
+  EXPECT_NE(error_of(zscores(256)).find("detectors.zscore.infra"), std::string::npos);
+  EXPECT_EQ(error_of(zscores(255)), "");
 }
 
 TEST(Config, DurationsNeedAUnit) {

@@ -10,9 +10,9 @@
 # a-c and e; medians printed), BUILD (Release build dir with
 # gridsentinel and bench/bare_consume_bench; default build-bench), E2E_THREADS (kafka.stream_threads in (b) and
 # (d), default the number of cores), E2E_CONSUMER (consumer properties in (b), e.g.
-# 'queued.max.messages.kbytes: "16384"'; with several threads a 6 s session timeout is added, see below),
+# 'queued.max.messages.kbytes: "8192"'; with several threads a 6 s session timeout is added, see below),
 # E2E_PRODUCER (producer properties in (b), alerts and state changelog alike), E2E_BARE_PROPS (extra consumer
-# properties of the bare consumer in (a), "k=v,k=v", e.g. "queued.max.messages.kbytes=16384"),
+# properties of the bare consumer in (a), "k=v,k=v", e.g. "queued.max.messages.kbytes=8192"),
 # E2E_AB_BINARY (another gridsentinel binary, run in (b) of the even runs: A/B comparisons on one topic in the
 # same minutes), E2E_LOG_LEVEL (gridsentinel's log level in (b), default warn), E2E_STATE (one more state key in (b), e.g.
 # 'changelog: false'), SKIP_PEER=1 to skip the Python peer,

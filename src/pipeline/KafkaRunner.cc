@@ -53,11 +53,13 @@ kafka::Properties consumer_prefetch_defaults() {
   // records (whole-second stalls). The message bound is raised so that the byte bound is the one that
   // applies. The byte bound counts payload only: each queued message also holds librdkafka's structures and a
   // share of its fetch buffer, about 8x an 87-byte reading. At 32 MiB (~385k readings) each consumer's
-  // broker-thread malloc arena had grown to 258-276 MB (malloc_stats() at the end of a 1M-meter run of
-  // bench/e2e/run_e2e.sh), resident after the queue drained, and the process spent more CPU a reading: in
-  // one bench run alternating the two (100k meters, 3 runs each) 16 MiB read 357k readings/s at 249k per
-  // CPU-second, 32 MiB 300k at 214k, with a peak RSS of 530-537 against 669-748 MB. 16 MiB is ~190k
-  // readings, about a second of one stream thread at that rate.
+  // broker-thread malloc arena had grown to 258-276 MB, resident after the queue drained (malloc_stats() at
+  // the end of two 1M-meter runs of bench/e2e/run_e2e.sh; 62-158 MB at 16 MiB). More prefetch also cost CPU:
+  // in one bench run alternating the two (100k meters, 3 runs each) 16 MiB read 357k readings/s at 249k per
+  // CPU-second, 32 MiB 300k at 214k, with a peak RSS of 530-537 against 669-748 thousand kB. 16 MiB is ~190k
+  // readings, about a second of one of those two stream threads (~180k readings/s each). With one stream
+  // thread (the default), 2 runs each: 16 MiB 245k-249k readings/s, 32 MiB 233k-254k, peak 389-396 against
+  // 490-510 thousand kB.
   return {{"queued.min.messages", "1000000"}, {"queued.max.messages.kbytes", "16384"}};
 }
 

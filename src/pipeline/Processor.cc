@@ -10,10 +10,6 @@
 
 namespace gridsentinel::pipeline {
 
-// The optional detectors' slots cost no more than the detectors' own (see GuardedDetector.h).
-static_assert(sizeof(OptionalGuarded<detectors::IqrDetector>) == sizeof(Guarded<detectors::IqrDetector>));
-static_assert(sizeof(OptionalGuarded<detectors::SpikeDetector>) == sizeof(Guarded<detectors::SpikeDetector>));
-
 namespace {
 
 constexpr std::string_view kZScore = "zscore", kIqr = "iqr", kSpike = "spike", kIForest = "iforest",
